@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/*
+ * git-sbx: run coding agents in microVMs, results as git branches.
+ * git runs us as `git sbx ...` when git-sbx is on PATH or in git's exec path.
+ */
+#include "config.h"
+#include "cmd/builtin.h"
+#include "sbx/repo.h"
+#include "sbx/sysinfo.h"
+#include "util/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cmd_struct commands[] = {
+	{ "disk", cmd_disk, 0, "create, inspect, check, seal and squash qcow2 disks" },
+	{ "help", cmd_help, 0, "show help for git sbx or one of its commands" },
+	{ "version", cmd_version, TRY_REPO, "print versions, KVM status and the repository" },
+	{ "vm", cmd_vm, 0, "run a microVM directly (kernel, initrd, disks, console)" },
+};
+
+static const char *const sbx_usage[] = {
+	"git sbx [-h | --help] <command> [<args>]",
+	NULL,
+};
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("fatal: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(128);
+}
+
+void die_sbx(const char *what)
+{
+	die("%s (%s)", what, sbx_error());
+}
+
+int error_sbx(const char *what)
+{
+	fflush(stdout);
+	fprintf(stderr, "error: %s (%s)\n", what, sbx_error());
+	return 128;
+}
+
+static const struct cmd_struct *find(const struct cmd_struct *table, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(table[i].name, name))
+			return &table[i];
+	return NULL;
+}
+
+static void list_commands(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: %s\n\n", sbx_usage[0]);
+	fprintf(f, "Run a coding agent inside a KVM microVM; what it did becomes a branch.\n\n");
+	fprintf(f, "These are the git sbx commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "   %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'git sbx help <command>' or 'git sbx <command> -h' describes one command.\n");
+}
+
+static int run_command(const struct cmd_struct *c, int argc, const char **argv,
+		       const char *prefix)
+{
+	struct cmd_ctx ctx = { .prefix = prefix };
+	int ret;
+	bool wants_help = false;
+	int i;
+
+	/* -h must work anywhere, even where the command could not start. */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			wants_help = true;
+	}
+	if (!wants_help && (c->flags & (NEED_REPO | TRY_REPO))) {
+		ret = sbx_repo_open(&ctx.repo);
+		if (ret == SBX_ENOTFOUND && (c->flags & TRY_REPO))
+			ctx.repo = NULL;
+		else if (ret)
+			die("%s", sbx_error());
+	}
+	if (!wants_help && (c->flags & NEED_KVM) && sbx_kvm_check())
+		die("'git sbx %s' needs KVM (%s)", prefix, sbx_error());
+	ret = c->fn(argc, argv, &ctx);
+	sbx_repo_free(ctx.repo);
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "fatal: cannot write to standard output\n");
+		return 128;
+	}
+	return ret;
+}
+
+int run_subcommand(const char *group, const struct cmd_struct *subs,
+		   int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	const struct cmd_struct *c;
+	char prefix[64];
+	size_t n = 0;
+
+	while (subs[n].name)
+		n++;
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		size_t i;
+		FILE *f = argc < 2 ? stderr : stdout;
+
+		fprintf(f, "usage: git sbx %s <command> [<args>]\n\n", group);
+		for (i = 0; i < n; i++)
+			fprintf(f, "   %-10s %s\n", subs[i].name, subs[i].summary);
+		return argc < 2 ? 129 : 0;
+	}
+	c = find(subs, n, argv[1]);
+	if (!c) {
+		fprintf(stderr, "git sbx %s: '%s' is not a git sbx %s command. See 'git sbx %s -h'.\n",
+			group, argv[1], group, group);
+		return 129;
+	}
+	snprintf(prefix, sizeof(prefix), "%s %s", group, c->name);
+	(void)ctx;
+	return run_command(c, argc - 1, argv + 1, prefix);
+}
+
+int cmd_help(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	const struct cmd_struct *c;
+	const char *sub_argv[3];
+
+	if (argc < 2) {
+		list_commands(stdout);
+		return 0;
+	}
+	c = find(commands, sizeof(commands) / sizeof(commands[0]), argv[1]);
+	if (!c) {
+		fprintf(stderr, "git sbx: no such command '%s'. See 'git sbx --help'.\n", argv[1]);
+		return 1;
+	}
+	sub_argv[0] = c->name;
+	sub_argv[1] = "-h";
+	sub_argv[2] = NULL;
+	return c->fn(2, sub_argv, ctx);
+}
+
+int main(int argc, const char **argv)
+{
+	const struct cmd_struct *c;
+	int ret;
+
+	if (argc < 2) {
+		list_commands(stderr);
+		return 129;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		list_commands(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v"))
+		argv[1] = "version";
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "error: unknown option '%s'\n", argv[1]);
+		list_commands(stderr);
+		return 129;
+	}
+	c = find(commands, sizeof(commands) / sizeof(commands[0]), argv[1]);
+	if (!c) {
+		fprintf(stderr, "git sbx: '%s' is not a git sbx command. See 'git sbx --help'.\n",
+			argv[1]);
+		return 129;
+	}
+	if (sbx_lib_init())
+		die_sbx("cannot start");
+	ret = run_command(c, argc - 1, argv + 1, c->name);
+	sbx_lib_shutdown();
+	return ret;
+}

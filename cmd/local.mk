@@ -1,0 +1,10 @@
+# cmd/: git-sbx and one file per subcommand.
+bin_PROGRAMS += git-sbx
+git_sbx_SOURCES = \
+	cmd/git-sbx.c cmd/builtin.h \
+	cmd/parse-options.c cmd/parse-options.h \
+	cmd/disk.c \
+	cmd/version.c \
+	cmd/vm.c
+git_sbx_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
+git_sbx_LDADD = $(SBX_LIBS)

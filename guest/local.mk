@@ -1,0 +1,1 @@
+# guest/: sbx-init, PID 1 inside the VM (static binary).

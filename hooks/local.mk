@@ -1,0 +1,1 @@
+# hooks/: git hook templates and the hook gate.

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+#include "sbx/config.h"
+#include "sbx/repo.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+#include <git2.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sbx_config {
+	git_config *snap;	/* a snapshot: values stay valid while we hold it */
+};
+
+int sbx_config_open(struct sbx_config **out, struct sbx_repo *repo)
+{
+	struct sbx_config *cfg;
+	git_config *live = NULL;
+	int err;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if (repo)
+		err = git_repository_config(&live, repo->git);
+	else
+		err = git_config_open_default(&live);
+	if (err < 0) {
+		free(cfg);
+		return sbx_git_error(SBX_ERROR, "cannot read git config");
+	}
+	err = git_config_snapshot(&cfg->snap, live);
+	git_config_free(live);
+	if (err < 0) {
+		free(cfg);
+		return sbx_git_error(SBX_ERROR, "cannot read git config");
+	}
+	*out = cfg;
+	return 0;
+}
+
+void sbx_config_free(struct sbx_config *cfg)
+{
+	if (!cfg)
+		return;
+	git_config_free(cfg->snap);
+	free(cfg);
+}
+
+static int get(struct sbx_config *cfg, const char *key, const char **out)
+{
+	int err = git_config_get_string(out, cfg->snap, key);
+
+	if (err == GIT_ENOTFOUND)
+		return SBX_ENOTFOUND;
+	if (err < 0)
+		return sbx_git_error(SBX_ERROR, key);
+	return 0;
+}
+
+int sbx_config_string(struct sbx_config *cfg, const char *key, char **out)
+{
+	const char *v;
+	int err = get(cfg, key, &v);
+
+	if (err)
+		return err;
+	*out = strdup(v);
+	return *out ? 0 : sbx_error_set(SBX_ENOMEM, "out of memory");
+}
+
+int sbx_config_bool(struct sbx_config *cfg, const char *key, bool *out)
+{
+	int v, err = git_config_get_bool(&v, cfg->snap, key);
+
+	if (err == GIT_ENOTFOUND)
+		return SBX_ENOTFOUND;
+	if (err < 0)
+		return sbx_git_error(SBX_EINVAL, key);
+	*out = v;
+	return 0;
+}
+
+int sbx_config_size(struct sbx_config *cfg, const char *key, uint64_t unit, uint64_t *out)
+{
+	const char *v;
+	int err = get(cfg, key, &v);
+
+	if (err)
+		return err;
+	if (parse_size(v, unit, out))
+		return sbx_error_prefix(SBX_EINVAL, "bad config value for '%s'", key);
+	return 0;
+}
+
+int sbx_config_duration_ms(struct sbx_config *cfg, const char *key, uint64_t *out)
+{
+	const char *v;
+	int err = get(cfg, key, &v);
+
+	if (err)
+		return err;
+	if (parse_duration_ms(v, out))
+		return sbx_error_prefix(SBX_EINVAL, "bad config value for '%s'", key);
+	return 0;
+}

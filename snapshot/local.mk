@@ -1,0 +1,1 @@
+# snapshot/: on-disk formats (qcow2, memory snapshots); knows nothing of KVM or git.

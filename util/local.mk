@@ -1,0 +1,6 @@
+# util/: the bottom layer (errors, logging, parsing, checked arithmetic).
+libsbx_a_SOURCES += \
+	util/error.c util/error.h \
+	util/log.c util/log.h \
+	util/parse.c util/parse.h \
+	util/checked.h
