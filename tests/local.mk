@@ -21,15 +21,36 @@ tests_kvm_kvm_smoke_SOURCES = tests/kvm/kvm-smoke.c tests/kvm/tap.h
 KVM_TESTS = \
 	tests/kvm/smoke.kvm
 
+# Fuzz targets (tests/fuzz/fuzz-<name>.c define LLVMFuzzerTestOneInput).
+# In every build each is linked with tests/fuzz/driver.c as
+# tests/fuzz/check-<name> and runs for a few seconds in make check
+# (FUZZ_TESTS, over the seed corpus tests/fuzz/corpus/<name>/).  With
+# ./configure --enable-fuzzing CC=clang, tests/fuzz/fuzz-<name> is also built
+# with libFuzzer for long runs.  Pattern, for a target "foo":
+#   check_PROGRAMS += tests/fuzz/check-foo
+#   tests_fuzz_check_foo_SOURCES = tests/fuzz/fuzz-foo.c tests/fuzz/driver.c
+#   tests_fuzz_check_foo_LDADD = $(SBX_LIBS)
+#   FUZZ_TESTS += tests/fuzz/foo.fuzz
+#   if ENABLE_FUZZING
+#   noinst_PROGRAMS += tests/fuzz/fuzz-foo
+#   tests_fuzz_fuzz_foo_SOURCES = tests/fuzz/fuzz-foo.c
+#   tests_fuzz_fuzz_foo_LDFLAGS = $(FUZZ_LDFLAGS)
+#   tests_fuzz_fuzz_foo_LDADD = $(SBX_LIBS)
+#   endif
+# where tests/fuzz/foo.fuzz is a two-line script:
+#   exec "$SBX_BUILD_DIR/tests/fuzz/check-foo" "$SBX_SRC_DIR/tests/fuzz/corpus/foo"
+FUZZ_TESTS =
+EXTRA_DIST += tests/fuzz/driver.c
+
 # Each area keeps its own test rules, adding to UNIT_TESTS, E2E_TESTS and KVM_TESTS.
 include tests/snapshot.mk
 include tests/vmm.mk
 include tests/sbx.mk
 
-TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(KVM_TESTS)
+TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_TESTS)
 
 EXTRA_DIST += \
-	$(E2E_TESTS) $(KVM_TESTS) \
+	$(E2E_TESTS) $(KVM_TESTS) $(FUZZ_TESTS) \
 	tests/t/test-lib.sh \
 	tests/kvm/with-kvm \
 	tests/nested/run tests/nested/kernel-dir.sh
@@ -41,4 +62,6 @@ check-e2e:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(E2E_TESTS)'
 check-kvm:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(KVM_TESTS)'
-.PHONY: check-unit check-e2e check-kvm
+check-fuzz:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(FUZZ_TESTS)'
+.PHONY: check-unit check-e2e check-kvm check-fuzz
