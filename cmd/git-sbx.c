@@ -3,7 +3,6 @@
  * git-sbx: run coding agents in microVMs, results as git branches.
  * git runs us as `git sbx ...` when git-sbx is on PATH or in git's exec path.
  */
-#include "config.h"
 #include "cmd/builtin.h"
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"

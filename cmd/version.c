@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include "config.h"
 #include "cmd/builtin.h"
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"

@@ -45,6 +45,7 @@ EXTRA_DIST += tests/fuzz/driver.c
 # Each area keeps its own test rules, adding to UNIT_TESTS, E2E_TESTS and KVM_TESTS.
 include tests/snapshot.mk
 include tests/vmm.mk
+include tests/virtio.mk
 include tests/sbx.mk
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_TESTS)

@@ -3,4 +3,5 @@ libsbx_a_SOURCES += \
 	util/error.c util/error.h \
 	util/log.c util/log.h \
 	util/parse.c util/parse.h \
-	util/checked.h
+	util/checked.h \
+	util/blockdev.h

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The block-backend interface: what virtio-blk (vmm/) reads and writes
+ * through, and what disk formats (snapshot/: raw files, qcow2 chains)
+ * provide.  It lives in util/ because both layers use it and neither may
+ * point at the other.
+ *
+ * Requests are shaped like I/O submissions (an iovec array and an offset)
+ * so a backend can later complete them on a worker thread or io_uring
+ * without changing devices; today every call completes before it returns.
+ * A device serialises its own calls; backends need not be thread-safe.
+ *
+ * Offsets and lengths are in bytes and multiples of 512.  Every call
+ * returns 0 or a negative SBX_E* code with a message (util/error.h).
+ */
+#ifndef SBX_UTIL_BLOCKDEV_H
+#define SBX_UTIL_BLOCKDEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define BLOCKDEV_SECTOR 512
+
+struct blockdev;
+
+struct blockdev_ops {
+	int (*preadv)(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t offset);
+	int (*pwritev)(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t offset);
+	/* Everything written before is durable when this returns 0. */
+	int (*flush)(struct blockdev *bd);
+	/* The range may read back as zeroes or as its old contents (NULL: unsupported). */
+	int (*discard)(struct blockdev *bd, uint64_t offset, uint64_t len);
+	/* The range reads back as zeroes (NULL: unsupported; the device writes zero buffers). */
+	int (*write_zeroes)(struct blockdev *bd, uint64_t offset, uint64_t len);
+	/* Flush if writable and free everything; NULL-safe through blockdev_close(). */
+	int (*close)(struct blockdev *bd);
+};
+
+struct blockdev {
+	const struct blockdev_ops *ops;
+	uint64_t size;		/* bytes, a multiple of 512 */
+	bool read_only;
+	char serial[21];	/* virtio-blk GET_ID: up to 20 bytes, NUL-padded */
+	void *priv;		/* the backend's */
+};
+
+/* Flush (if writable), free, and return the first error. */
+int blockdev_close(struct blockdev *bd);
+
+/* Open a raw image file.  SBX_ELOCKED if another process holds a conflicting OFD lock. */
+int blockdev_open_raw(struct blockdev **out, const char *path, bool read_only);
+
+#endif
