@@ -10,7 +10,8 @@ tests_unit_test_util_LDADD = $(UNIT_LDADD)
 UNIT_TESTS = tests/unit/test-util
 
 E2E_TESTS = \
-	tests/t/t0001-cli-basics.sh
+	tests/t/t0001-cli-basics.sh \
+	tests/t/t0002-nested-harness.sh
 
 # KVM tests: each *.kvm is a shell script run by tests/kvm/with-kvm.
 check_PROGRAMS += tests/kvm/kvm-probe tests/kvm/kvm-smoke
