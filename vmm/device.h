@@ -24,6 +24,9 @@
 
 #include "vmm/guest-mem.h"
 
+#define VM_FD_READABLE	1u
+#define VM_FD_WRITABLE	2u
+
 struct vm_dev_env {
 	struct guest_mem *mem;
 	void *vm;		/* opaque, passed back to the callbacks below */
@@ -41,7 +44,18 @@ struct vm_dev_env {
 	 * Returns 0 or a negative SBX_ code.
 	 */
 	int (*add_fd)(void *vm, int fd, void (*ready)(void *opaque), void *opaque);
+	/* Also safe on the event thread from any callback, that fd's own included. */
 	void (*del_fd)(void *vm, int fd);
+	/*
+	 * Optional (NULL: not offered).  Choose what wakes the callback of an
+	 * fd added with add_fd: a mask of VM_FD_READABLE and VM_FD_WRITABLE
+	 * (add_fd starts with VM_FD_READABLE), level-triggered like add_fd
+	 * (epoll_ctl EPOLL_CTL_MOD).  The callback is not told which: it tries
+	 * both directions.  Called on the event thread, also from within that
+	 * fd's own callback.  virtio-console uses it to wait until its output
+	 * fd can take more bytes; without it, it blocks in poll() instead.
+	 */
+	int (*set_fd_events)(void *vm, int fd, unsigned events);
 	/*
 	 * A guest write of `len` bytes equal to `datamatch` at guest-physical
 	 * `addr` signals eventfd `fd` (KVM_IOEVENTFD) instead of a vCPU exit.
