@@ -3,3 +3,5 @@ libsbx_a_SOURCES += \
 	sbx/config.c sbx/config.h \
 	sbx/repo.c sbx/repo.h \
 	sbx/sysinfo.c sbx/sysinfo.h
+# git transport and task records (bundle.c, task.c)
+libsbx_a_SOURCES += sbx/bundle.c sbx/bundle.h sbx/fsutil.c sbx/fsutil.h
