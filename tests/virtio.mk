@@ -1,1 +1,9 @@
 # Tests for the virtio devices (vmm/virtio-*.c); adds to UNIT_TESTS, KVM_TESTS, FUZZ_TESTS.
+VIRTIO_HARNESS = tests/unit/virtio-harness.c tests/unit/virtio-harness.h
+
+check_PROGRAMS += tests/unit/test-virtqueue
+tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c $(VIRTIO_HARNESS)
+tests_unit_test_virtqueue_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_virtqueue_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test-virtqueue
