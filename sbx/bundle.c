@@ -212,6 +212,7 @@ static int insert_tree(struct create_ctx *c, const git_oid *id, size_t plen, int
 	err = oidset_add(&c->seen, id);
 	if (err <= 0)
 		return err;
+	err = 0;
 	if (git_packbuilder_insert(c->pb, id, plen ? c->path : NULL) < 0)
 		return sbx_git_error(SBX_ERROR, "cannot add a tree to the pack");
 	if (git_tree_lookup(&tree, c->repo, id) < 0)
@@ -1009,8 +1010,12 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 			goto out;
 		}
 		if (err == 0) {
+			char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
+
+			git_oid_tostr(a, sizeof(a), tip);
+			git_oid_tostr(b, sizeof(b), &imp->opts.base);
 			err = SBX_CORRUPT("the result %s does not descend from the task's base %s (history rewritten)",
-					  git_oid_tostr_s(tip), git_oid_tostr_s(&imp->opts.base));
+					  a, b);
 			goto out;
 		}
 	}

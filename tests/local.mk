@@ -48,6 +48,7 @@ include tests/snapshot.mk
 include tests/vmm.mk
 include tests/virtio.mk
 include tests/sbx.mk
+include tests/git.mk
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_TESTS)
 
