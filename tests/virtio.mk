@@ -7,3 +7,17 @@ tests_unit_test_virtqueue_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_virtqueue_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += tests/unit/test-virtqueue
+
+check_PROGRAMS += tests/unit/test-virtio-mmio
+tests_unit_test_virtio_mmio_SOURCES = tests/unit/test-virtio-mmio.c $(VIRTIO_HARNESS)
+tests_unit_test_virtio_mmio_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_virtio_mmio_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test-virtio-mmio
+
+check_PROGRAMS += tests/unit/test-virtio-blk
+tests_unit_test_virtio_blk_SOURCES = tests/unit/test-virtio-blk.c $(VIRTIO_HARNESS)
+tests_unit_test_virtio_blk_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_virtio_blk_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test-virtio-blk

@@ -224,7 +224,7 @@ static void blk_notify(void *opaque, unsigned q)
 		return;
 	while ((got = virtq_pop(vq, &c)) > 0) {
 		if (c.in_bytes == 0) {
-			SBX_CORRUPT("virtio-blk request %u has no status byte", c.head);
+			SBX_CORRUPT("request %u has no status byte", c.head);
 			got = SBX_ECORRUPT;
 			break;
 		}

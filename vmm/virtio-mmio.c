@@ -40,6 +40,7 @@ struct virtio_mmio {
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
 	uint32_t status;
 	uint32_t irq_status;	/* atomic: read and acknowledged without the lock */
+	unsigned broken_count;
 	struct vq_state q[VIRTIO_MMIO_MAX_QUEUES];
 };
 
@@ -103,7 +104,13 @@ void virtio_mmio_broken(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	pr_warn("%s: %s; the device needs a reset", t->info.name, sbx_error());
+	/* A guest that breaks and resets its device in a loop must not flood the log. */
+	if (++t->broken_count <= 10)
+		pr_warn("%s: %s; the device needs a reset", t->info.name, sbx_error());
+	else if (t->broken_count == 11)
+		pr_warn("%s: broken again; not reporting it any more", t->info.name);
+	else
+		pr_debug("%s: %s; the device needs a reset", t->info.name, sbx_error());
 	t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
 }
