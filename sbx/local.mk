@@ -5,3 +5,5 @@ libsbx_a_SOURCES += \
 	sbx/sysinfo.c sbx/sysinfo.h
 # git transport and task records (bundle.c, task.c)
 libsbx_a_SOURCES += sbx/bundle.c sbx/bundle.h sbx/fsutil.c sbx/fsutil.h
+# the machine description that cmd/vm.c and the core layer hand to vmm/
+libsbx_a_SOURCES += sbx/machine.c sbx/machine.h

@@ -8,3 +8,11 @@ libsbx_a_SOURCES += \
 	vmm/virtio-mmio.c vmm/virtio-mmio.h \
 	vmm/virtqueue.c vmm/virtqueue.h \
 	vmm/virtio-blk.c vmm/virtio-console.c vmm/virtio-rng.c
+
+# The machine: KVM, boot, ACPI, the platform devices.
+libsbx_a_SOURCES += \
+	vmm/kvm-sys.c vmm/kvm-sys.h \
+	vmm/vm.c vmm/vm.h \
+	vmm/boot.c vmm/boot.h \
+	vmm/acpi.c vmm/acpi.h vmm/aml.c vmm/aml.h \
+	vmm/platform.h vmm/serial.c vmm/i8042.c vmm/power.c

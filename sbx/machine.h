@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A machine description and a way to run it: what `git sbx vm run` and the
+ * core layer hand to the VMM (vmm/vm.h) without knowing it.  Disks are
+ * opened here (raw images for now, through util/blockdev.h).
+ */
+#ifndef SBX_SBX_MACHINE_H
+#define SBX_SBX_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SBX_MACHINE_MAX_DISKS 8
+
+enum sbx_console {
+	SBX_CONSOLE_NONE,
+	SBX_CONSOLE_STDIO,	/* the guest's hvc0 <-> our stdin/stdout */
+	SBX_CONSOLE_SOCKET,	/* the guest's hvc0 <-> a Unix stream socket we connect to */
+};
+
+struct sbx_machine_disk {
+	const char *path;
+	bool read_only;
+};
+
+struct sbx_machine {
+	const char *kernel;		/* bzImage */
+	const char *initrd;		/* NULL: none */
+	const char *append;		/* kernel command line; NULL: empty */
+	struct sbx_machine_disk disks[SBX_MACHINE_MAX_DISKS];
+	unsigned ndisks;
+	enum sbx_console console;
+	const char *console_socket;	/* with SBX_CONSOLE_SOCKET */
+	unsigned cpus;
+	uint64_t memory;		/* bytes; rounded up to 2 MiB */
+	uint64_t timeout_ms;		/* 0: none */
+	const char *serial_log;		/* NULL: the serial port goes to stderr */
+	bool rng;			/* a virtio-rng (default on) */
+};
+#define SBX_MACHINE_INIT { .cpus = 1, .memory = 512ULL << 20, .rng = true }
+
+enum sbx_machine_end {
+	SBX_MACHINE_POWEROFF,	/* the guest powered off */
+	SBX_MACHINE_EXITED,	/* the guest wrote the exit register's EXIT */
+	SBX_MACHINE_REBOOT,	/* the guest rebooted (reset); the VM ends */
+	SBX_MACHINE_TIMEOUT,	/* stopped after timeout_ms */
+	SBX_MACHINE_CRASH,	/* triple fault, or KVM failed */
+};
+
+struct sbx_machine_result {
+	enum sbx_machine_end end;
+	bool status_set;	/* the guest reported an exit status */
+	int status;		/* 0..255 */
+	char message[256];	/* how it ended, for people */
+	uint64_t rss;		/* our resident set size at the end */
+	uint64_t guest_resident;/* resident guest RAM at the end */
+};
+
+/*
+ * Boot the machine and run it to its end.  Returns 0 when the VM ran (how
+ * it ended is in *res), or a negative SBX_ code when it could not start.
+ * With SBX_CHECK_LEAKS=1 in the environment, also fails (SBX_ERROR) when a
+ * file descriptor or thread opened while running is still there after it.
+ */
+int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m);
+
+#endif

@@ -1,0 +1,1257 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The machine (see vmm/vm.h): KVM set-up, guest RAM, vCPU threads, the
+ * event thread, the device table and MMIO/PIO dispatch.
+ *
+ * Threads: the caller's thread creates everything, runs vm_run() and waits
+ * for the end (or the timeout); one thread per vCPU loops on KVM_RUN and
+ * dispatches PIO/MMIO exits to devices (serialised per device); one event
+ * thread waits in epoll for device fds (ioeventfds, console input) and
+ * calls the devices' callbacks.  Stopping: the first vm_request_end() wins,
+ * wakes the caller, which sets immediate_exit on every vCPU and kicks it
+ * with a signal, joins the vCPU threads, then the event thread, then stops
+ * the devices in reverse order of creation.
+ */
+#include "vmm/vm.h"
+#include "vmm/acpi.h"
+#include "vmm/boot.h"
+#include "vmm/kvm-sys.h"
+#include "vmm/platform.h"
+#include "vmm/virtio.h"
+#include "util/checked.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_DEVICES	32
+#define SIG_KICK	(SIGRTMIN + 1)
+#define MAX_KERNEL_SIZE	(512ULL << 20)
+
+#define MSR_IA32_MISC_ENABLE	0x1a0
+#define MSR_MTRR_DEF_TYPE	0x2ff
+#define APIC_LVT0		0x350
+#define APIC_LVT1		0x360
+#define APIC_MODE_NMI		4
+#define APIC_MODE_EXTINT	7
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+struct watch {
+	int fd;
+	bool dead;
+	void (*ready)(void *opaque);
+	void *opaque;
+	struct watch *next;
+};
+
+struct dev_slot {
+	const char *name;
+	bool pio;
+	uint64_t base, size;
+	void *opaque;
+	void (*mmio_read)(void *, uint64_t, uint8_t *, unsigned);
+	void (*mmio_write)(void *, uint64_t, const uint8_t *, unsigned);
+	void (*pio_read)(void *, uint16_t, uint8_t *, unsigned);
+	void (*pio_write)(void *, uint16_t, const uint8_t *, unsigned);
+	void (*stop)(void *);
+	pthread_mutex_t lock;
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd, vm_fd;
+	size_t run_size;
+	struct guest_mem mem;
+	struct kvm_cpuid2 *cpuid;
+	struct vcpu vcpus[VM_MAX_CPUS];
+	unsigned nvcpus;
+	struct boot_cpu boot;
+
+	int epoll_fd, stop_fd;
+	pthread_t event_thread;
+	bool event_started;
+	pthread_mutex_t watch_lock;
+	struct watch *watches;
+
+	int irqfd[VM_MAX_GSI + 1];
+	struct dev_slot devs[MAX_DEVICES];
+	unsigned ndevs;
+	struct vm_dev_env *envs[MAX_DEVICES];
+	unsigned nenvs;
+	struct acpi_config acpi;
+
+	atomic_bool stopping;
+	pthread_mutex_t end_lock;
+	pthread_cond_t end_cond;
+	bool ended;
+	struct vm_result result;
+};
+
+/* ---- ending --------------------------------------------------------------- */
+
+void vm_request_end(struct vm *vm, enum vm_end end, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&vm->end_lock);
+	if (!vm->ended) {
+		vm->ended = true;
+		vm->result.end = end;
+		va_start(ap, fmt);
+		vsnprintf(vm->result.message, sizeof(vm->result.message), fmt, ap);
+		va_end(ap);
+		pthread_cond_signal(&vm->end_cond);
+	}
+	pthread_mutex_unlock(&vm->end_lock);
+}
+
+void vm_set_exit_status(struct vm *vm, uint8_t status)
+{
+	pthread_mutex_lock(&vm->end_lock);
+	vm->result.status = status;
+	vm->result.status_set = true;
+	pthread_mutex_unlock(&vm->end_lock);
+}
+
+/* ---- the environment devices get ------------------------------------------ */
+
+static void env_irq(void *opaque, unsigned gsi)
+{
+	struct vm *vm = opaque;
+	uint64_t one = 1;
+
+	if (gsi > VM_MAX_GSI || vm->irqfd[gsi] < 0)
+		return;
+	while (write(vm->irqfd[gsi], &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static int env_add_fd(void *opaque, int fd, void (*ready)(void *), void *arg)
+{
+	struct vm *vm = opaque;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	w->fd = fd;
+	w->ready = ready;
+	w->opaque = arg;
+	ev.data.ptr = w;
+	pthread_mutex_lock(&vm->watch_lock);
+	if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		pthread_mutex_unlock(&vm->watch_lock);
+		free(w);
+		return sbx_error_errno(SBX_ERROR, "cannot watch fd %d", fd);
+	}
+	w->next = vm->watches;
+	vm->watches = w;
+	pthread_mutex_unlock(&vm->watch_lock);
+	return 0;
+}
+
+static void env_del_fd(void *opaque, int fd)
+{
+	struct vm *vm = opaque;
+	struct watch *w;
+
+	/* The record stays until vm_free: the event thread may hold it right now. */
+	pthread_mutex_lock(&vm->watch_lock);
+	for (w = vm->watches; w; w = w->next)
+		if (w->fd == fd && !w->dead) {
+			w->dead = true;
+			epoll_ctl(vm->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+			break;
+		}
+	pthread_mutex_unlock(&vm->watch_lock);
+}
+
+static int env_set_fd_events(void *opaque, int fd, unsigned events)
+{
+	struct vm *vm = opaque;
+	struct epoll_event ev = { 0 };
+	struct watch *w;
+	int ret = sbx_error_set(SBX_ENOTFOUND, "fd %d is not watched", fd);
+
+	if (events & VM_FD_READABLE)
+		ev.events |= EPOLLIN;
+	if (events & VM_FD_WRITABLE)
+		ev.events |= EPOLLOUT;
+	pthread_mutex_lock(&vm->watch_lock);
+	for (w = vm->watches; w; w = w->next)
+		if (w->fd == fd && !w->dead) {
+			ev.data.ptr = w;
+			ret = 0;
+			if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_MOD, fd, &ev) < 0)
+				ret = sbx_error_errno(SBX_ERROR, "cannot watch fd %d", fd);
+			break;
+		}
+	pthread_mutex_unlock(&vm->watch_lock);
+	return ret;
+}
+
+static int ioeventfd(struct vm *vm, uint64_t addr, unsigned len, uint64_t datamatch, int fd,
+		     bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch, .addr = addr, .len = len, .fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		return sbx_error_set(SBX_EINVAL, "ioeventfd of %u bytes", len);
+	if (kvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return sbx_error_errno(SBX_ERROR, "KVM_IOEVENTFD at 0x%llx", (unsigned long long)addr);
+	return 0;
+}
+
+static int env_add_ioeventfd(void *opaque, uint64_t addr, unsigned len, uint64_t datamatch, int fd)
+{
+	return ioeventfd(opaque, addr, len, datamatch, fd, true);
+}
+
+static void env_del_ioeventfd(void *opaque, uint64_t addr, unsigned len, uint64_t datamatch, int fd)
+{
+	ioeventfd(opaque, addr, len, datamatch, fd, false);
+}
+
+/* An interrupt line: an eventfd bound to `gsi` with KVM_IRQFD. */
+static int assign_irqfd(struct vm *vm, unsigned gsi)
+{
+	struct kvm_irqfd irqfd = { .gsi = gsi };
+	int fd;
+
+	if (gsi > VM_MAX_GSI)
+		return sbx_error_set(SBX_ELIMIT, "out of interrupt lines (GSI %u)", gsi);
+	if (vm->irqfd[gsi] >= 0)
+		return 0;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return sbx_error_errno(SBX_ERROR, "eventfd");
+	irqfd.fd = (uint32_t)fd;
+	if (kvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		close(fd);
+		return sbx_error_errno(SBX_ENOKVM, "KVM_IRQFD for GSI %u", gsi);
+	}
+	vm->irqfd[gsi] = fd;
+	return 0;
+}
+
+static struct vm_dev_env *new_env(struct vm *vm, uint64_t mmio_base, unsigned gsi)
+{
+	struct vm_dev_env *env;
+
+	if (vm->nenvs == MAX_DEVICES) {
+		sbx_error_set(SBX_ELIMIT, "too many devices");
+		return NULL;
+	}
+	env = calloc(1, sizeof(*env));
+	if (!env) {
+		sbx_error_set(SBX_ENOMEM, "out of memory");
+		return NULL;
+	}
+	env->mem = &vm->mem;
+	env->vm = vm;
+	env->mmio_base = mmio_base;
+	env->gsi = gsi;
+	env->irq = env_irq;
+	env->add_fd = env_add_fd;
+	env->del_fd = env_del_fd;
+	env->set_fd_events = env_set_fd_events;
+	env->add_ioeventfd = env_add_ioeventfd;
+	env->del_ioeventfd = env_del_ioeventfd;
+	vm->envs[vm->nenvs++] = env;
+	return env;
+}
+
+/* ---- the device table ----------------------------------------------------- */
+
+static struct dev_slot *new_slot(struct vm *vm, const char *name)
+{
+	struct dev_slot *s;
+
+	if (vm->ndevs == MAX_DEVICES) {
+		sbx_error_set(SBX_ELIMIT, "too many devices");
+		return NULL;
+	}
+	s = &vm->devs[vm->ndevs++];
+	s->name = name;
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+static int add_pio(struct vm *vm, struct pio_device *d)
+{
+	struct dev_slot *s = new_slot(vm, d->name);
+
+	if (!s) {
+		if (d->stop)
+			d->stop(d->opaque);
+		return SBX_ELIMIT;
+	}
+	s->pio = true;
+	s->base = d->base;
+	s->size = d->size;
+	s->opaque = d->opaque;
+	s->pio_read = d->read;
+	s->pio_write = d->write;
+	s->stop = d->stop;
+	return 0;
+}
+
+static int add_mmio(struct vm *vm, struct mmio_device *d, uint64_t base)
+{
+	struct dev_slot *s = new_slot(vm, d->name);
+
+	if (!s) {
+		if (d->stop)
+			d->stop(d->opaque);
+		return SBX_ELIMIT;
+	}
+	s->base = base;
+	s->size = d->size;
+	s->opaque = d->opaque;
+	s->mmio_read = d->read;
+	s->mmio_write = d->write;
+	s->stop = d->stop;
+	return 0;
+}
+
+static int add_serial(struct vm *vm)
+{
+	struct vm_dev_env *env = new_env(vm, 0, VM_SERIAL_GSI);
+	struct pio_device *d;
+	int ret;
+
+	if (!env)
+		return SBX_ENOMEM;
+	ret = assign_irqfd(vm, VM_SERIAL_GSI);
+	if (!ret)
+		ret = serial_create(&d, env, vm->cfg.serial_fd);
+	if (!ret)
+		ret = add_pio(vm, d);
+	vm->acpi.serial_port = VM_SERIAL_PORT;
+	vm->acpi.serial_gsi = VM_SERIAL_GSI;
+	return ret;
+}
+
+static int add_i8042(struct vm *vm)
+{
+	struct pio_device *data, *cmd;
+	int ret = i8042_create(&data, &cmd, vm);
+
+	if (!ret)
+		ret = add_pio(vm, data);
+	if (!ret)
+		ret = add_pio(vm, cmd);
+	return ret;
+}
+
+static int add_power(struct vm *vm)
+{
+	struct pio_device *sleep;
+	struct mmio_device *exit_reg;
+	int ret = sleep_regs_create(&sleep, vm);
+
+	if (!ret)
+		ret = add_pio(vm, sleep);
+	if (!ret)
+		ret = exit_reg_create(&exit_reg, vm);
+	if (!ret)
+		ret = add_mmio(vm, exit_reg, VM_EXIT_REG_BASE);
+	vm->acpi.sleep_control_port = VM_SLEEP_CONTROL_PORT;
+	vm->acpi.sleep_status_port = VM_SLEEP_STATUS_PORT;
+	vm->acpi.s5_sleep_type = VM_SLEEP_TYPE_S5;
+	return ret;
+}
+
+/* The next virtio-mmio slot: its window, its GSI, its environment. */
+static struct vm_dev_env *virtio_slot(struct vm *vm)
+{
+	unsigned i = vm->acpi.nvirtio;
+	unsigned gsi = VM_VIRTIO_FIRST_GSI + i;
+
+	if (i == ACPI_MAX_VIRTIO || gsi > VM_MAX_GSI) {
+		sbx_error_set(SBX_ELIMIT, "too many virtio devices");
+		return NULL;
+	}
+	if (assign_irqfd(vm, gsi))
+		return NULL;
+	return new_env(vm, VM_VIRTIO_BASE + i * VM_VIRTIO_SLOT, gsi);
+}
+
+static int plug_virtio(struct vm *vm, struct vm_dev_env *env, struct mmio_device *d)
+{
+	struct acpi_virtio *v = &vm->acpi.virtio[vm->acpi.nvirtio];
+
+	if (d->size > VM_VIRTIO_SLOT) {
+		if (d->stop)
+			d->stop(d->opaque);
+		return sbx_error_set(SBX_EINVAL, "%s: a %llu-byte window is larger than a slot",
+				     d->name, (unsigned long long)d->size);
+	}
+	v->base = env->mmio_base;
+	v->size = d->size;
+	v->gsi = env->gsi;
+	vm->acpi.nvirtio++;
+	return add_mmio(vm, d, env->mmio_base);
+}
+
+static int add_disks(struct vm *vm)
+{
+	struct mmio_device *d;
+	struct vm_dev_env *env;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < vm->cfg.ndisks; i++) {
+		env = virtio_slot(vm);
+		if (!env)
+			return SBX_ELIMIT;
+		ret = virtio_blk_create(&d, env, vm->cfg.disks[i]);
+		if (ret)
+			return sbx_error_prefix(ret, "disk %u", i);
+		ret = plug_virtio(vm, env, d);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int add_console(struct vm *vm)
+{
+	struct mmio_device *d;
+	struct vm_dev_env *env;
+	int ret;
+
+	if (!vm->cfg.console)
+		return 0;
+	env = virtio_slot(vm);
+	if (!env)
+		return SBX_ELIMIT;
+	ret = virtio_console_create(&d, env, vm->cfg.console_in_fd, vm->cfg.console_out_fd);
+	return ret ? sbx_error_prefix(ret, "console") : plug_virtio(vm, env, d);
+}
+
+static int add_rng(struct vm *vm)
+{
+	struct mmio_device *d;
+	struct vm_dev_env *env;
+	int ret;
+
+	if (!vm->cfg.rng)
+		return 0;
+	env = virtio_slot(vm);
+	if (!env)
+		return SBX_ELIMIT;
+	ret = virtio_rng_create(&d, env);
+	return ret ? sbx_error_prefix(ret, "rng") : plug_virtio(vm, env, d);
+}
+
+/* Devices start in this order and stop in the reverse order. */
+static const struct {
+	const char *name;
+	int (*add)(struct vm *vm);
+} device_table[] = {
+	{ "serial", add_serial },
+	{ "i8042", add_i8042 },
+	{ "power", add_power },
+	{ "virtio-blk", add_disks },
+	{ "virtio-console", add_console },
+	{ "virtio-rng", add_rng },
+};
+
+static struct dev_slot *find_dev(struct vm *vm, bool pio, uint64_t addr, unsigned len)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->ndevs; i++) {
+		struct dev_slot *s = &vm->devs[i];
+
+		if (s->pio == pio && addr >= s->base && addr - s->base < s->size &&
+		    len <= s->size - (addr - s->base))
+			return s;
+	}
+	return NULL;
+}
+
+static void pio_access(struct vm *vm, uint16_t port, uint8_t *data, unsigned len, bool write)
+{
+	struct dev_slot *s = find_dev(vm, true, port, len);
+
+	if (!s) {
+		if (!write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (write && s->pio_write)
+		s->pio_write(s->opaque, (uint16_t)(port - s->base), data, len);
+	else if (!write && s->pio_read)
+		s->pio_read(s->opaque, (uint16_t)(port - s->base), data, len);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void mmio_access(struct vm *vm, uint64_t addr, uint8_t *data, unsigned len, bool write)
+{
+	struct dev_slot *s;
+
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		len = len > 8 ? 8 : len;
+	s = find_dev(vm, false, addr, len);
+	if (!s) {
+		pr_debug("unclaimed MMIO %s at 0x%llx (%u bytes)", write ? "write" : "read",
+			 (unsigned long long)addr, len);
+		if (!write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (write && s->mmio_write)
+		s->mmio_write(s->opaque, addr - s->base, data, len);
+	else if (!write && s->mmio_read)
+		s->mmio_read(s->opaque, addr - s->base, data, len);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- vCPUs ---------------------------------------------------------------- */
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *c = arg;
+	struct vm *vm = c->vm;
+	struct kvm_run *run = c->run;
+
+	while (!atomic_load(&vm->stopping)) {
+		if (kvm_ioctl(c->fd, KVM_RUN, NULL) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vm_request_end(vm, VM_END_ERROR, "vCPU %u: KVM_RUN failed: %s", c->id,
+				       strerror(errno));
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO: {
+			uint8_t *data = (uint8_t *)run + run->io.data_offset;
+			uint32_t i;
+
+			for (i = 0; i < run->io.count; i++, data += run->io.size)
+				pio_access(vm, run->io.port, data, run->io.size,
+					   run->io.direction == KVM_EXIT_IO_OUT);
+			break;
+		}
+		case KVM_EXIT_MMIO:
+			mmio_access(vm, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+				    run->mmio.is_write);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			vm_request_end(vm, VM_END_TRIPLE_FAULT, "the guest triple-faulted (vCPU %u)", c->id);
+			return NULL;
+		case KVM_EXIT_SYSTEM_EVENT:
+			if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+				vm_request_end(vm, VM_END_REBOOT, "the guest reset the machine");
+			else
+				vm_request_end(vm, VM_END_POWEROFF, "the guest powered off");
+			return NULL;
+		case KVM_EXIT_HLT:
+			vm_request_end(vm, VM_END_ERROR, "vCPU %u halted with interrupts off", c->id);
+			return NULL;
+		case KVM_EXIT_FAIL_ENTRY:
+			vm_request_end(vm, VM_END_ERROR, "vCPU %u: entry failed (reason 0x%llx)", c->id,
+				       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			return NULL;
+		case KVM_EXIT_INTERNAL_ERROR:
+			vm_request_end(vm, VM_END_ERROR, "vCPU %u: KVM internal error %u", c->id,
+				       run->internal.suberror);
+			return NULL;
+		default:
+			vm_request_end(vm, VM_END_ERROR, "vCPU %u: unexpected exit reason %u", c->id,
+				       run->exit_reason);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static int setup_cpuid(struct vm *vm, struct vcpu *c)
+{
+	struct kvm_cpuid2 *cpuid;
+	size_t size = sizeof(*cpuid) + vm->cpuid->nent * sizeof(cpuid->entries[0]);
+	uint32_t i;
+	int ret = 0;
+
+	cpuid = malloc(size);
+	if (!cpuid)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	memcpy(cpuid, vm->cpuid, size);
+	for (i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			/* Initial APIC ID; "running under a hypervisor". */
+			e->ebx = (e->ebx & 0x00ffffff) | (c->id << 24);
+			e->ecx |= 1u << 31;
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = c->id;		/* x2APIC ID */
+			break;
+		}
+	}
+	if (kvm_ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_SET_CPUID2", c->id);
+	free(cpuid);
+	return ret;
+}
+
+static int setup_msrs_lapic(struct vcpu *c)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[2];
+	} msrs = { .hdr.nmsrs = 2 };
+	struct kvm_lapic_state lapic;
+	uint32_t v;
+
+	msrs.e[0].index = MSR_IA32_MISC_ENABLE;
+	msrs.e[0].data = 1;			/* fast strings */
+	msrs.e[1].index = MSR_MTRR_DEF_TYPE;
+	msrs.e[1].data = (1u << 11) | 6;	/* MTRRs on, default write-back */
+	if (kvm_ioctl(c->fd, KVM_SET_MSRS, &msrs) != 2)
+		pr_debug("vCPU %u: not every boot MSR was accepted", c->id);
+
+	/* LINT0 = ExtINT, LINT1 = NMI, as firmware leaves them. */
+	if (kvm_ioctl(c->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_GET_LAPIC", c->id);
+	memcpy(&v, lapic.regs + APIC_LVT0, 4);
+	v = (v & ~0x700u) | (APIC_MODE_EXTINT << 8);
+	memcpy(lapic.regs + APIC_LVT0, &v, 4);
+	memcpy(&v, lapic.regs + APIC_LVT1, 4);
+	v = (v & ~0x700u) | (APIC_MODE_NMI << 8);
+	memcpy(lapic.regs + APIC_LVT1, &v, 4);
+	if (kvm_ioctl(c->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_SET_LAPIC", c->id);
+	return 0;
+}
+
+static void flat_segment(struct kvm_segment *s, uint16_t selector, uint8_t type, bool code)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = selector;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->g = 1;
+	s->l = code;
+	s->db = !code;
+}
+
+/* The boot vCPU: 64-bit mode, paging on, at the kernel's 64-bit entry. */
+static int setup_boot_regs(struct vm *vm, struct vcpu *c)
+{
+	const struct boot_cpu *b = &vm->boot;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = { 0 };
+	struct kvm_fpu fpu = { 0 };
+
+	if (kvm_ioctl(c->fd, KVM_GET_SREGS, &sregs) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_GET_SREGS");
+	flat_segment(&sregs.cs, BOOT_CS, 0xb, true);
+	flat_segment(&sregs.ds, BOOT_DS, 0x3, false);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	memset(&sregs.tr, 0, sizeof(sregs.tr));
+	sregs.tr.selector = BOOT_TSS;
+	sregs.tr.limit = 0x67;
+	sregs.tr.type = 0xb;
+	sregs.tr.present = 1;
+	sregs.gdt.base = b->gdt_base;
+	sregs.gdt.limit = b->gdt_limit;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = b->cr0;
+	sregs.cr3 = b->cr3;
+	sregs.cr4 = b->cr4;
+	sregs.efer = b->efer;
+	if (kvm_ioctl(c->fd, KVM_SET_SREGS, &sregs) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_SREGS");
+	regs.rflags = 2;
+	regs.rip = b->rip;
+	regs.rsi = b->rsi;
+	regs.rsp = regs.rbp = b->rsp;
+	if (kvm_ioctl(c->fd, KVM_SET_REGS, &regs) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_REGS");
+	fpu.fcw = 0x37f;
+	fpu.mxcsr = 0x1f80;
+	if (kvm_ioctl(c->fd, KVM_SET_FPU, &fpu) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_FPU");
+	return 0;
+}
+
+static int create_vcpu(struct vm *vm, unsigned id)
+{
+	struct vcpu *c = &vm->vcpus[id];
+	void *run;
+	int ret;
+
+	c->vm = vm;
+	c->id = id;
+	c->fd = kvm_ioctl(vm->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)id);
+	if (c->fd < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_CREATE_VCPU %u", id);
+	vm->nvcpus = id + 1;
+	run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (run == MAP_FAILED)
+		return sbx_error_errno(SBX_ENOKVM, "mmap of vCPU %u's kvm_run", id);
+	c->run = run;
+	ret = setup_cpuid(vm, c);
+	if (!ret)
+		ret = setup_msrs_lapic(c);
+	if (!ret && id == 0)
+		ret = setup_boot_regs(vm, c);
+	return ret;
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+static int check_kvm(struct vm *vm, const char *dev)
+{
+	static const struct {
+		int cap;
+		const char *what;
+	} caps[] = {
+		{ KVM_CAP_USER_MEMORY, "user memory regions (KVM_CAP_USER_MEMORY)" },
+		{ KVM_CAP_IRQCHIP, "an in-kernel irqchip (KVM_CAP_IRQCHIP)" },
+		{ KVM_CAP_PIT2, "an in-kernel PIT (KVM_CAP_PIT2)" },
+		{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+		{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
+		{ KVM_CAP_EXT_CPUID, "KVM_GET_SUPPORTED_CPUID (KVM_CAP_EXT_CPUID)" },
+		{ KVM_CAP_IRQFD, "interrupts from eventfds (KVM_CAP_IRQFD)" },
+		{ KVM_CAP_IOEVENTFD, "eventfds for guest writes (KVM_CAP_IOEVENTFD)" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	};
+	int api, max;
+	size_t i;
+
+	api = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
+	if (api != KVM_API_VERSION)
+		return sbx_error_set(SBX_ENOKVM, "'%s' speaks KVM API %d, we need %d", dev, api,
+				     KVM_API_VERSION);
+	for (i = 0; i < ARRAY_SIZE(caps); i++)
+		if (kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)caps[i].cap) <= 0)
+			return sbx_error_set(SBX_ENOKVM, "KVM on '%s' lacks %s", dev, caps[i].what);
+	max = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_NR_VCPUS);
+	if (max > 0 && vm->cfg.cpus > (unsigned)max)
+		return sbx_error_set(SBX_ELIMIT, "KVM on '%s' allows %d vCPUs; %u asked", dev, max,
+				     vm->cfg.cpus);
+	vm->run_size = (size_t)kvm_ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if ((int)vm->run_size < (int)sizeof(struct kvm_run))
+		return sbx_error_errno(SBX_ENOKVM, "KVM_GET_VCPU_MMAP_SIZE");
+	return 0;
+}
+
+static int get_supported_cpuid(struct vm *vm)
+{
+	unsigned nent = 128;
+
+	for (;;) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+
+		if (!c)
+			return sbx_error_set(SBX_ENOMEM, "out of memory");
+		c->nent = nent;
+		if (kvm_ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG || nent >= 4096)
+			return sbx_error_errno(SBX_ENOKVM, "KVM_GET_SUPPORTED_CPUID");
+		nent *= 2;
+	}
+}
+
+static int setup_memory(struct vm *vm)
+{
+	struct kvm_userspace_memory_region r = { 0 };
+	void *p;
+
+	vm->mem.size = vm->cfg.mem_size;
+	vm->mem.low_size = vm->mem.size < GMEM_HOLE_START ? vm->mem.size : GMEM_HOLE_START;
+	p = mmap(NULL, vm->mem.size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		vm->mem.size = 0;
+		return sbx_error_errno(SBX_ENOMEM, "cannot map %llu MiB of guest memory",
+				       (unsigned long long)(vm->cfg.mem_size >> 20));
+	}
+	vm->mem.host = p;
+	r.slot = 0;
+	r.guest_phys_addr = 0;
+	r.memory_size = vm->mem.low_size;
+	r.userspace_addr = (uintptr_t)p;
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_USER_MEMORY_REGION (low)");
+	if (vm->mem.size > vm->mem.low_size) {
+		r.slot = 1;
+		r.guest_phys_addr = GMEM_HIGH_START;
+		r.memory_size = vm->mem.size - vm->mem.low_size;
+		r.userspace_addr = (uintptr_t)p + vm->mem.low_size;
+		if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return sbx_error_errno(SBX_ENOKVM, "KVM_SET_USER_MEMORY_REGION (high)");
+	}
+	return 0;
+}
+
+static int read_full(int fd, uint8_t *p, uint64_t len, const char *path)
+{
+	uint64_t off = 0;
+
+	while (off < len) {
+		size_t chunk = len - off > (1u << 30) ? (1u << 30) : (size_t)(len - off);
+		ssize_t n = pread(fd, p + off, chunk, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sbx_error_errno(SBX_EIO, "cannot read '%s'", path);
+		if (n == 0)
+			return sbx_error_set(SBX_EIO, "'%s' shrank while being read", path);
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int load_kernel(struct vm *vm)
+{
+	struct boot_input in = { .cmdline = vm->cfg.cmdline, .rsdp_addr = BOOT_ACPI_START };
+	struct stat st;
+	void *img = MAP_FAILED;
+	int kfd = -1, ifd = -1, ret;
+
+	kfd = open(vm->cfg.kernel, O_RDONLY | O_CLOEXEC);
+	if (kfd < 0) {
+		ret = sbx_error_errno(SBX_ENOTFOUND, "cannot open kernel '%s'", vm->cfg.kernel);
+		goto out;
+	}
+	if (fstat(kfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > MAX_KERNEL_SIZE) {
+		ret = sbx_error_set(SBX_ECORRUPT, "kernel '%s' is not a regular file of a sane size",
+				    vm->cfg.kernel);
+		goto out;
+	}
+	img = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, kfd, 0);
+	if (img == MAP_FAILED) {
+		ret = sbx_error_errno(SBX_EIO, "cannot map kernel '%s'", vm->cfg.kernel);
+		goto out;
+	}
+	in.kernel = img;
+	in.kernel_size = (size_t)st.st_size;
+	if (vm->cfg.initrd) {
+		ifd = open(vm->cfg.initrd, O_RDONLY | O_CLOEXEC);
+		if (ifd < 0 || fstat(ifd, &st) < 0) {
+			ret = sbx_error_errno(SBX_ENOTFOUND, "cannot open initrd '%s'", vm->cfg.initrd);
+			goto out;
+		}
+		in.initrd_size = (uint64_t)st.st_size;
+	}
+	ret = boot_linux(&vm->boot, &vm->mem, &in);
+	if (ret) {
+		sbx_error_prefix(ret, "kernel '%s'", vm->cfg.kernel);
+		goto out;
+	}
+	if (in.initrd_size) {
+		uint8_t *dst = gmem_at(&vm->mem, vm->boot.initrd_addr, in.initrd_size);
+
+		ret = dst ? read_full(ifd, dst, in.initrd_size, vm->cfg.initrd)
+			  : sbx_error_set(SBX_ELIMIT, "initrd does not fit");
+		if (ret)
+			goto out;
+	}
+	pr_debug("kernel: boot protocol %u.%02u, initrd at 0x%llx (%llu bytes)",
+		 vm->boot.protocol >> 8, vm->boot.protocol & 0xff,
+		 (unsigned long long)vm->boot.initrd_addr, (unsigned long long)in.initrd_size);
+out:
+	if (img != MAP_FAILED)
+		munmap(img, in.kernel_size);
+	if (kfd >= 0)
+		close(kfd);
+	if (ifd >= 0)
+		close(ifd);
+	return ret;
+}
+
+static int write_acpi(struct vm *vm)
+{
+	uint8_t *tables, *dst;
+	size_t len;
+	int ret;
+
+	vm->acpi.base = BOOT_ACPI_START;
+	vm->acpi.cpus = vm->cfg.cpus;
+	vm->acpi.ioapic_addr = VM_IOAPIC_ADDR;
+	vm->acpi.lapic_addr = VM_LAPIC_ADDR;
+	ret = acpi_build(&tables, &len, BOOT_ACPI_END - BOOT_ACPI_START, &vm->acpi);
+	if (ret)
+		return ret;
+	dst = gmem_at(&vm->mem, BOOT_ACPI_START, len);
+	if (dst)
+		memcpy(dst, tables, len);
+	free(tables);
+	return dst ? 0 : sbx_error_set(SBX_ELIMIT, "no room for the ACPI tables");
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+	const char *dev = "/dev/kvm";
+	struct vm *vm;
+	unsigned i;
+	int ret;
+
+	*out = NULL;
+	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS)
+		return sbx_error_set(SBX_EINVAL, "%u vCPUs: the machine has 1 to %d", cfg->cpus,
+				     VM_MAX_CPUS);
+	if (cfg->mem_size < VM_MIN_MEMORY || cfg->mem_size % (2ULL << 20))
+		return sbx_error_set(SBX_EINVAL, "guest memory must be a multiple of 2 MiB, at least %llu MiB",
+				     VM_MIN_MEMORY >> 20);
+	if (cfg->ndisks > VM_MAX_DISKS)
+		return sbx_error_set(SBX_EINVAL, "at most %d disks", VM_MAX_DISKS);
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->stop_fd = -1;
+	for (i = 0; i <= VM_MAX_GSI; i++)
+		vm->irqfd[i] = -1;
+	for (i = 0; i < VM_MAX_CPUS; i++)
+		vm->vcpus[i].fd = -1;
+	pthread_mutex_init(&vm->watch_lock, NULL);
+	pthread_mutex_init(&vm->end_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&vm->end_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+
+	vm->kvm_fd = kvm_open(&dev);
+	if (vm->kvm_fd < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "cannot open '%s'", dev);
+		goto fail;
+	}
+	ret = check_kvm(vm, dev);
+	if (ret)
+		goto fail;
+	ret = get_supported_cpuid(vm);
+	if (ret)
+		goto fail;
+	vm->vm_fd = kvm_ioctl(vm->kvm_fd, KVM_CREATE_VM, NULL);
+	if (vm->vm_fd < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "KVM_CREATE_VM");
+		goto fail;
+	}
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)VM_TSS_ADDR) < 0 ||
+	    kvm_ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ VM_IDENTITY_MAP_ADDR }) < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "KVM_SET_TSS_ADDR/IDENTITY_MAP_ADDR");
+		goto fail;
+	}
+	if (kvm_ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, NULL) < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "KVM_CREATE_IRQCHIP");
+		goto fail;
+	}
+	if (kvm_ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "KVM_CREATE_PIT2");
+		goto fail;
+	}
+	ret = setup_memory(vm);
+	if (ret)
+		goto fail;
+	vm->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->epoll_fd < 0 || vm->stop_fd < 0) {
+		ret = sbx_error_errno(SBX_ERROR, "epoll/eventfd");
+		goto fail;
+	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+		if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->stop_fd, &ev) < 0) {
+			ret = sbx_error_errno(SBX_ERROR, "epoll_ctl");
+			goto fail;
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(device_table); i++) {
+		ret = device_table[i].add(vm);
+		if (ret) {
+			sbx_error_prefix(ret, "%s", device_table[i].name);
+			goto fail;
+		}
+	}
+	ret = write_acpi(vm);
+	if (ret)
+		goto fail;
+	ret = load_kernel(vm);
+	if (ret)
+		goto fail;
+	for (i = 0; i < cfg->cpus; i++) {
+		ret = create_vcpu(vm, i);
+		if (ret)
+			goto fail;
+	}
+	*out = vm;
+	return 0;
+fail:
+	vm_free(vm);
+	return ret;
+}
+
+/* ---- running and stopping --------------------------------------------------- */
+
+static void *event_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct epoll_event evs[16];
+	int n, i;
+
+	for (;;) {
+		n = epoll_wait(vm->epoll_fd, evs, ARRAY_SIZE(evs), -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			vm_request_end(vm, VM_END_ERROR, "epoll_wait: %s", strerror(errno));
+			return NULL;
+		}
+		for (i = 0; i < n; i++) {
+			struct watch *w = evs[i].data.ptr;
+			void (*ready)(void *) = NULL;
+			void *opaque = NULL;
+
+			if (!w)
+				return NULL;		/* the stop eventfd */
+			pthread_mutex_lock(&vm->watch_lock);
+			if (!w->dead) {
+				ready = w->ready;
+				opaque = w->opaque;
+			}
+			pthread_mutex_unlock(&vm->watch_lock);
+			if (ready)
+				ready(opaque);
+		}
+	}
+}
+
+static void stop_threads(struct vm *vm)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	atomic_store(&vm->stopping, true);
+	for (i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+
+		if (!c->started)
+			continue;
+		c->run->immediate_exit = 1;
+		pthread_kill(c->thread, SIG_KICK);
+	}
+	for (i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+
+		if (!c->started)
+			continue;
+		pthread_join(c->thread, NULL);
+		c->started = false;
+	}
+	if (vm->event_started) {
+		while (write(vm->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		pthread_join(vm->event_thread, NULL);
+		vm->event_started = false;
+	}
+}
+
+static void install_kick_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;	/* no SA_RESTART: KVM_RUN returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_KICK, &sa, NULL);
+}
+
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int err;
+
+	/* New threads block everything but the kick; signals go to the caller's thread. */
+	sigfillset(&all);
+	sigdelset(&all, SIG_KICK);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		errno = err;
+		return sbx_error_errno(SBX_ERROR, "cannot start a thread");
+	}
+	return 0;
+}
+
+int vm_run(struct vm *vm, struct vm_result *res)
+{
+	struct timespec deadline;
+	unsigned i;
+	int ret = 0;
+
+	memset(res, 0, sizeof(*res));
+	install_kick_handler();
+	ret = start_thread(&vm->event_thread, event_thread, vm);
+	if (ret)
+		goto out;
+	vm->event_started = true;
+	for (i = 0; i < vm->nvcpus; i++) {
+		ret = start_thread(&vm->vcpus[i].thread, vcpu_thread, &vm->vcpus[i]);
+		if (ret)
+			goto out;
+		vm->vcpus[i].started = true;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(vm->cfg.timeout_ms / 1000);
+	deadline.tv_nsec += (long)(vm->cfg.timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->end_lock);
+	while (!vm->ended) {
+		if (!vm->cfg.timeout_ms) {
+			pthread_cond_wait(&vm->end_cond, &vm->end_lock);
+		} else if (pthread_cond_timedwait(&vm->end_cond, &vm->end_lock, &deadline) == ETIMEDOUT &&
+			   !vm->ended) {
+			vm->ended = true;
+			vm->result.end = VM_END_TIMEOUT;
+			snprintf(vm->result.message, sizeof(vm->result.message),
+				 "the guest was still running after %llu.%03llu s",
+				 (unsigned long long)(vm->cfg.timeout_ms / 1000),
+				 (unsigned long long)(vm->cfg.timeout_ms % 1000));
+		}
+	}
+	pthread_mutex_unlock(&vm->end_lock);
+out:
+	stop_threads(vm);
+	pthread_mutex_lock(&vm->end_lock);
+	*res = vm->result;
+	pthread_mutex_unlock(&vm->end_lock);
+	return ret;
+}
+
+int vm_get_stats(struct vm *vm, struct vm_stats *st)
+{
+	unsigned char *vec;
+	uint64_t pages, i, page = (uint64_t)sysconf(_SC_PAGESIZE);
+	char line[256];
+	FILE *f;
+
+	memset(st, 0, sizeof(*st));
+	pages = (vm->mem.size + page - 1) / page;
+	vec = malloc(pages);
+	if (!vec)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if (mincore(vm->mem.host, vm->mem.size, vec) == 0)
+		for (i = 0; i < pages; i++)
+			st->guest_resident += (vec[i] & 1) * page;
+	free(vec);
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return sbx_error_errno(SBX_EIO, "/proc/self/status");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			st->rss = strtoull(line + 6, NULL, 10) * 1024;
+	fclose(f);
+	return 0;
+}
+
+void vm_free(struct vm *vm)
+{
+	struct watch *w, *next;
+	unsigned i;
+
+	if (!vm)
+		return;
+	stop_threads(vm);
+	for (i = vm->ndevs; i-- > 0;) {
+		if (vm->devs[i].stop)
+			vm->devs[i].stop(vm->devs[i].opaque);
+		pthread_mutex_destroy(&vm->devs[i].lock);
+	}
+	for (w = vm->watches; w; w = next) {
+		next = w->next;
+		free(w);
+	}
+	for (i = 0; i < vm->nenvs; i++)
+		free(vm->envs[i]);
+	for (i = 0; i <= VM_MAX_GSI; i++)
+		if (vm->irqfd[i] >= 0)
+			close(vm->irqfd[i]);
+	for (i = 0; i < vm->nvcpus; i++) {
+		if (vm->vcpus[i].run)
+			munmap(vm->vcpus[i].run, vm->run_size);
+		if (vm->vcpus[i].fd >= 0)
+			close(vm->vcpus[i].fd);
+	}
+	if (vm->epoll_fd >= 0)
+		close(vm->epoll_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->mem.host)
+		munmap(vm->mem.host, vm->mem.size);
+	free(vm->cpuid);
+	pthread_mutex_destroy(&vm->watch_lock);
+	pthread_mutex_destroy(&vm->end_lock);
+	pthread_cond_destroy(&vm->end_cond);
+	free(vm);
+}

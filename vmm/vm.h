@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The machine: one KVM VM with guest RAM, an in-kernel irqchip and PIT,
+ * 1..N vCPUs (one thread each), an event thread (epoll) for device work,
+ * and a fixed, ordered table of devices, booted straight into a Linux
+ * bzImage (vmm/boot.c) with ACPI tables (vmm/acpi.c) describing it.
+ *
+ * Guest-physical memory map (see also docs/design.md, "The VMM"):
+ *
+ *   0x00000500  GDT                     0x00007000  boot_params (zero page)
+ *   0x00008ff0  boot stack top          0x00009000  page tables (PML4, PDPT, 4 PD)
+ *   0x00020000  kernel command line     0x000e0000  ACPI tables (RSDP first)
+ *   0x00100000  the kernel's protected-mode image; the initramfs at the top
+ *               of RAM below min(initrd_addr_max, 3 GiB)
+ *   0xc0000000  32-bit MMIO hole (RAM resumes at 4 GiB, vmm/guest-mem.h):
+ *     0xd0000000  the exit register (one page, VM_EXIT_REG_*)
+ *     0xd0001000  virtio-mmio windows, one 4 KiB slot each, GSI 5, 6, ...
+ *     0xfec00000  IOAPIC                0xfee00000  local APICs
+ *     0xfffbc000  KVM identity map page, 0xfffbd000 KVM TSS (3 pages)
+ *
+ * Port I/O: 0x3f8 8250 UART (GSI 4), 0x60/0x64 i8042 stub, 0x600 ACPI
+ * sleep control, 0x601 ACPI sleep status.  Every other port reads as 0xff.
+ */
+#ifndef SBX_VMM_VM_H
+#define SBX_VMM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/blockdev.h"
+#include "vmm/device.h"
+
+#define VM_MAX_CPUS		64
+#define VM_MAX_DISKS		8
+#define VM_MIN_MEMORY		(64ULL << 20)
+
+/*
+ * The exit register: a guest writes its exit status here before powering
+ * off; `git sbx vm run` exits with it.  32-bit MMIO accesses at:
+ *   +0x0 STATUS  write: latch the low 8 bits as the exit status
+ *                read: the latched status (0 until written)
+ *   +0x4 EXIT    write: latch the low 8 bits and end the VM at once
+ *   +0x8 MAGIC   read: 0x58584253 ("SBXX"), to detect the register
+ */
+#define VM_EXIT_REG_BASE	0xd0000000ULL
+#define VM_EXIT_REG_SIZE	0x1000ULL
+#define VM_EXIT_REG_STATUS	0x0
+#define VM_EXIT_REG_EXIT	0x4
+#define VM_EXIT_REG_MAGIC	0x8
+#define VM_EXIT_MAGIC		0x58584253u
+
+#define VM_VIRTIO_BASE		0xd0001000ULL
+#define VM_VIRTIO_SLOT		0x1000ULL
+#define VM_VIRTIO_FIRST_GSI	5
+#define VM_MAX_GSI		23	/* the IOAPIC has 24 pins */
+
+#define VM_IOAPIC_ADDR		0xfec00000ULL
+#define VM_LAPIC_ADDR		0xfee00000ULL
+#define VM_IDENTITY_MAP_ADDR	0xfffbc000ULL
+#define VM_TSS_ADDR		0xfffbd000ULL
+
+#define VM_SERIAL_PORT		0x3f8
+#define VM_SERIAL_GSI		4
+#define VM_SLEEP_CONTROL_PORT	0x600
+#define VM_SLEEP_STATUS_PORT	0x601
+#define VM_SLEEP_TYPE_S5	5	/* SLP_TYP of \_S5 in our DSDT */
+
+struct vm;
+
+struct vm_config {
+	const char *kernel;		/* path of a bzImage */
+	const char *initrd;		/* path or NULL */
+	const char *cmdline;		/* NULL: empty */
+	unsigned cpus;			/* 1..VM_MAX_CPUS */
+	uint64_t mem_size;		/* bytes, >= VM_MIN_MEMORY, a multiple of 2 MiB */
+	uint64_t timeout_ms;		/* 0: none */
+	int serial_fd;			/* where the UART's output goes; -1: nowhere */
+	struct blockdev *disks[VM_MAX_DISKS];	/* owned by the caller */
+	unsigned ndisks;
+	bool console;			/* a virtio-console on console_in/out_fd */
+	int console_in_fd, console_out_fd;
+	bool rng;			/* a virtio-rng */
+};
+#define VM_CONFIG_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
+			 .console_in_fd = -1, .console_out_fd = -1, .rng = true }
+
+enum vm_end {
+	VM_END_NONE,
+	VM_END_POWEROFF,	/* ACPI S5 */
+	VM_END_EXIT,		/* a write to the exit register's EXIT */
+	VM_END_REBOOT,		/* i8042 reset (the guest's reboot) */
+	VM_END_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
+	VM_END_TIMEOUT,		/* vm_config.timeout_ms passed */
+	VM_END_ERROR,		/* KVM or the VMM failed; see message */
+};
+
+struct vm_result {
+	enum vm_end end;
+	bool status_set;	/* the guest wrote the exit register */
+	uint8_t status;		/* what it wrote */
+	char message[256];	/* for VM_END_ERROR and VM_END_TRIPLE_FAULT */
+};
+
+/*
+ * Check KVM, create the VM with its memory, irqchip, vCPUs and devices,
+ * and load the kernel.  Returns 0 or a negative SBX_ code (SBX_ENOKVM when
+ * KVM lacks something we need, SBX_ECORRUPT for a bad kernel image).
+ */
+int vm_create(struct vm **out, const struct vm_config *cfg);
+/* Run until the guest ends or the timeout passes; then stop every thread. */
+int vm_run(struct vm *vm, struct vm_result *res);
+/* Stop devices in reverse order and free everything; NULL is a no-op. */
+void vm_free(struct vm *vm);
+
+/* Statistics for benchmarks, valid after vm_run and before vm_free. */
+struct vm_stats {
+	uint64_t rss;		/* the process's resident set size */
+	uint64_t guest_resident; /* resident bytes of guest RAM */
+};
+int vm_get_stats(struct vm *vm, struct vm_stats *st);
+
+/* For devices: end the VM (the first call wins; safe from any thread). */
+void vm_request_end(struct vm *vm, enum vm_end end, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* For devices: record the guest's exit status. */
+void vm_set_exit_status(struct vm *vm, uint8_t status);
+
+#endif
