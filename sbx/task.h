@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tasks: an id, a record, a branch and a host worktree.
+ *
+ * Layout under the repository's common dir (.git for a plain repository):
+ *
+ *   sbx/lock                 flock()ed while ids are handed out, records
+ *                            created or removed, and by gc
+ *   sbx/next-id              the next id, decimal ("4\n"); ids only grow
+ *   sbx/tasks/<id>/record    the task record (docs/formats.md "Task record")
+ *   sbx/tasks/<id>/lock      flock()ed by the process running the task
+ *   sbx/tasks/<id>/log       the agent's output (written by the session)
+ *   sbx/worktrees/<id>/      the host worktree, on branch sbx/<id>;
+ *                            git's admin dir for it is worktrees/sbx-<id>
+ *
+ * Locks are flock()s: the kernel drops them when a process dies, so a crash
+ * leaves a file behind but never a stale lock.  A record says "running" only
+ * while its lock is held; `gc` marks the others failed.
+ */
+#ifndef SBX_SBX_TASK_H
+#define SBX_SBX_TASK_H
+
+#include <git2.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sbx_repo;
+
+#define SBX_TASK_RECORD_VERSION 1
+#define SBX_TASK_RECORD_MAX (1u << 20)
+#define SBX_TASK_PROMPT_MAX (512u << 10)
+#define SBX_TASK_ID_MAX 999999999u
+
+enum sbx_task_state {
+	SBX_TASK_CREATED,	/* record, branch and worktree made; no VM yet */
+	SBX_TASK_RUNNING,	/* a session holds the task's lock */
+	SBX_TASK_DONE,		/* the agent exited and its result was imported */
+	SBX_TASK_FAILED,	/* see `error` */
+	SBX_TASK_CANCELLED,	/* stopped by the user */
+	SBX_TASK_REMOVING,	/* `rm` started; gc finishes it */
+};
+
+struct sbx_task {
+	unsigned id;
+	enum sbx_task_state state;
+	char *prompt;
+	git_oid base;
+	char *branch;		/* "sbx/<id>" */
+	char *worktree;		/* absolute path, or NULL (bare repository) */
+	char *agent;		/* may be NULL */
+	char *image;		/* may be NULL */
+	int64_t created_ms, started_ms, finished_ms;	/* Unix time in ms; 0 = not yet */
+	/* Time spent, ms: boot, transfer in, agent, transfer out, import. */
+	uint64_t boot_ms, transfer_in_ms, agent_ms, transfer_out_ms, import_ms;
+	int exit_status;	/* the agent's; -1 = none yet */
+	bool has_result;
+	git_oid result;		/* the imported tip */
+	char *error;		/* why it failed; may be NULL */
+
+	char *dir;		/* <commondir>/sbx/tasks/<id>; not stored */
+};
+
+struct sbx_task_create_opts {
+	const char *prompt;
+	const git_oid *base;	/* NULL: HEAD */
+	const char *agent;
+	const char *image;
+	bool no_worktree;	/* forced on in a bare repository */
+};
+#define SBX_TASK_CREATE_OPTS_INIT { NULL, NULL, NULL, NULL, false }
+
+const char *sbx_task_state_name(enum sbx_task_state s);
+/* "3" -> 3; SBX_EINVAL (with a message) for anything else. */
+int sbx_task_parse_id(unsigned *out, const char *s);
+
+/*
+ * Allocate the next id and create the record (state created), branch
+ * sbx/<id> at the base and the worktree.  On failure nothing is left.
+ */
+int sbx_task_create(struct sbx_task **out, struct sbx_repo *repo,
+		    const struct sbx_task_create_opts *opts);
+/* Read a task's record.  SBX_ENOTFOUND: no such task; SBX_ECORRUPT: a bad record. */
+int sbx_task_open(struct sbx_task **out, struct sbx_repo *repo, unsigned id);
+/* Write the record back (atomically: temp file, fsync, rename, fsync dir). */
+int sbx_task_save(struct sbx_task *task);
+void sbx_task_free(struct sbx_task *task);
+
+/* Every task with a readable record, by id.  *nbad counts unreadable ones. */
+int sbx_task_list(struct sbx_task ***out, size_t *n, size_t *nbad, struct sbx_repo *repo);
+void sbx_task_list_free(struct sbx_task **tasks, size_t n);
+
+/* "<dir>/log", malloc'd. */
+char *sbx_task_log_path(const struct sbx_task *task);
+
+/*
+ * The task's run lock: a session holds it while the VM runs.  Start sets
+ * state running and started_ms; finish sets state, exit status, error and
+ * finished_ms, saves and releases the lock.
+ */
+int sbx_task_start(int *lock_fd, struct sbx_task *task);
+int sbx_task_finish(int lock_fd, struct sbx_task *task, enum sbx_task_state state,
+		    int exit_status, const char *error);
+/* Is a process running the task (holding its lock)? */
+bool sbx_task_running(const struct sbx_task *task);
+
+/*
+ * Import the guest's result bundle (sbx/bundle.h) from `fd` onto sbx/<id>,
+ * then update the worktree and the record.  sbx.maxResultSize applies.
+ * *worktree_kept is set when the worktree had local changes in the way; see
+ * sbx_task_update_worktree().
+ */
+int sbx_task_import_fd(git_oid *tip, bool *worktree_kept, struct sbx_repo *repo,
+		       struct sbx_task *task, int fd);
+/*
+ * Bring the worktree from `old_tip` to `new_tip` (the branch has moved
+ * already).  A safe checkout: files the user changed in the worktree are
+ * never overwritten.  When the user's changes are in the way, nothing is
+ * written, the worktree's HEAD is detached at old_tip (so `git status`
+ * there shows only the user's own changes) and *kept is set; the result is
+ * still on the branch.
+ */
+int sbx_task_update_worktree(bool *kept, const struct sbx_task *task,
+			     const git_oid *old_tip, const git_oid *new_tip);
+
+enum sbx_task_rm_flags {
+	SBX_TASK_RM_KEEP_BRANCH = 1 << 0,
+	SBX_TASK_RM_FORCE = 1 << 1,	/* even if running or the worktree has changes */
+};
+/*
+ * Remove a task: worktree (and git's admin dir for it), branch (unless
+ * KEEP_BRANCH), record directory with its disk, log and lock.
+ * *branch_kept says whether the branch survived (asked, or checked out elsewhere).
+ */
+int sbx_task_remove(bool *branch_kept, struct sbx_repo *repo, unsigned id, unsigned flags);
+
+struct sbx_task_gc_stats {
+	unsigned finished_removals;	/* tasks left "removing" by a crash */
+	unsigned interrupted;		/* "running" without a live session -> failed */
+	unsigned stray_dirs;		/* task dirs without a record, worktree dirs without a task */
+	unsigned pruned_worktrees;	/* git worktree admin dirs of gone tasks */
+	unsigned temp_files;		/* *.tmp.<pid> of dead processes, bundle quarantines */
+};
+int sbx_task_gc(struct sbx_task_gc_stats *stats, struct sbx_repo *repo);
+
+/* Record (de)serialisation, exposed for tests and the fuzzer. */
+int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *task);
+int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len);
+
+#endif
