@@ -21,3 +21,10 @@ tests_unit_test_virtio_blk_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_virtio_blk_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += tests/unit/test-virtio-blk
+
+check_PROGRAMS += tests/unit/test-virtio-console
+tests_unit_test_virtio_console_SOURCES = tests/unit/test-virtio-console.c $(VIRTIO_HARNESS)
+tests_unit_test_virtio_console_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_virtio_console_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test-virtio-console

@@ -94,7 +94,7 @@ static uint8_t do_io(struct virtio_blk *b, const struct virtq_chain *c, bool wri
 		return VIRTIO_BLK_S_IOERR;
 	if (!len)
 		return VIRTIO_BLK_S_OK;
-	n = iov_slice(b->data, BLK_CHAIN_MAX, src, nsrc, write ? BLK_HDR_SIZE : 0, len);
+	n = vq_iov_slice(b->data, BLK_CHAIN_MAX, src, nsrc, write ? BLK_HDR_SIZE : 0, len);
 	if (n < 0)
 		return VIRTIO_BLK_S_IOERR;
 	if (write ? b->bd->ops->pwritev(b->bd, b->data, n, off)
@@ -138,7 +138,7 @@ static uint8_t do_discard_zeroes(struct virtio_blk *b, const struct virtq_chain 
 		uint32_t flags;
 		int err;
 
-		iov_to_buf(c->iov, c->nout, BLK_HDR_SIZE + (i % nseg) * BLK_SEG_SIZE, &seg,
+		vq_iov_to_buf(c->iov, c->nout, BLK_HDR_SIZE + (i % nseg) * BLK_SEG_SIZE, &seg,
 			   sizeof(seg));
 		flags = le32toh(seg.flags);
 		bytes = (uint64_t)le32toh(seg.num_sectors) * BLOCKDEV_SECTOR;
@@ -170,7 +170,7 @@ static uint32_t handle(struct virtio_blk *b, const struct virtq_chain *c)
 		status = VIRTIO_BLK_S_IOERR;
 		goto done;
 	}
-	iov_to_buf(c->iov, c->nout, 0, hdr, sizeof(hdr));
+	vq_iov_to_buf(c->iov, c->nout, 0, hdr, sizeof(hdr));
 	memcpy(&v32, hdr, 4);
 	type = le32toh(v32);
 	memcpy(&v64, hdr + 8, 8);
@@ -195,7 +195,7 @@ static uint32_t handle(struct virtio_blk *b, const struct virtq_chain *c)
 
 		memset(id, 0, sizeof(id));
 		memcpy(id, b->bd->serial, strnlen(b->bd->serial, sizeof(id)));
-		written = (uint32_t)iov_from_buf(c->iov + c->nout, c->nin, 0, id,
+		written = (uint32_t)vq_iov_from_buf(c->iov + c->nout, c->nin, 0, id,
 						 data_in < sizeof(id) ? data_in : sizeof(id));
 		status = VIRTIO_BLK_S_OK;
 		break;
@@ -209,7 +209,7 @@ static uint32_t handle(struct virtio_blk *b, const struct virtq_chain *c)
 		break;
 	}
 done:
-	iov_from_buf(c->iov + c->nout, c->nin, data_in, &status, 1);
+	vq_iov_from_buf(c->iov + c->nout, c->nin, data_in, &status, 1);
 	return written + 1;
 }
 

@@ -148,7 +148,7 @@ static void rx_run(struct virtio_console *con)
 static bool tx_write(struct virtio_console *con)
 {
 	while (con->tx_done < con->tx.out_bytes && con->out_open) {
-		int n = iov_slice(con->tmp, CON_CHAIN_MAX, con->tx.iov, con->tx.nout, con->tx_done,
+		int n = vq_iov_slice(con->tmp, CON_CHAIN_MAX, con->tx.iov, con->tx.nout, con->tx_done,
 				  con->tx.out_bytes - con->tx_done);
 		ssize_t w;
 

@@ -236,7 +236,7 @@ bool virtq_should_notify(struct virtq *vq)
 	return !(load16(vq->avail, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
 {
 	uint8_t *out = buf;
 	size_t done = 0;
@@ -259,7 +259,7 @@ size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, si
 	return done;
 }
 
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
+size_t vq_iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
 {
 	const uint8_t *in = buf;
 	size_t done = 0;
@@ -282,7 +282,7 @@ size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void 
 	return done;
 }
 
-int iov_slice(struct iovec *dst, unsigned cap, const struct iovec *src, unsigned n, uint64_t off,
+int vq_iov_slice(struct iovec *dst, unsigned cap, const struct iovec *src, unsigned n, uint64_t off,
 	      uint64_t len)
 {
 	unsigned i, out = 0;

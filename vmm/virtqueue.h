@@ -97,14 +97,14 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 bool virtq_should_notify(struct virtq *vq);
 
 /* Copy between a flat buffer and [off, off + len) of an iovec array; return the bytes copied. */
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
+size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
+size_t vq_iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
 /*
  * Make `dst` (room for `cap`) describe bytes [off, off + len) of `src`.
  * Returns the number of entries, or -1 if the range is not all in `src`
  * or needs more than `cap` entries.
  */
-int iov_slice(struct iovec *dst, unsigned cap, const struct iovec *src, unsigned n, uint64_t off,
+int vq_iov_slice(struct iovec *dst, unsigned cap, const struct iovec *src, unsigned n, uint64_t off,
 	      uint64_t len);
 
 #endif

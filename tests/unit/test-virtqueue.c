@@ -435,17 +435,17 @@ static void test_iov_helpers(void **state)
 
 	(void)state;
 	memset(out, 0, sizeof(out));
-	assert_int_equal(iov_to_buf(src, 3, 3, out, 7), 7);
+	assert_int_equal(vq_iov_to_buf(src, 3, 3, out, 7), 7);
 	assert_memory_equal(out, "defghij", 7);
-	assert_int_equal(iov_to_buf(src, 3, 10, out, 7), 2);
-	assert_int_equal(iov_slice(dst, 3, src, 3, 4, 5), 3);
+	assert_int_equal(vq_iov_to_buf(src, 3, 10, out, 7), 2);
+	assert_int_equal(vq_iov_slice(dst, 3, src, 3, 4, 5), 3);
 	assert_ptr_equal(dst[0].iov_base, a + 4);
 	assert_int_equal(dst[0].iov_len, 1);
 	assert_int_equal(dst[2].iov_len, 1);
-	assert_int_equal(iov_slice(dst, 3, src, 3, 4, 9), -1);	/* past the end */
-	assert_int_equal(iov_slice(dst, 1, src, 3, 0, 6), -1);	/* too many pieces */
-	assert_int_equal(iov_slice(dst, 3, src, 3, 12, 0), 0);
-	assert_int_equal(iov_from_buf(src, 3, 7, "XYZ", 3), 3);
+	assert_int_equal(vq_iov_slice(dst, 3, src, 3, 4, 9), -1);	/* past the end */
+	assert_int_equal(vq_iov_slice(dst, 1, src, 3, 0, 6), -1);	/* too many pieces */
+	assert_int_equal(vq_iov_slice(dst, 3, src, 3, 12, 0), 0);
+	assert_int_equal(vq_iov_from_buf(src, 3, 7, "XYZ", 3), 3);
 	assert_memory_equal(b, "fgX", 3);
 	assert_memory_equal(c, "YZkl", 4);
 }
