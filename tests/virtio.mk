@@ -28,3 +28,16 @@ tests_unit_test_virtio_console_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_virtio_console_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += tests/unit/test-virtio-console
+
+# Fuzz target: descriptor chains and virtio-blk requests (see tests/local.mk).
+check_PROGRAMS += tests/fuzz/check-virtqueue
+tests_fuzz_check_virtqueue_SOURCES = tests/fuzz/fuzz-virtqueue.c tests/fuzz/driver.c $(VIRTIO_HARNESS)
+tests_fuzz_check_virtqueue_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/virtqueue.fuzz
+EXTRA_DIST += tests/fuzz/corpus/virtqueue
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-virtqueue
+tests_fuzz_fuzz_virtqueue_SOURCES = tests/fuzz/fuzz-virtqueue.c $(VIRTIO_HARNESS)
+tests_fuzz_fuzz_virtqueue_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_virtqueue_LDADD = $(SBX_LIBS)
+endif
