@@ -1,1 +1,9 @@
 # Tests for snapshot/ (unit, e2e, kvm, fuzz); adds to UNIT_TESTS, E2E_TESTS, KVM_TESTS.
+QCOW2_TEST_UTIL = tests/unit/qcow2-test-util.h
+
+check_PROGRAMS += tests/unit/test-qcow2
+tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c $(QCOW2_TEST_UTIL)
+tests_unit_test_qcow2_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test-qcow2

@@ -51,4 +51,11 @@ int blockdev_close(struct blockdev *bd);
 /* Open a raw image file.  SBX_ELOCKED if another process holds a conflicting OFD lock. */
 int blockdev_open_raw(struct blockdev **out, const char *path, bool read_only);
 
+/*
+ * Open a qcow2 image (snapshot/qcow2.h) and its backing chain, which is
+ * always read-only.  The image is locked (one writer; readers of backing
+ * files shared): SBX_ELOCKED otherwise.
+ */
+int blockdev_open_qcow2(struct blockdev **out, const char *path, bool read_only);
+
 #endif
