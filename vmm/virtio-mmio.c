@@ -10,6 +10,8 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -40,7 +42,7 @@ struct virtio_mmio {
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
 	uint32_t status;
 	uint32_t irq_status;	/* atomic: read and acknowledged without the lock */
-	unsigned broken_count;
+	unsigned warnings;	/* about the guest, see guest_warn() */
 	struct vq_state q[VIRTIO_MMIO_MAX_QUEUES];
 };
 
@@ -100,17 +102,31 @@ bool virtio_mmio_is_broken(struct virtio_mmio *t)
 	return t->status & VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
+/*
+ * Complain about the guest: the first few times as warnings, later only
+ * as debug messages, so a guest that misbehaves in a loop cannot flood the log.
+ */
+SBX_PRINTF(2, 3) static void guest_warn(struct virtio_mmio *t, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (++t->warnings <= 10)
+		pr_warn("%s: %s", t->info.name, msg);
+	else if (t->warnings == 11)
+		pr_warn("%s: the guest misbehaves again; not reporting it any more", t->info.name);
+	else
+		pr_debug("%s: %s", t->info.name, msg);
+}
+
 void virtio_mmio_broken(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	/* A guest that breaks and resets its device in a loop must not flood the log. */
-	if (++t->broken_count <= 10)
-		pr_warn("%s: %s; the device needs a reset", t->info.name, sbx_error());
-	else if (t->broken_count == 11)
-		pr_warn("%s: broken again; not reporting it any more", t->info.name);
-	else
-		pr_debug("%s: %s; the device needs a reset", t->info.name, sbx_error());
+	guest_warn(t, "%s; the device needs a reset", sbx_error());
 	t->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	raise_irq(t, VIRTIO_MMIO_INT_CONFIG);
 }
@@ -191,13 +207,13 @@ static bool features_ok(struct virtio_mmio *t)
 	uint64_t f = t->driver_features;
 
 	if (f & ~t->offered) {
-		pr_warn("%s: the driver accepted features %#llx that were not offered",
-			t->info.name, (unsigned long long)(f & ~t->offered));
+		guest_warn(t, "the driver accepted features %#llx that were not offered",
+			   (unsigned long long)(f & ~t->offered));
 		return false;
 	}
 	if (!(f & (1ULL << VIRTIO_F_VERSION_1))) {
-		pr_warn("%s: the driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are "
-			"not supported)", t->info.name);
+		guest_warn(t, "the driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are "
+			   "not supported)");
 		return false;
 	}
 	return true;
