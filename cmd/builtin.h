@@ -45,5 +45,11 @@ int cmd_disk(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_vm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_version(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_help(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_diff(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_rm(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_gc(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

@@ -14,8 +14,14 @@
 #include <string.h>
 
 static const struct cmd_struct commands[] = {
+	{ "diff", cmd_diff, NEED_REPO, "show what a task changed (base..sbx/<id>)" },
 	{ "disk", cmd_disk, 0, "create, inspect, check, seal and squash qcow2 disks" },
+	{ "gc", cmd_gc, NEED_REPO, "clean up task records, worktrees and temp files after crashes" },
 	{ "help", cmd_help, 0, "show help for git sbx or one of its commands" },
+	{ "list", cmd_list, NEED_REPO, "list tasks: state, age, commits, changes, prompt" },
+	{ "logs", cmd_logs, NEED_REPO, "print a task's agent output (-f follows it)" },
+	{ "rm", cmd_rm, NEED_REPO, "remove tasks with their worktree, branch and disk" },
+	{ "show", cmd_show, NEED_REPO, "show one task: state, prompt, base, branch, commits, times" },
 	{ "version", cmd_version, TRY_REPO, "print versions, KVM status and the repository" },
 	{ "vm", cmd_vm, 0, "run a microVM directly (kernel, initrd, disks, console)" },
 };

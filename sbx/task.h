@@ -142,6 +142,21 @@ struct sbx_task_gc_stats {
 };
 int sbx_task_gc(struct sbx_task_gc_stats *stats, struct sbx_repo *repo);
 
+/* What a task's branch holds now, for list and show. */
+#define SBX_TASK_SUMMARY_MAX_COMMITS 100
+struct sbx_task_summary {
+	bool branch_exists;
+	git_oid tip;			/* the branch, else the recorded result, else base */
+	size_t ncommits;		/* base..tip */
+	char **commits;			/* "<abbrev> <subject>", newest first, at most the max */
+	size_t ncommits_listed;
+	size_t files_changed, insertions, deletions;	/* with a diffstat */
+	char *base_subject;
+};
+int sbx_task_summarize(struct sbx_task_summary *out, struct sbx_repo *repo,
+		       const struct sbx_task *task, bool diffstat);
+void sbx_task_summary_clear(struct sbx_task_summary *s);
+
 /* Record (de)serialisation, exposed for tests and the fuzzer. */
 int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *task);
 int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len);

@@ -10,3 +10,14 @@ tests_unit_test_task_SOURCES = tests/unit/test-task.c
 tests_unit_test_task_CFLAGS = $(UNIT_CFLAGS) $(ZLIB_CFLAGS)
 tests_unit_test_task_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-task
+
+# Drives sbx/task.c and sbx/bundle.c without a VM for the e2e tests and tests/bench/import.sh.
+check_PROGRAMS += tests/t/helper/sbx-test-task
+tests_t_helper_sbx_test_task_SOURCES = tests/t/helper/sbx-test-task.c
+tests_t_helper_sbx_test_task_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
+tests_t_helper_sbx_test_task_LDADD = $(SBX_LIBS)
+
+E2E_TESTS += \
+	tests/t/t5100-task-list-show.sh \
+	tests/t/t5110-task-diff-logs.sh \
+	tests/t/t5120-task-rm-gc.sh

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+/* git sbx list: every task, one line each, or JSON. */
+#include "cmd/builtin.h"
+#include "cmd/task-print.h"
+#include "sbx/task.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const list_usage[] = {
+	"git sbx list [--json]",
+	NULL,
+};
+
+/* The prompt's first line, cut to `width` columns (bytes; good enough for a table). */
+static void print_prompt(const char *p, int width)
+{
+	int n = 0;
+
+	for (; *p && *p != '\n' && n < width; p++, n++)
+		putchar((unsigned char)*p < 0x20 ? ' ' : *p);
+	if (*p && (*p != '\n' || p[1]))
+		fputs("...", stdout);
+}
+
+int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	struct sbx_task **tasks = NULL;
+	size_t n = 0, bad = 0, i;
+	bool json = false;
+	const struct option opts[] = {
+		OPT_BOOL(0, "json", &json, "print the tasks as a JSON array"),
+		OPT_END(),
+	};
+
+	if (parse_options(argc, argv, opts, list_usage, 0) > 0)
+		usage_with_options(list_usage, opts);
+	if (sbx_task_list(&tasks, &n, &bad, ctx->repo))
+		die_sbx("cannot list the tasks");
+	if (json)
+		fputs("[", stdout);
+	else if (n)
+		printf("%-4s %-11s %-9s %-7s %-14s %s\n", "ID", "STATE", "CREATED", "COMMITS", "CHANGES", "PROMPT");
+	for (i = 0; i < n; i++) {
+		struct sbx_task_summary s;
+		char age[32], changes[48];
+
+		if (sbx_task_summarize(&s, ctx->repo, tasks[i], true))
+			memset(&s, 0, sizeof(s));
+		if (json) {
+			fputs(i ? ",\n " : "\n ", stdout);
+			print_task_json(stdout, tasks[i], &s);
+		} else {
+			format_age(age, sizeof(age), tasks[i]->created_ms);
+			if (s.files_changed)
+				snprintf(changes, sizeof(changes), "%zuf +%zu -%zu",
+					 s.files_changed, s.insertions, s.deletions);
+			else
+				snprintf(changes, sizeof(changes), "-");
+			printf("%-4u %-11s %-9s %-7zu %-14s ", tasks[i]->id, task_state_label(tasks[i]),
+			       age, s.ncommits, changes);
+			print_prompt(tasks[i]->prompt, 50);
+			putchar('\n');
+		}
+		sbx_task_summary_clear(&s);
+	}
+	if (json)
+		fputs(n ? "\n]\n" : "]\n", stdout);
+	if (bad)
+		fprintf(stderr, "warning: %zu task record%s could not be read; see 'git sbx gc'\n",
+			bad, bad == 1 ? "" : "s");
+	sbx_task_list_free(tasks, n);
+	return 0;
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+/* git sbx logs ID [-f]: the agent's output, kept in the task's log. */
+#include "cmd/builtin.h"
+#include "cmd/task-print.h"
+#include "sbx/task.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const logs_usage[] = {
+	"git sbx logs [-f | --follow] <id>",
+	NULL,
+};
+
+/* Copy what is there now; returns bytes copied or -1. */
+static long copy_out(int fd)
+{
+	char buf[65536];
+	long total = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return total;
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			return -1;
+		total += n;
+	}
+}
+
+int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	struct sbx_task *t;
+	bool follow = false;
+	char *path;
+	int fd = -1, ret = 0;
+	const struct option opts[] = {
+		OPT_BOOL('f', "follow", &follow, "keep printing while the task runs"),
+		OPT_END(),
+	};
+
+	if (parse_options(argc, argv, opts, logs_usage, 0) != 1)
+		usage_with_options(logs_usage, opts);
+	t = open_task_or_die(ctx, argv[0]);
+	path = sbx_task_log_path(t);
+	if (!path)
+		die("out of memory");
+	for (;;) {
+		bool running = follow && sbx_task_running(t);
+		long n;
+
+		if (fd < 0) {
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0 && errno != ENOENT)
+				die("cannot open '%s': %s", path, strerror(errno));
+		}
+		n = fd >= 0 ? copy_out(fd) : 0;
+		if (n < 0) {
+			ret = error_sbx("cannot read the task log");
+			break;
+		}
+		fflush(stdout);
+		/* Read once more after the task stopped: it may have written last words. */
+		if (!running)
+			break;
+		if (n == 0) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (fd >= 0) {
+		copy_out(fd);
+		close(fd);
+	} else if (!follow) {
+		fprintf(stderr, "warning: task %u has no log yet\n", t->id);
+	}
+	free(path);
+	sbx_task_free(t);
+	return ret;
+}

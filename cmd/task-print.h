@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the task commands (list, show, diff, logs, rm): ids, times, JSON. */
+#ifndef SBX_CMD_TASK_PRINT_H
+#define SBX_CMD_TASK_PRINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct cmd_ctx;
+struct sbx_task;
+struct sbx_task_summary;
+
+/* Open the task named by `arg`; on failure print "fatal: ..." and exit 128. */
+struct sbx_task *open_task_or_die(struct cmd_ctx *ctx, const char *arg);
+/* The state to show: "running" only while a process holds the task's lock. */
+const char *task_state_label(const struct sbx_task *t);
+/* "5s ago", "3m ago", "2h ago", "4d ago"; "-" for 0. */
+void format_age(char *buf, size_t n, int64_t ms);
+/* "1.2s" / "340ms" */
+void format_ms(char *buf, size_t n, uint64_t ms);
+/* A JSON string (quoted and escaped). */
+void json_str(FILE *f, const char *s);
+/* One task as a JSON object (no trailing newline). */
+void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s);
+
+#endif

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sbx-test-task: drives the host half of a task (sbx/task.c and
+ * sbx/bundle.c) without a VM, for the end-to-end tests of list, show, diff,
+ * logs, rm and gc and for tests/bench/import.sh.  The result bundles it
+ * imports are made by the real git CLI; nothing here fakes the host code.
+ *
+ *   sbx-test-task create PROMPT [BASE]        -> prints the new id
+ *   sbx-test-task import ID BUNDLE            -> imports the result onto sbx/<id>
+ *   sbx-test-task finish ID STATE EXIT [ERR]  -> start and finish a run (with timings)
+ *   sbx-test-task hold ID SECONDS             -> "run" the task, writing to its log
+ *   sbx-test-task bundle-import BRANCH BASE BUNDLE  -> sbx_bundle_import alone, timed
+ */
+#include "sbx/bundle.h"
+#include "sbx/repo.h"
+#include "sbx/task.h"
+#include "util/error.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "error: %s (%s)\n", what, sbx_error());
+	return 1;
+}
+
+static struct sbx_task *open_id(struct sbx_repo *repo, const char *arg)
+{
+	struct sbx_task *t = NULL;
+	unsigned id;
+
+	if (sbx_task_parse_id(&id, arg) || sbx_task_open(&t, repo, id))
+		return NULL;
+	return t;
+}
+
+static int parse_state(const char *s, enum sbx_task_state *out)
+{
+	int i;
+
+	for (i = SBX_TASK_CREATED; i <= SBX_TASK_REMOVING; i++)
+		if (!strcmp(sbx_task_state_name((enum sbx_task_state)i), s)) {
+			*out = (enum sbx_task_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	struct sbx_repo *repo = NULL;
+	struct sbx_task *t = NULL;
+	int ret = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: sbx-test-task create|import|finish|hold|bundle-import ...\n");
+		return 129;
+	}
+	if (sbx_lib_init() || sbx_repo_open(&repo))
+		return fail("cannot open the repository");
+
+	if (!strcmp(argv[1], "create") && (argc == 3 || argc == 4)) {
+		struct sbx_task_create_opts opts = SBX_TASK_CREATE_OPTS_INIT;
+		git_oid base;
+
+		opts.prompt = argv[2];
+		opts.agent = "script:test";
+		if (argc == 4) {
+			git_object *o = NULL;
+
+			if (git_revparse_single(&o, repo->git, argv[3]) < 0) {
+				ret = fail("bad base");
+				goto out;
+			}
+			base = *git_object_id(o);
+			git_object_free(o);
+			opts.base = &base;
+		}
+		if (sbx_task_create(&t, repo, &opts)) {
+			ret = fail("cannot create the task");
+			goto out;
+		}
+		printf("%u\n", t->id);
+	} else if (!strcmp(argv[1], "import") && argc == 4) {
+		git_oid tip;
+		bool kept;
+		int fd;
+
+		if (!(t = open_id(repo, argv[2]))) {
+			ret = fail("no such task");
+			goto out;
+		}
+		fd = open(argv[3], O_RDONLY);
+		if (fd < 0) {
+			perror(argv[3]);
+			ret = 1;
+			goto out;
+		}
+		if (sbx_task_import_fd(&tip, &kept, repo, t, fd)) {
+			close(fd);
+			ret = fail("import failed");
+			goto out;
+		}
+		close(fd);
+		printf("%s%s\n", git_oid_tostr_s(&tip), kept ? " worktree-kept" : "");
+	} else if (!strcmp(argv[1], "finish") && (argc == 5 || argc == 6)) {
+		enum sbx_task_state st;
+		int lock;
+
+		if (!(t = open_id(repo, argv[2])) || parse_state(argv[3], &st)) {
+			ret = fail("no such task or state");
+			goto out;
+		}
+		if (sbx_task_start(&lock, t)) {
+			ret = fail("cannot start");
+			goto out;
+		}
+		t->boot_ms = 1234;
+		t->transfer_in_ms = 56;
+		t->agent_ms = 7890;
+		t->transfer_out_ms = 12;
+		t->import_ms = 3;
+		if (sbx_task_finish(lock, t, st, atoi(argv[4]), argc == 6 ? argv[5] : NULL))
+			ret = fail("cannot finish");
+	} else if (!strcmp(argv[1], "hold") && argc == 4) {
+		char *log;
+		FILE *f;
+		int lock, i, n = atoi(argv[3]) * 10;
+
+		if (!(t = open_id(repo, argv[2]))) {
+			ret = fail("no such task");
+			goto out;
+		}
+		if (sbx_task_start(&lock, t)) {
+			ret = fail("cannot start");
+			goto out;
+		}
+		log = sbx_task_log_path(t);
+		f = fopen(log, "a");
+		for (i = 0; f && i < n; i++) {
+			fprintf(f, "agent line %d\n", i);
+			fflush(f);
+			usleep(100 * 1000);
+		}
+		if (f) {
+			fprintf(f, "agent done\n");
+			fclose(f);
+		}
+		free(log);
+		if (sbx_task_finish(lock, t, SBX_TASK_DONE, 0, NULL))
+			ret = fail("cannot finish");
+	} else if (!strcmp(argv[1], "bundle-import") && argc == 5) {
+		struct sbx_bundle_import_opts opts = SBX_BUNDLE_IMPORT_OPTS_INIT;
+		git_object *o = NULL;
+		char ref[256];
+		git_oid old, tip;
+		double t0;
+		int fd;
+
+		snprintf(ref, sizeof(ref), "refs/heads/%s", argv[2]);
+		if (git_reference_name_to_id(&old, repo->git, ref) < 0 ||
+		    git_revparse_single(&o, repo->git, argv[3]) < 0) {
+			ret = fail("bad branch or base");
+			goto out;
+		}
+		opts.branch = argv[2];
+		opts.base = *git_object_id(o);
+		opts.expected_old = &old;
+		git_object_free(o);
+		fd = open(argv[4], O_RDONLY);
+		if (fd < 0) {
+			perror(argv[4]);
+			ret = 1;
+			goto out;
+		}
+		t0 = now();
+		if (sbx_bundle_import_fd(&tip, repo->git, &opts, fd))
+			ret = fail("import failed");
+		else
+			printf("%s %.3f\n", git_oid_tostr_s(&tip), now() - t0);
+		close(fd);
+	} else {
+		fprintf(stderr, "sbx-test-task: bad arguments\n");
+		ret = 129;
+	}
+out:
+	sbx_task_free(t);
+	sbx_repo_free(repo);
+	sbx_lib_shutdown();
+	return ret;
+}
