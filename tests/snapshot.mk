@@ -7,3 +7,9 @@ tests_unit_test_qcow2_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += tests/unit/test-qcow2
+
+check_PROGRAMS += tests/unit/test-qcow2-oracle
+tests_unit_test_qcow2_oracle_SOURCES = tests/unit/test-qcow2-oracle.c $(QCOW2_TEST_UTIL)
+tests_unit_test_qcow2_oracle_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_oracle_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-qcow2-oracle
