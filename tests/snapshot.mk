@@ -13,3 +13,9 @@ tests_unit_test_qcow2_oracle_SOURCES = tests/unit/test-qcow2-oracle.c $(QCOW2_TE
 tests_unit_test_qcow2_oracle_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_oracle_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-qcow2-oracle
+
+check_PROGRAMS += tests/unit/test-qcow2-random
+tests_unit_test_qcow2_random_SOURCES = tests/unit/test-qcow2-random.c $(QCOW2_TEST_UTIL)
+tests_unit_test_qcow2_random_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_random_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-qcow2-random
