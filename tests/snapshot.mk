@@ -19,3 +19,9 @@ tests_unit_test_qcow2_random_SOURCES = tests/unit/test-qcow2-random.c $(QCOW2_TE
 tests_unit_test_qcow2_random_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_random_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-qcow2-random
+
+check_PROGRAMS += tests/unit/test-qcow2-crash
+tests_unit_test_qcow2_crash_SOURCES = tests/unit/test-qcow2-crash.c $(QCOW2_TEST_UTIL)
+tests_unit_test_qcow2_crash_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_crash_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-qcow2-crash

@@ -25,10 +25,14 @@ static inline const char *tq_qemu_img(void)
 
 static inline bool tq_have_qemu_img(void)
 {
+	static int have = -1;
 	char cmd[512];
 
-	snprintf(cmd, sizeof(cmd), "%s --version >/dev/null 2>&1", tq_qemu_img());
-	return system(cmd) == 0;
+	if (have < 0) {
+		snprintf(cmd, sizeof(cmd), "%s --version >/dev/null 2>&1", tq_qemu_img());
+		have = system(cmd) == 0;
+	}
+	return have;
 }
 
 /* A fresh scratch directory (removed by tq_cleanup). */
