@@ -7,3 +7,5 @@ libsbx_a_SOURCES += \
 libsbx_a_SOURCES += sbx/bundle.c sbx/bundle.h sbx/fsutil.c sbx/fsutil.h sbx/task.c sbx/task.h
 # the machine description that cmd/vm.c and the core layer hand to vmm/
 libsbx_a_SOURCES += sbx/machine.c sbx/machine.h
+# disks for `git sbx disk` (cmd/disk.c): snapshot/qcow2 behind a thin interface
+libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
