@@ -5,6 +5,8 @@ libsbx_a_SOURCES += \
 	sbx/sysinfo.c sbx/sysinfo.h
 # git transport and task records (bundle.c, task.c)
 libsbx_a_SOURCES += sbx/bundle.c sbx/bundle.h sbx/fsutil.c sbx/fsutil.h sbx/task.c sbx/task.h
+libsbx_a_SOURCES += \
+	sbx/channel.c sbx/channel.h sbx/proto.h
 # the machine description that cmd/vm.c and the core layer hand to vmm/
 libsbx_a_SOURCES += sbx/machine.c sbx/machine.h
 # disks for `git sbx disk` (cmd/disk.c): snapshot/qcow2 behind a thin interface

@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT
+/* The host side of the channel: see sbx/channel.h and sbx/proto.h. */
+#include "sbx/channel.h"
+#include "util/checked.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+int chan_parser_feed(struct chan_parser *p, const uint8_t *data, size_t len,
+		     chan_frame_fn fn, void *opaque)
+{
+	while (len) {
+		struct proto_hdr h;
+		const char *why;
+		size_t take, need;
+		int err;
+
+		need = PROTO_HDR_SIZE;
+		if (p->len >= PROTO_HDR_SIZE) {
+			if (proto_hdr_decode(&h, p->buf, &why))
+				return SBX_CORRUPT("channel: %s", why);
+			need = PROTO_HDR_SIZE + h.length;
+		}
+		take = need - p->len < len ? need - p->len : len;
+		memcpy(p->buf + p->len, data, take);
+		p->len += take;
+		data += take;
+		len -= take;
+		if (p->len == PROTO_HDR_SIZE) {
+			if (proto_hdr_decode(&h, p->buf, &why))
+				return SBX_CORRUPT("channel: %s", why);
+			if (h.length)
+				continue;
+		}
+		if (p->len < PROTO_HDR_SIZE)
+			continue;
+		proto_hdr_decode(&h, p->buf, &why);
+		if (p->len < PROTO_HDR_SIZE + h.length)
+			continue;
+		p->len = 0;
+		err = fn(opaque, &h, p->buf + PROTO_HDR_SIZE);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct outq {
+	uint8_t *data;
+	size_t off, len, cap;
+};
+
+struct sbx_session {
+	int fd;
+	struct chan_parser parser;
+	struct outq q;
+	bool hello;
+	char banner[64];
+	uint32_t next_id;
+	/* The exec in progress (one at a time). */
+	struct {
+		uint32_t id;
+		const struct sbx_exec_opts *o;
+		struct sbx_exec_result *res;
+		bool done, started;
+		bool eof[3];
+		uint32_t granted[3];	/* credit we granted for fd 1, 2 not yet used */
+		uint32_t stdin_credit;	/* what the guest lets us send */
+		int err;
+	} x;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int q_push(struct outq *q, const void *p, size_t n)
+{
+	if (q->off == q->len)
+		q->off = q->len = 0;
+	if (q->len + n > q->cap) {
+		size_t cap = q->cap ? q->cap : 8192;
+		uint8_t *d;
+
+		if (q->off) {
+			memmove(q->data, q->data + q->off, q->len - q->off);
+			q->len -= q->off;
+			q->off = 0;
+		}
+		while (cap < q->len + n)
+			cap *= 2;
+		d = realloc(q->data, cap);
+		if (!d)
+			return sbx_error_set(SBX_ENOMEM, "out of memory");
+		q->data = d;
+		q->cap = cap;
+	}
+	memcpy(q->data + q->len, p, n);
+	q->len += n;
+	return 0;
+}
+
+static int send_frame(struct sbx_session *s, uint8_t type, uint8_t flags, uint32_t stream,
+		      const void *payload, size_t len)
+{
+	uint8_t hdr[PROTO_HDR_SIZE];
+	int err;
+
+	if (len > PROTO_MAX_PAYLOAD)
+		return sbx_error_set(SBX_EINVAL, "frame too long");
+	proto_hdr_encode(hdr, type, flags, stream, (uint32_t)len);
+	err = q_push(&s->q, hdr, sizeof(hdr));
+	if (!err && len)
+		err = q_push(&s->q, payload, len);
+	return err;
+}
+
+static int flush_some(struct sbx_session *s)
+{
+	while (s->q.off < s->q.len) {
+		ssize_t n = write(s->fd, s->q.data + s->q.off, s->q.len - s->q.off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0)
+			return sbx_error_errno(SBX_EIO, "writing to the guest channel");
+		s->q.off += (size_t)n;
+	}
+	s->q.off = s->q.len = 0;
+	return 0;
+}
+
+static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
+{
+	struct sbx_session *s = opaque;
+	int fd;
+
+	if (!s->hello) {
+		if (h->type != PROTO_HELLO || h->stream)
+			return SBX_CORRUPT("channel: the guest spoke before HELLO (frame type %#x)", h->type);
+		if (h->length < 12)
+			return SBX_CORRUPT("channel: short HELLO");
+		if (proto_get32(p) != PROTO_VERSION)
+			return sbx_error_set(SBX_EUNSUPPORTED,
+					     "the guest speaks channel protocol %u, we speak %u",
+					     proto_get32(p), PROTO_VERSION);
+		snprintf(s->banner, sizeof(s->banner), "%.*s", (int)(h->length - 12 < 63 ? h->length - 12 : 63),
+			 (const char *)p + 12);
+		for (char *c = s->banner; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+		s->hello = true;
+		return 0;
+	}
+	if (h->type == PROTO_ERROR) {
+		char msg[256];
+		size_t n = h->length < sizeof(msg) - 1 ? h->length : sizeof(msg) - 1, i;
+
+		for (i = 0; i < n; i++)
+			msg[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? (char)p[i] : '?';
+		msg[n] = '\0';
+		return sbx_error_set(SBX_EIO, "the guest ended the session: %s", msg);
+	}
+	if (!h->stream || h->stream != s->x.id || s->x.done)
+		return SBX_CORRUPT("channel: frame type %#x for stream %u, which is not running",
+				   h->type, h->stream);
+	switch (h->type) {
+	case PROTO_STARTED:
+		if (h->length != 4 || s->x.started)
+			return SBX_CORRUPT("channel: bad STARTED");
+		s->x.started = true;
+		return 0;
+	case PROTO_DATA:
+		fd = h->flags;
+		if (fd != 1 && fd != 2)
+			return SBX_CORRUPT("channel: DATA on fd %d", fd);
+		if (s->x.eof[fd])
+			return SBX_CORRUPT("channel: DATA after EOF on fd %d", fd);
+		if (h->length > s->x.granted[fd])
+			return SBX_CORRUPT("channel: the guest sent %u bytes on fd %d with %u of credit",
+					   h->length, fd, s->x.granted[fd]);
+		s->x.granted[fd] -= h->length;
+		s->x.res->out_bytes[fd] += h->length;
+		if (s->x.o->sink && h->length) {
+			int err = s->x.o->sink(s->x.o->opaque, fd, p, h->length);
+
+			if (err)
+				return err;
+		}
+		/* Consumed: give the credit back once a quarter window is used. */
+		if (PROTO_INITIAL_WINDOW - s->x.granted[fd] >= PROTO_INITIAL_WINDOW / 4) {
+			uint8_t c[4];
+
+			proto_put32(c, PROTO_INITIAL_WINDOW - s->x.granted[fd]);
+			s->x.granted[fd] = PROTO_INITIAL_WINDOW;
+			return send_frame(s, PROTO_WINDOW, (uint8_t)fd, s->x.id, c, 4);
+		}
+		return 0;
+	case PROTO_EOF:
+		fd = h->flags;
+		if ((fd != 1 && fd != 2) || h->length || s->x.eof[fd])
+			return SBX_CORRUPT("channel: bad EOF");
+		s->x.eof[fd] = true;
+		return 0;
+	case PROTO_WINDOW: {
+		uint64_t c;
+
+		if (h->flags != 0 || h->length != 4)
+			return SBX_CORRUPT("channel: bad WINDOW");
+		c = (uint64_t)s->x.stdin_credit + proto_get32(p);
+		if (c > PROTO_INITIAL_WINDOW)
+			return SBX_CORRUPT("channel: the guest granted more stdin credit than it had");
+		s->x.stdin_credit = (uint32_t)c;
+		return 0;
+	}
+	case PROTO_EXIT:
+		if (h->length != 8)
+			return SBX_CORRUPT("channel: bad EXIT");
+		s->x.res->code = (int)proto_get32(p);
+		s->x.res->flags = proto_get32(p + 4);
+		if (s->x.res->code < 0 || s->x.res->code > 255 + 128)
+			return SBX_CORRUPT("channel: exit code %d out of range", s->x.res->code);
+		s->x.done = true;
+		return 0;
+	default:
+		return SBX_CORRUPT("channel: unexpected frame type %#x from the guest", h->type);
+	}
+}
+
+/*
+ * Move bytes both ways until `until` returns true, the deadline passes
+ * (SBX_ETIMEDOUT), or an error.  `extra_fd`, when >= 0, is polled for
+ * reading and `on_extra` called when it is readable and we have credit.
+ */
+static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struct sbx_session *),
+		int extra_fd, int (*on_extra)(struct sbx_session *))
+{
+	uint8_t buf[65536];
+
+	while (!until(s)) {
+		struct pollfd pfd[2];
+		int n = 0, r, timeout = -1, err;
+
+		if (deadline_ms) {
+			uint64_t now = now_ms();
+
+			if (now >= deadline_ms)
+				return sbx_error_set(SBX_ETIMEDOUT, "the guest did not answer in time");
+			timeout = (int)(deadline_ms - now > 1000 ? 1000 : deadline_ms - now);
+		} else {
+			timeout = 1000;
+		}
+		pfd[n++] = (struct pollfd){ .fd = s->fd,
+					    .events = POLLIN | (s->q.off < s->q.len ? POLLOUT : 0) };
+		if (extra_fd >= 0 && s->x.stdin_credit && s->q.len - s->q.off < (256u << 10))
+			pfd[n++] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
+		r = poll(pfd, (nfds_t)n, timeout);
+		if (r < 0 && errno == EINTR)
+			r = 0;
+		if (r < 0)
+			return sbx_error_errno(SBX_EIO, "poll");
+		if (s->x.o && s->x.o->interrupt && *s->x.o->interrupt && !s->x.done) {
+			uint8_t sig[4];
+
+			proto_put32(sig, *s->x.o->interrupt == 1 ? SIGTERM : SIGKILL);
+			*s->x.o->interrupt = *s->x.o->interrupt == 1 ? 2 : 3;
+			err = send_frame(s, PROTO_SIGNAL, 0, s->x.id, sig, 4);
+			if (err)
+				return err;
+		}
+		if (pfd[0].revents & POLLOUT) {
+			err = flush_some(s);
+			if (err)
+				return err;
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t got = read(s->fd, buf, sizeof(buf));
+
+			if (got < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (got < 0)
+				return sbx_error_errno(SBX_EIO, "reading the guest channel");
+			if (got == 0)
+				return sbx_error_set(SBX_EIO, "the guest closed the channel");
+			err = chan_parser_feed(&s->parser, buf, (size_t)got, on_frame, s);
+			if (err)
+				return err;
+		}
+		if (n > 1 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			err = on_extra(s);
+			if (err)
+				return err;
+		}
+		err = flush_some(s);
+		if (err)
+			return err;
+	}
+	return flush_some(s);
+}
+
+static bool got_hello(struct sbx_session *s)
+{
+	return s->hello;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int sbx_session_start(struct sbx_session **out, int fd, uint64_t hello_timeout_ms)
+{
+	struct sbx_session *s;
+	uint8_t hello[12 + 8], t[8], rnd[64];
+	struct timespec ts;
+	int err;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	s->fd = fd;
+	s->next_id = 1;
+	if (set_nonblock(fd)) {
+		free(s);
+		return sbx_error_errno(SBX_EIO, "channel fd");
+	}
+	err = pump(s, now_ms() + hello_timeout_ms, got_hello, -1, NULL);
+	if (err) {
+		if (err == SBX_ETIMEDOUT)
+			sbx_error_set(err, "sbx-init did not say hello within %llu ms",
+				      (unsigned long long)hello_timeout_ms);
+		goto fail;
+	}
+	proto_put32(hello, PROTO_VERSION);
+	proto_put32(hello + 4, PROTO_MAX_PAYLOAD);
+	proto_put32(hello + 8, PROTO_INITIAL_WINDOW);
+	memcpy(hello + 12, "git-sbx", 7);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	proto_put64(t, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		err = sbx_error_errno(SBX_EIO, "getrandom");
+		goto fail;
+	}
+	err = send_frame(s, PROTO_HELLO, 0, 0, hello, 19);
+	if (!err)
+		err = send_frame(s, PROTO_TIME, 0, 0, t, sizeof(t));
+	if (!err)
+		err = send_frame(s, PROTO_ENTROPY, 0, 0, rnd, sizeof(rnd));
+	if (!err)
+		err = flush_some(s);
+	if (err)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	sbx_session_free(s);
+	return err;
+}
+
+void sbx_session_free(struct sbx_session *s)
+{
+	if (!s)
+		return;
+	free(s->q.data);
+	free(s);
+}
+
+const char *sbx_session_banner(const struct sbx_session *s)
+{
+	return s->banner;
+}
+
+static bool exec_done(struct sbx_session *s)
+{
+	return s->x.done;
+}
+
+static int send_stdin_buf(struct sbx_session *s, const uint8_t **p, size_t *left)
+{
+	while (*left && s->x.stdin_credit) {
+		size_t n = *left;
+		int err;
+
+		if (n > PROTO_MAX_PAYLOAD)
+			n = PROTO_MAX_PAYLOAD;
+		if (n > s->x.stdin_credit)
+			n = s->x.stdin_credit;
+		err = send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, *p, n);
+		if (err)
+			return err;
+		s->x.stdin_credit -= (uint32_t)n;
+		*p += n;
+		*left -= n;
+	}
+	return 0;
+}
+
+static int stdin_from_fd(struct sbx_session *s)
+{
+	uint8_t buf[PROTO_MAX_PAYLOAD];
+	size_t want = s->x.stdin_credit < sizeof(buf) ? s->x.stdin_credit : sizeof(buf);
+	ssize_t n = read(s->x.o->stdin_fd, buf, want);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n < 0)
+		return sbx_error_errno(SBX_EIO, "reading stdin for the guest");
+	if (n == 0) {
+		s->x.eof[0] = true;
+		return send_frame(s, PROTO_EOF, PROTO_FD_STDIN, s->x.id, NULL, 0);
+	}
+	s->x.stdin_credit -= (uint32_t)n;
+	return send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, buf, (size_t)n);
+}
+
+static int put_tlv(uint8_t *buf, size_t cap, size_t *len, uint8_t tag, const void *v, size_t n)
+{
+	if (n > PROTO_MAX_STR || *len + 5 + n > cap)
+		return sbx_error_set(SBX_ELIMIT, "the command does not fit in one EXEC frame");
+	buf[*len] = tag;
+	proto_put32(buf + *len + 1, (uint32_t)n);
+	memcpy(buf + *len + 5, v, n);
+	*len += 5 + n;
+	return 0;
+}
+
+static bool credit_or_done(struct sbx_session *s)
+{
+	return s->x.done || s->x.stdin_credit > 0;
+}
+
+static bool exec_stdin_sent(struct sbx_session *s)
+{
+	return s->x.done || s->x.eof[0];
+}
+
+int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
+		     struct sbx_exec_result *res)
+{
+	static uint8_t payload[PROTO_MAX_PAYLOAD];
+	bool with_stdin = o->stdin_fd >= 0 || o->stdin_buf;
+	uint64_t host_timeout = o->host_timeout_ms, deadline;
+	size_t len = 0, i;
+	uint8_t v[8];
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	if (!o->argv || !o->argv[0] || !o->argv[0][0])
+		return sbx_error_set(SBX_EINVAL, "no command to run");
+	for (i = 0; o->argv[i]; i++)
+		if ((err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_ARG, o->argv[i],
+				   strlen(o->argv[i]))))
+			return err;
+	for (i = 0; o->env && o->env[i]; i++)
+		if ((err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_ENV, o->env[i],
+				   strlen(o->env[i]))))
+			return err;
+	if (o->cwd && (err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_CWD, o->cwd, strlen(o->cwd))))
+		return err;
+	if (o->set_user) {
+		proto_put32(v, o->uid);
+		if ((err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_UID, v, 4)))
+			return err;
+		proto_put32(v, o->gid);
+		if ((err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_GID, v, 4)))
+			return err;
+	}
+	if (o->timeout_ms) {
+		proto_put64(v, o->timeout_ms);
+		if ((err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_TIMEOUT_MS, v, 8)))
+			return err;
+	}
+	v[0] = with_stdin;
+	if ((err = put_tlv(payload, sizeof(payload), &len, PROTO_TLV_STDIN, v, 1)))
+		return err;
+
+	memset(&s->x, 0, sizeof(s->x));
+	s->x.id = s->next_id++;
+	s->x.o = o;
+	s->x.res = res;
+	s->x.granted[1] = s->x.granted[2] = PROTO_INITIAL_WINDOW;
+	s->x.stdin_credit = PROTO_INITIAL_WINDOW;
+	s->x.eof[0] = !with_stdin;
+	err = send_frame(s, PROTO_EXEC, 0, s->x.id, payload, len);
+	if (err)
+		return err;
+	if (!host_timeout && o->timeout_ms)
+		host_timeout = o->timeout_ms + 30000;
+	deadline = host_timeout ? now_ms() + host_timeout : 0;
+
+	if (o->stdin_fd >= 0) {
+		set_nonblock(o->stdin_fd);
+		err = pump(s, deadline, exec_stdin_sent, o->stdin_fd, stdin_from_fd);
+	} else if (o->stdin_buf) {
+		const uint8_t *p = o->stdin_buf;
+		size_t left = o->stdin_len;
+
+		while (!err && left && !s->x.done) {
+			err = send_stdin_buf(s, &p, &left);
+			if (!err && left)
+				err = pump(s, deadline, credit_or_done, -1, NULL);
+		}
+		if (!err && !s->x.done)
+			err = send_frame(s, PROTO_EOF, PROTO_FD_STDIN, s->x.id, NULL, 0);
+	}
+	if (!err)
+		err = pump(s, deadline, exec_done, -1, NULL);
+	if (err == SBX_ETIMEDOUT)
+		sbx_error_set(err, "the guest did not finish '%s' in time", o->argv[0]);
+	s->x.o = NULL;
+	return err;
+}
+
+int sbx_session_poweroff(struct sbx_session *s, int status)
+{
+	uint8_t p[4];
+	int fl, err;
+
+	proto_put32(p, (uint32_t)status);
+	err = send_frame(s, PROTO_POWEROFF, 0, 0, p, 4);
+	if (err)
+		return err;
+	/* Blocking: the frame must leave before we stop reading. */
+	fl = fcntl(s->fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
+	err = flush_some(s);
+	if (fl >= 0)
+		fcntl(s->fd, F_SETFL, fl);
+	return err;
+}

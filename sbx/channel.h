@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host side of the channel (sbx/proto.h): frame parsing and a session
+ * that runs commands in the guest.  The guest is hostile: a malformed or
+ * oversized frame, data beyond the credit we granted, a frame for a stream
+ * we did not open, or silence past a deadline ends the session with
+ * SBX_ECORRUPT / SBX_ETIMEDOUT and a message; memory use is bounded by the
+ * windows we grant, never by what the guest sends.
+ */
+#ifndef SBX_SBX_CHANNEL_H
+#define SBX_SBX_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbx/proto.h"
+
+/* An incremental frame parser: feed it bytes, it calls `fn` for each whole frame. */
+struct chan_parser {
+	uint8_t buf[PROTO_HDR_SIZE + PROTO_MAX_PAYLOAD];
+	size_t len;
+};
+
+typedef int (*chan_frame_fn)(void *opaque, const struct proto_hdr *h, const uint8_t *payload);
+
+/* 0, SBX_ECORRUPT for a bad frame, or the first non-zero return of `fn`. */
+int chan_parser_feed(struct chan_parser *p, const uint8_t *data, size_t len,
+		     chan_frame_fn fn, void *opaque);
+
+struct sbx_session;
+
+/*
+ * Wait (up to hello_timeout_ms) for the guest's HELLO on `fd`, answer it,
+ * and send the wall-clock time and fresh entropy.  `fd` stays the caller's.
+ */
+int sbx_session_start(struct sbx_session **out, int fd, uint64_t hello_timeout_ms);
+void sbx_session_free(struct sbx_session *s);
+
+/* Output sinks return 0 to go on or a negative SBX_ code to abort the exec (and session). */
+typedef int (*sbx_sink_fn)(void *opaque, int fd, const uint8_t *data, size_t len);
+
+struct sbx_exec_opts {
+	const char *const *argv;	/* NULL-terminated, argv[0] non-empty */
+	const char *const *env;		/* NULL-terminated "NAME=value", or NULL */
+	const char *cwd;		/* absolute, or NULL */
+	bool set_user;
+	uint32_t uid, gid;
+	uint64_t timeout_ms;		/* enforced in the guest; 0 = none */
+	uint64_t host_timeout_ms;	/* the host gives up after this (0 = timeout_ms + 30 s, or none) */
+	int stdin_fd;			/* copied to the command's stdin; -1 = /dev/null */
+	const uint8_t *stdin_buf;	/* or these bytes (when stdin_fd < 0) */
+	size_t stdin_len;
+	sbx_sink_fn sink;		/* stdout (fd 1) and stderr (fd 2); NULL = discard */
+	void *opaque;
+	volatile int *interrupt;	/* when it becomes non-zero, SIGTERM the command (then SIGKILL) */
+};
+#define SBX_EXEC_OPTS_INIT { .stdin_fd = -1 }
+
+struct sbx_exec_result {
+	int code;		/* exit code, 128+signal when killed */
+	uint32_t flags;		/* PROTO_EXIT_* */
+	uint64_t out_bytes[3];	/* bytes received on fd 1 and 2 */
+};
+
+int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
+		     struct sbx_exec_result *res);
+/* Ask sbx-init to sync and power off with `status`. */
+int sbx_session_poweroff(struct sbx_session *s, int status);
+/* The guest's banner from HELLO ("sbx-init"). */
+const char *sbx_session_banner(const struct sbx_session *s);
+
+#endif

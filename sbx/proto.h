@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host<->guest channel protocol, version 1.  This one header is shared by
+ * the host (sbx/channel.c, sbx/session.c) and the guest (guest/sbx-init.c);
+ * nothing else is.  It is also described in docs/formats.md.
+ *
+ * The channel is a reliable byte stream: the guest's /dev/hvc0 (port 0 of a
+ * virtio-console) and, on the host, one end of a socketpair whose other end
+ * the VMM's console device serves.  On it travel frames:
+ *
+ *   offset  size  field
+ *   0       2     magic    0x5342 ("BS" on the wire, little-endian "SB")
+ *   2       1     type     enum proto_type
+ *   3       1     flags    per type (the fd for DATA/EOF/WINDOW)
+ *   4       4     stream   0 for the session, else an exec id chosen by the host
+ *   8       4     length   of the payload, <= PROTO_MAX_PAYLOAD
+ *   12      len   payload
+ *
+ * All integers are little-endian.  Either side that reads a frame with a bad
+ * magic, an unknown type, a length over the limit, or a payload that does
+ * not parse ends the session with an error: the guest is hostile and the
+ * host never guesses.
+ *
+ * Session: the guest sends HELLO as soon as sbx-init serves the channel; the
+ * host answers HELLO.  Versions must match exactly.  Then the host sends
+ * TIME and ENTROPY and runs commands with EXEC (stream = a new id).  For
+ * each exec: stdin flows host->guest as DATA(fd 0) then EOF(fd 0); stdout and
+ * stderr flow guest->host as DATA(fd 1 or 2) then EOF; each direction of
+ * each fd has a credit window: a sender may have at most the granted number
+ * of payload bytes outstanding, and the receiver grants more with WINDOW
+ * after it has consumed them.  The initial window is PROTO_INITIAL_WINDOW bytes per
+ * fd.  EXIT ends an exec.  SIGNAL asks the guest to signal the exec's process
+ * group.  POWEROFF asks sbx-init to sync and power off with a status.
+ */
+#ifndef SBX_PROTO_H
+#define SBX_PROTO_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define PROTO_MAGIC		0x5342u
+#define PROTO_VERSION		1u
+#define PROTO_HDR_SIZE		12u
+#define PROTO_MAX_PAYLOAD	65536u		/* hard limit on one frame's payload */
+#define PROTO_INITIAL_WINDOW	(256u << 10)	/* initial credit per fd and direction */
+#define PROTO_MAX_ARGS		256u		/* argv entries in one EXEC */
+#define PROTO_MAX_ENV		256u		/* environment entries in one EXEC */
+#define PROTO_MAX_STR		16384u		/* one argv/env/cwd string */
+#define PROTO_MAX_STREAMS	64u		/* execs alive at once */
+
+enum proto_type {
+	PROTO_HELLO = 0x01,	/* u32 version, u32 max_payload, u32 window, str banner */
+	PROTO_ERROR = 0x02,	/* str message; the sender ends the session */
+	PROTO_TIME = 0x03,	/* host->guest: u64 realtime ns since the epoch */
+	PROTO_ENTROPY = 0x04,	/* host->guest: 32..256 random bytes to credit */
+	PROTO_POWEROFF = 0x05,	/* host->guest: u32 status; sync, unmount, power off */
+	PROTO_EXEC = 0x10,	/* host->guest: TLVs (enum proto_tlv) */
+	PROTO_DATA = 0x11,	/* flags = fd; payload = bytes */
+	PROTO_EOF = 0x12,	/* flags = fd; no payload */
+	PROTO_WINDOW = 0x13,	/* flags = fd; u32 credit to add */
+	PROTO_SIGNAL = 0x14,	/* host->guest: u32 signal number */
+	PROTO_EXIT = 0x15,	/* guest->host: i32 exit code (128+sig if killed), u32 exit flags */
+	PROTO_STARTED = 0x16,	/* guest->host: u32 pid; the exec began */
+};
+
+/* EXIT flags. */
+#define PROTO_EXIT_SIGNALED	(1u << 0)	/* killed by a signal: code = 128 + signo */
+#define PROTO_EXIT_TIMEOUT	(1u << 1)	/* killed because its timeout passed */
+#define PROTO_EXIT_SPAWN_FAILED	(1u << 2)	/* could not start: code 127 (not found) or 126 */
+
+/* EXEC payload: a sequence of TLVs: u8 tag, u32 length, value. */
+enum proto_tlv {
+	PROTO_TLV_ARG = 1,	/* one argv string (no NUL inside); at least one */
+	PROTO_TLV_ENV = 2,	/* "NAME=value" */
+	PROTO_TLV_CWD = 3,	/* absolute path */
+	PROTO_TLV_UID = 4,	/* u32 */
+	PROTO_TLV_GID = 5,	/* u32 */
+	PROTO_TLV_TIMEOUT_MS = 6, /* u64; 0 = none */
+	PROTO_TLV_STDIN = 7,	/* u8: 1 = the host will send stdin, 0 = /dev/null */
+};
+
+#define PROTO_FD_STDIN	0
+#define PROTO_FD_STDOUT	1
+#define PROTO_FD_STDERR	2
+
+struct proto_hdr {
+	uint16_t magic;
+	uint8_t type;
+	uint8_t flags;
+	uint32_t stream;
+	uint32_t length;
+};
+
+static inline uint16_t proto_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t proto_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t proto_get64(const uint8_t *p)
+{
+	return (uint64_t)proto_get32(p) | (uint64_t)proto_get32(p + 4) << 32;
+}
+
+static inline void proto_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void proto_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void proto_put64(uint8_t *p, uint64_t v)
+{
+	proto_put32(p, (uint32_t)v);
+	proto_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline void proto_hdr_encode(uint8_t out[PROTO_HDR_SIZE], uint8_t type, uint8_t flags,
+				    uint32_t stream, uint32_t length)
+{
+	proto_put16(out, PROTO_MAGIC);
+	out[2] = type;
+	out[3] = flags;
+	proto_put32(out + 4, stream);
+	proto_put32(out + 8, length);
+}
+
+static inline int proto_type_known(uint8_t type)
+{
+	switch (type) {
+	case PROTO_HELLO: case PROTO_ERROR: case PROTO_TIME: case PROTO_ENTROPY:
+	case PROTO_POWEROFF: case PROTO_EXEC: case PROTO_DATA: case PROTO_EOF:
+	case PROTO_WINDOW: case PROTO_SIGNAL: case PROTO_EXIT: case PROTO_STARTED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Decode and check a header: 0, or -1 with *why set (bad magic, type or length). */
+static inline int proto_hdr_decode(struct proto_hdr *h, const uint8_t in[PROTO_HDR_SIZE],
+				   const char **why)
+{
+	h->magic = proto_get16(in);
+	h->type = in[2];
+	h->flags = in[3];
+	h->stream = proto_get32(in + 4);
+	h->length = proto_get32(in + 8);
+	if (h->magic != PROTO_MAGIC) {
+		*why = "bad frame magic";
+		return -1;
+	}
+	if (!proto_type_known(h->type)) {
+		*why = "unknown frame type";
+		return -1;
+	}
+	if (h->length > PROTO_MAX_PAYLOAD) {
+		*why = "frame longer than the protocol allows";
+		return -1;
+	}
+	return 0;
+}
+
+/* Walking the TLVs of an EXEC payload. */
+struct proto_tlv_iter {
+	const uint8_t *p, *end;
+};
+
+/*
+ * The next TLV: returns 1 with *tag, *val, *len set; 0 at the end; -1 when the
+ * payload is malformed (a TLV runs past the end).
+ */
+static inline int proto_tlv_next(struct proto_tlv_iter *it, uint8_t *tag, const uint8_t **val,
+				 uint32_t *len)
+{
+	uint32_t n;
+
+	if (it->p == it->end)
+		return 0;
+	if ((size_t)(it->end - it->p) < 5)
+		return -1;
+	*tag = it->p[0];
+	n = proto_get32(it->p + 1);
+	if (n > (size_t)(it->end - it->p) - 5)
+		return -1;
+	*val = it->p + 5;
+	*len = n;
+	it->p += 5 + (size_t)n;
+	return 1;
+}
+
+/* A TLV string value is valid when it holds no NUL and is not too long. */
+static inline int proto_str_ok(const uint8_t *val, uint32_t len)
+{
+	return len <= PROTO_MAX_STR && !memchr(val, 0, len);
+}
+
+#endif

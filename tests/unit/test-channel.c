@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The channel, both halves for real: the host's session (sbx/channel.c)
+ * talks to the real guest/sbx-init in `--serve` mode over a socketpair, and
+ * a hostile "guest" (this test writing bytes) meets the host side.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sbx/channel.h"
+#include "util/error.h"
+
+struct guest {
+	pid_t pid;
+	int fd;
+	struct sbx_session *s;
+};
+
+struct capture {
+	uint8_t *buf[3];
+	size_t len[3], cap[3];
+	size_t limit;
+};
+
+static int sink(void *opaque, int fd, const uint8_t *p, size_t n)
+{
+	struct capture *c = opaque;
+
+	if (c->limit && c->len[fd] + n > c->limit)
+		return sbx_error_set(SBX_ELIMIT, "output limit");
+	if (c->len[fd] + n > c->cap[fd]) {
+		c->cap[fd] = (c->len[fd] + n) * 2;
+		c->buf[fd] = realloc(c->buf[fd], c->cap[fd]);
+		assert_non_null(c->buf[fd]);
+	}
+	memcpy(c->buf[fd] + c->len[fd], p, n);
+	c->len[fd] += n;
+	return 0;
+}
+
+static void capture_free(struct capture *c)
+{
+	free(c->buf[1]);
+	free(c->buf[2]);
+}
+
+static void start_guest(struct guest *g)
+{
+	const char *build = getenv("SBX_BUILD_DIR");
+	char path[4096];
+	int sv[2];
+
+	assert_non_null(build);
+	snprintf(path, sizeof(path), "%s/guest/sbx-init", build);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	g->pid = fork();
+	assert_true(g->pid >= 0);
+	if (g->pid == 0) {
+		/* sv[1] may itself be 0 or 1 when stdin is closed: move it first. */
+		int fd = fcntl(sv[1], F_DUPFD, 10);
+
+		dup2(fd, 0);
+		dup2(fd, 1);
+		execl(path, "sbx-init", "--serve", (char *)NULL);
+		_exit(99);
+	}
+	close(sv[1]);
+	g->fd = sv[0];
+	assert_int_equal(sbx_session_start(&g->s, g->fd, 5000), 0);
+	assert_string_equal(sbx_session_banner(g->s), "sbx-init");
+}
+
+static void stop_guest(struct guest *g)
+{
+	int status;
+
+	if (g->s)
+		sbx_session_poweroff(g->s, 0);
+	sbx_session_free(g->s);
+	close(g->fd);
+	assert_int_equal(waitpid(g->pid, &status, 0), g->pid);
+	assert_true(WIFEXITED(status));
+}
+
+static int run(struct guest *g, const char *const *argv, struct capture *c,
+	       struct sbx_exec_result *res, uint64_t timeout_ms)
+{
+	struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+	static const char *const env[] = { "PATH=/usr/bin:/bin", "FOO=bar baz", NULL };
+
+	o.argv = argv;
+	o.env = env;
+	o.sink = sink;
+	o.opaque = c;
+	o.timeout_ms = timeout_ms;
+	return sbx_session_exec(g->s, &o, res);
+}
+
+static void test_exec_output_and_status(void **state)
+{
+	static const char *const echo[] = { "sh", "-c", "echo out; echo err >&2; echo \"$FOO\"; exit 3", NULL };
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	assert_int_equal(run(&g, echo, &c, &res, 0), 0);
+	assert_int_equal(res.code, 3);
+	assert_int_equal(res.flags, 0);
+	assert_int_equal(c.len[1], strlen("out\nbar baz\n"));
+	assert_memory_equal(c.buf[1], "out\nbar baz\n", c.len[1]);
+	assert_int_equal(c.len[2], 4);
+	assert_memory_equal(c.buf[2], "err\n", 4);
+	capture_free(&c);
+
+	/* A second command on the same session. */
+	memset(&c, 0, sizeof(c));
+	{
+		static const char *const pwd[] = { "pwd", NULL };
+		struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+
+		o.argv = pwd;
+		o.cwd = "/tmp";
+		o.sink = sink;
+		o.opaque = &c;
+		assert_int_equal(sbx_session_exec(g.s, &o, &res), 0);
+		assert_int_equal(res.code, 0);
+		assert_memory_equal(c.buf[1], "/tmp\n", 5);
+	}
+	capture_free(&c);
+	stop_guest(&g);
+}
+
+static void test_stdin_8mib_round_trip(void **state)
+{
+	static const char *const cat[] = { "cat", NULL };
+	size_t n = 8u << 20;
+	uint8_t *data = malloc(n);
+	struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	struct guest g;
+	size_t i;
+
+	(void)state;
+	assert_non_null(data);
+	for (i = 0; i < n; i += 256)
+		assert_int_equal(getrandom(data + i, 256, 0), 256);
+	start_guest(&g);
+	o.argv = cat;
+	o.stdin_buf = data;
+	o.stdin_len = n;
+	o.sink = sink;
+	o.opaque = &c;
+	assert_int_equal(sbx_session_exec(g.s, &o, &res), 0);
+	assert_int_equal(res.code, 0);
+	assert_true(c.len[1] == n);
+	assert_memory_equal(c.buf[1], data, n);
+	capture_free(&c);
+	stop_guest(&g);
+	free(data);
+}
+
+static void test_timeout_kills(void **state)
+{
+	static const char *const slow[] = { "sleep", "30", NULL };
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	struct timespec t0, t1;
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(run(&g, slow, &c, &res, 300), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(res.flags & PROTO_EXIT_TIMEOUT);
+	assert_true(res.flags & PROTO_EXIT_SIGNALED);
+	assert_int_equal(res.code, 128 + SIGKILL);
+	assert_true(t1.tv_sec - t0.tv_sec < 10);
+	stop_guest(&g);
+}
+
+static void test_not_found_is_127(void **state)
+{
+	static const char *const nope[] = { "/no/such/program", NULL };
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	assert_int_equal(run(&g, nope, &c, &res, 0), 0);
+	assert_int_equal(res.code, 127);
+	assert_non_null(c.buf[2]);
+	capture_free(&c);
+	stop_guest(&g);
+}
+
+static void test_background_child_does_not_hang(void **state)
+{
+	/* The leader exits; a child in its group holds stdout open. */
+	static const char *const bg[] = { "sh", "-c", "sleep 100 & echo started", NULL };
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	struct timespec t0, t1;
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(run(&g, bg, &c, &res, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(res.code, 0);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	capture_free(&c);
+	stop_guest(&g);
+}
+
+static void test_sink_limit_aborts(void **state)
+{
+	static const char *const flood[] = { "sh", "-c", "yes flood", NULL };
+	struct sbx_exec_result res;
+	struct capture c = { .limit = 1 << 20 };
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	assert_int_equal(run(&g, flood, &c, &res, 0), SBX_ELIMIT);
+	assert_true(c.len[1] <= 1 << 20);
+	capture_free(&c);
+	/* The session is not trusted after an abort: kill the guest. */
+	kill(g.pid, SIGKILL);
+	sbx_session_free(g.s);
+	g.s = NULL;
+	close(g.fd);
+	waitpid(g.pid, NULL, 0);
+}
+
+/* A hostile guest: the test writes raw bytes where sbx-init would. */
+static int hostile(const uint8_t *bytes, size_t n, bool with_hello, bool with_exec)
+{
+	static const char *const argv[] = { "true", NULL };
+	struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct sbx_session *s = NULL;
+	uint8_t hello[PROTO_HDR_SIZE + 20];
+	int sv[2], err;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	if (with_hello) {
+		proto_hdr_encode(hello, PROTO_HELLO, 0, 0, 12);
+		proto_put32(hello + PROTO_HDR_SIZE, PROTO_VERSION);
+		proto_put32(hello + PROTO_HDR_SIZE + 4, PROTO_MAX_PAYLOAD);
+		proto_put32(hello + PROTO_HDR_SIZE + 8, PROTO_INITIAL_WINDOW);
+		assert_int_equal(write(sv[1], hello, PROTO_HDR_SIZE + 12), PROTO_HDR_SIZE + 12);
+	}
+	if (!with_exec)
+		assert_int_equal(write(sv[1], bytes, n), (ssize_t)n);
+	err = sbx_session_start(&s, sv[0], 2000);
+	if (!err && with_exec) {
+		/* A writer process: the bytes may not fit in the socket buffer. */
+		pid_t w = fork();
+
+		assert_true(w >= 0);
+		if (w == 0) {
+			close(sv[0]);
+			_exit(write(sv[1], bytes, n) == (ssize_t)n ? 0 : 1);
+		}
+		o.argv = argv;
+		o.host_timeout_ms = 2000;
+		err = sbx_session_exec(s, &o, &res);
+		close(sv[0]);
+		sv[0] = -1;
+		waitpid(w, NULL, 0);
+	}
+	sbx_session_free(s);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	close(sv[1]);
+	return err;
+}
+
+static size_t frame(uint8_t *buf, uint8_t type, uint8_t flags, uint32_t stream, const void *p,
+		    uint32_t len)
+{
+	proto_hdr_encode(buf, type, flags, stream, len);
+	if (len)
+		memcpy(buf + PROTO_HDR_SIZE, p, len);
+	return PROTO_HDR_SIZE + len;
+}
+
+static void test_hostile_guest(void **state)
+{
+	uint8_t b[256], v[8];
+	size_t n;
+
+	(void)state;
+	/* Garbage instead of HELLO. */
+	memcpy(b, "GARBAGE GARBAGE GARBAGE", 23);
+	assert_int_equal(hostile(b, 23, false, false), SBX_ECORRUPT);
+	assert_non_null(strstr(sbx_error(), "bad frame magic"));
+	/* A length over the limit. */
+	proto_hdr_encode(b, PROTO_DATA, 1, 1, PROTO_MAX_PAYLOAD + 1);
+	assert_int_equal(hostile(b, PROTO_HDR_SIZE, true, false), SBX_ECORRUPT);
+	/* An unknown frame type. */
+	proto_hdr_encode(b, 0x7f, 0, 0, 0);
+	assert_int_equal(hostile(b, PROTO_HDR_SIZE, true, false), SBX_ECORRUPT);
+	assert_non_null(strstr(sbx_error(), "unknown frame type"));
+	/* The wrong protocol version. */
+	proto_put32(v, 99);
+	n = frame(b, PROTO_HELLO, 0, 0, v, 4);
+	memset(b + n, 0, 8);
+	proto_hdr_encode(b, PROTO_HELLO, 0, 0, 12);
+	assert_int_equal(hostile(b, PROTO_HDR_SIZE + 12, false, false), SBX_EUNSUPPORTED);
+	/* Silence: the host gives up. */
+	assert_int_equal(hostile(b, 0, false, false), SBX_ETIMEDOUT);
+	/* During an exec: data for a stream that is not running. */
+	n = frame(b, PROTO_DATA, 1, 77, "x", 1);
+	assert_int_equal(hostile(b, n, true, true), SBX_ECORRUPT);
+	/* Data on a bad fd. */
+	n = frame(b, PROTO_DATA, 5, 1, "x", 1);
+	assert_int_equal(hostile(b, n, true, true), SBX_ECORRUPT);
+	/* An exit code out of range. */
+	proto_put32(v, 100000);
+	proto_put32(v + 4, 0);
+	n = frame(b, PROTO_EXIT, 0, 1, v, 8);
+	assert_int_equal(hostile(b, n, true, true), SBX_ECORRUPT);
+	/* Data after EOF on the same fd. */
+	n = frame(b, PROTO_EOF, 1, 1, NULL, 0);
+	n += frame(b + n, PROTO_DATA, 1, 1, "x", 1);
+	assert_int_equal(hostile(b, n, true, true), SBX_ECORRUPT);
+	assert_non_null(strstr(sbx_error(), "after EOF"));
+	/* A second STARTED. */
+	proto_put32(v, 1);
+	n = frame(b, PROTO_STARTED, 0, 1, v, 4);
+	n += frame(b + n, PROTO_STARTED, 0, 1, v, 4);
+	assert_int_equal(hostile(b, n, true, true), SBX_ECORRUPT);
+	/* A frame split across writes still parses: a good EXIT ends the exec. */
+	proto_put32(v, 0);
+	proto_put32(v + 4, 0);
+	n = frame(b, PROTO_EOF, 1, 1, NULL, 0);
+	n += frame(b + n, PROTO_EOF, 2, 1, NULL, 0);
+	n += frame(b + n, PROTO_EXIT, 0, 1, v, 8);
+	assert_int_equal(hostile(b, n, true, true), 0);
+	/* The guest ends the session with an ERROR. */
+	n = frame(b, PROTO_ERROR, 0, 0, "no", 2);
+	assert_int_equal(hostile(b, n, true, true), SBX_EIO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exec_output_and_status),
+		cmocka_unit_test(test_stdin_8mib_round_trip),
+		cmocka_unit_test(test_timeout_kills),
+		cmocka_unit_test(test_not_found_is_127),
+		cmocka_unit_test(test_background_child_does_not_hang),
+		cmocka_unit_test(test_sink_limit_aborts),
+		cmocka_unit_test(test_hostile_guest),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
+}
