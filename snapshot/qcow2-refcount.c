@@ -135,6 +135,10 @@ int refcounts_walk(struct qcow2 *q, struct refcounts *rc)
 
 		if (!off)
 			continue;
+		if ((err = check_table_offset(q, off, q->cluster_size, "L2 table"))) {
+			err = problem(rc, err);
+			continue;
+		}
 		if ((err = use(rc, kind, q, off, q->cluster_size, USE_EXCL, "L2 table")))
 			break;
 		err = walk_l2(q, rc, kind, i);

@@ -25,3 +25,5 @@ tests_unit_test_qcow2_crash_SOURCES = tests/unit/test-qcow2-crash.c $(QCOW2_TEST
 tests_unit_test_qcow2_crash_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_crash_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-qcow2-crash
+
+E2E_TESTS += tests/t/t1000-disk-cli.sh
