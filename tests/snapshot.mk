@@ -27,3 +27,16 @@ tests_unit_test_qcow2_crash_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-qcow2-crash
 
 E2E_TESTS += tests/t/t1000-disk-cli.sh
+
+# Fuzzing the qcow2 parsers (header, extensions, L1/L2, subclusters, compressed clusters).
+check_PROGRAMS += tests/fuzz/check-qcow2
+tests_fuzz_check_qcow2_SOURCES = tests/fuzz/fuzz-qcow2.c tests/fuzz/driver.c
+tests_fuzz_check_qcow2_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/qcow2.fuzz
+EXTRA_DIST += tests/fuzz/corpus/qcow2
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-qcow2
+tests_fuzz_fuzz_qcow2_SOURCES = tests/fuzz/fuzz-qcow2.c
+tests_fuzz_fuzz_qcow2_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_qcow2_LDADD = $(SBX_LIBS)
+endif
