@@ -2,3 +2,24 @@
 
 # Shared helpers of every tests/kvm/*.kvm (the virtio tests use them too).
 EXTRA_DIST += tests/kvm/lib.sh
+
+KVM_TESTS += tests/kvm/boot.kvm
+
+# Unit tests of the machine's pure parts (no KVM): boot protocol, ACPI tables, AML.
+check_PROGRAMS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml
+tests_unit_test_boot_SOURCES = tests/unit/test-boot.c
+tests_unit_test_boot_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_boot_LDADD = $(UNIT_LDADD)
+tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c
+tests_unit_test_acpi_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_acpi_LDADD = $(UNIT_LDADD)
+tests_unit_test_aml_SOURCES = tests/unit/test-aml.c
+tests_unit_test_aml_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aml_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml
+
+# tests/kvm/lib.sh caches its base initramfs archives here.
+clean-local: clean-kvm-initramfs
+clean-kvm-initramfs:
+	rm -rf tests/kvm/.initramfs
+.PHONY: clean-kvm-initramfs

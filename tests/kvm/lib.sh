@@ -17,7 +17,8 @@
 #   kvm_done
 #
 # Variables (set on sourcing):
-#   KVM_TMP      a temporary directory, removed at exit (kept when a case failed)
+#   KVM_TMP      a temporary directory, removed at exit (kept when a case failed;
+#                inside the nested harness it is in the guest's tmpfs /dev/shm)
 #   KVM_SERIAL   the serial log of the last kvm_vm_run ($KVM_TMP/serial.log)
 #   KVM_GIT_SBX  the git-sbx binary under test ($SBX_BUILD_DIR/git-sbx)
 #
@@ -30,10 +31,13 @@
 #       kernel's own modules virtio, virtio_ring, virtio_mmio, virtio_blk,
 #       virtio_console and virtio-rng plus any --module (dependencies resolved
 #       with modinfo, loaded in order), each --file copied to DEST (made
-#       executable when SRC is; no spaces in paths), SCRIPT as /test.sh and an /init that mounts
-#       /proc, /sys, /dev (devtmpfs), /tmp, loads the modules, runs
-#       `sh /test.sh` and ends the guest with its exit status (sbx-exit).
-#       Use the kernel flavour the modules must match (default cloud-amd64).
+#       executable when SRC is; no spaces in paths), SCRIPT as /test.sh and
+#       an /init that mounts /proc, /sys, /dev (devtmpfs), /tmp, loads the
+#       modules, runs `sh /test.sh` and ends the guest with its exit status
+#       (sbx-exit).  Use the kernel flavour the modules must match (default
+#       cloud-amd64).  The busybox+modules part is cached under
+#       $SBX_BUILD_DIR/tests/kvm/.initramfs/ (keyed by kernel, modules and
+#       this file); the test's files are appended as a second archive.
 #   kvm_vm_run [git sbx vm run options]...
 #       Run `git sbx vm run` with --kernel (of $KVM_FLAVOUR, default
 #       cloud-amd64; give your own --kernel to override), --serial-log
@@ -55,7 +59,12 @@
 
 . "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
 
-KVM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/sbx-kvm.XXXXXX") || {
+# Inside the nested harness /tmp is the host's, over 9p: work in its tmpfs.
+kvm_tmpdir=${TMPDIR:-/tmp}
+if [ -n "${SBX_NESTED:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	kvm_tmpdir=/dev/shm
+fi
+KVM_TMP=$(mktemp -d "$kvm_tmpdir/sbx-kvm.XXXXXX") || {
 	echo "Bail out! cannot make a temporary directory"; exit 1; }
 KVM_SERIAL=$KVM_TMP/serial.log
 KVM_GIT_SBX=${KVM_GIT_SBX:-$SBX_BUILD_DIR/git-sbx}
@@ -85,32 +94,39 @@ kvm_kernel() {
 	ls "$dir"/boot/vmlinuz-* | head -n 1
 }
 
-kvm_initramfs() {
-	local out=$1 script=$2 flavour=$KVM_FLAVOUR dir kver mods root
-	local modules="virtio virtio_ring virtio_mmio virtio_blk virtio_console virtio-rng"
-	local files=
-	shift 2
-	while [ $# -gt 0 ]; do
-		case "$1" in
-		--flavour) flavour=$2; shift 2 ;;
-		--module) modules="$modules $2"; shift 2 ;;
-		--file) files="$files $2:$3"; shift 3 ;;
-		*) echo "Bail out! kvm_initramfs: unknown option '$1'"; exit 1 ;;
-		esac
-	done
+# The base archive (busybox, modules, /init) is the same for every test of
+# a flavour and module set: build it once and cache it in the build tree
+# (building it over the nested harness's 9p share takes minutes).  Each
+# test's own files go into a second, small archive concatenated to it (the
+# kernel unpacks concatenated newc archives in order).
+kvm__cpio() {
+	(cd "$1" && find . | cpio -o -H newc --quiet) || {
+		echo "Bail out! cpio failed"; exit 1; }
+}
+
+kvm__base() {
+	local flavour=$1 modules=$2 dir kver mods root key cache list m
 	dir=$(sbx_nested_kernel_dir "$flavour") || {
 		echo "Bail out! no $flavour kernel (run tools/setup)"; exit 1; }
 	kver=$(ls "$dir/lib/modules" | head -n 1)
 	mods=$dir/lib/modules/$kver/kernel
-	root=$(mktemp -d "$KVM_TMP/initramfs.XXXXXX") || exit 1
+	key=$(printf '%s\n' "$flavour" "$kver" "$modules" | cat - "$SBX_SRC_DIR/tests/kvm/lib.sh" |
+		md5sum | cut -c1-12)
+	cache=$SBX_BUILD_DIR/tests/kvm/.initramfs/$flavour-$key.cpio
+	if [ -s "$cache" ]; then
+		echo "$cache"
+		return 0
+	fi
+	root=$(mktemp -d "$KVM_TMP/base.XXXXXX") || exit 1
+	[ -n "$root" ] && [ -d "$root" ] || exit 1
 	mkdir -p "$root/bin" "$root/lib/modules" "$root/proc" "$root/sys" \
 		"$root/dev" "$root/tmp" "$root/mnt"
 	cp "$(command -v busybox)" "$root/bin/busybox" || {
 		echo "Bail out! busybox not found (run tools/setup)"; exit 1; }
-	for applet in $("$root/bin/busybox" --list); do
-		[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-	done
+	ln -s busybox "$root/bin/sh"
 	# Modules in load order, dependencies first (the package has no modules.dep).
+	list=$KVM_TMP/.modules
+	find "$mods" -name '*.ko' > "$list"
 	: > "$KVM_TMP/.seen"
 	: > "$root/modules"
 	kvm__want() {
@@ -118,7 +134,7 @@ kvm_initramfs() {
 		name=$(echo "$1" | tr - _)
 		grep -qx "$name" "$KVM_TMP/.seen" && return 0
 		echo "$name" >> "$KVM_TMP/.seen"
-		path=$(find "$mods" -name "$name.ko" -o -name "$(echo "$name" | tr _ -).ko" | head -n 1)
+		path=$(grep -E "/($name|$(echo "$name" | tr _ -))\.ko\$" "$list" | head -n 1)
 		if [ -z "$path" ]; then
 			echo "Bail out! module '$1' not in $mods"; exit 1
 		fi
@@ -131,11 +147,6 @@ kvm_initramfs() {
 	for m in $modules; do
 		kvm__want "$m"
 	done
-	for f in $files; do
-		mkdir -p "$root/$(dirname "${f#*:}")"
-		cp "${f%%:*}" "$root/${f#*:}" || exit 1
-	done
-	cp "$script" "$root/test.sh"
 	cat > "$root/bin/sbx-exit" <<EOF
 #!/bin/sh
 # Latch the exit status in the exit register, then power off (ACPI S5).
@@ -145,6 +156,7 @@ poweroff -f
 EOF
 	cat > "$root/init" <<'EOF'
 #!/bin/sh
+/bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -160,8 +172,34 @@ echo "init: /test.sh exited $status"
 sbx-exit "$status"
 EOF
 	chmod +x "$root/init" "$root/bin/sbx-exit"
-	(cd "$root" && find . | cpio -o -H newc --quiet) > "$out" || {
-		echo "Bail out! cpio failed"; exit 1; }
+	mkdir -p "$(dirname "$cache")"
+	kvm__cpio "$root" > "$cache.$$" && mv -f "$cache.$$" "$cache"
+	rm -rf "$root"
+	echo "$cache"
+}
+
+kvm_initramfs() {
+	local out=$1 script=$2 flavour=$KVM_FLAVOUR root base f
+	local modules="virtio virtio_ring virtio_mmio virtio_blk virtio_console virtio-rng"
+	local files=
+	shift 2
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--flavour) flavour=$2; shift 2 ;;
+		--module) modules="$modules $2"; shift 2 ;;
+		--file) files="$files $2:$3"; shift 3 ;;
+		*) echo "Bail out! kvm_initramfs: unknown option '$1'"; exit 1 ;;
+		esac
+	done
+	base=$(kvm__base "$flavour" "$modules") || { echo "$base"; exit 1; }
+	case "$base" in /*) ;; *) echo "$base"; exit 1 ;; esac
+	root=$(mktemp -d "$KVM_TMP/initramfs.XXXXXX") || exit 1
+	for f in $files; do
+		mkdir -p "$root/$(dirname "${f#*:}")"
+		cp "${f%%:*}" "$root/${f#*:}" || exit 1
+	done
+	cp "$script" "$root/test.sh"
+	{ cat "$base"; kvm__cpio "$root"; } > "$out"
 	rm -rf "$root"
 }
 
