@@ -236,6 +236,41 @@ static int pend_add(struct qcow2 *q, uint64_t host, const struct iovec *v, int n
 	return 0;
 }
 
+/*
+ * Does [off, off+len) read as zeroes through chain l, judging by metadata
+ * alone (no data read)?  False when unsure.  Lets a fresh cluster skip
+ * copying zeroes from an empty backing file, as qemu does.
+ */
+static bool chain_zero(struct qcow2 *l, uint64_t off, uint64_t len)
+{
+	for (; l; l = l->backing) {
+		bool all_zero = true;
+		uint64_t pos = off, end = off + len;
+
+		if (off >= l->size)
+			return true;
+		if (l->fmt == FMT_RAW || end > l->size)
+			return false;
+		while (pos < end) {
+			uint64_t in = pos & (l->cluster_size - 1);
+			uint64_t n = end - pos < l->cluster_size - in ? end - pos : l->cluster_size - in;
+			uint32_t mask = sc_mask((unsigned)(in >> l->sc_bits),
+						(unsigned)((in + n - 1) >> l->sc_bits));
+			struct clmap m;
+
+			if (cluster_lookup(l, pos >> l->cluster_bits, &m) || m.compressed ||
+			    (m.alloc & mask))
+				return false;
+			if ((m.zero & mask) != mask)
+				all_zero = false;
+			pos += n;
+		}
+		if (all_zero)
+			return true;
+	}
+	return true;
+}
+
 /* What [x, x+len) of guest cluster c read as before this write, into buf. */
 static int fill_from(struct qcow2 *q, const struct clmap *m, uint64_t c, uint64_t x,
 		     uint64_t len, uint8_t *buf, bool *zero)
@@ -251,8 +286,9 @@ static int fill_from(struct qcow2 *q, const struct clmap *m, uint64_t c, uint64_
 		memcpy(buf, data + x, len);
 		return 0;
 	}
-	if ((m->zero >> (x >> q->sc_bits)) & 1 || !q->backing) {
-		/* (no backing opened: only whole-subcluster writers such as seal get here) */
+	/* (no backing opened: only whole-subcluster writers such as seal get here) */
+	if ((m->zero >> (x >> q->sc_bits)) & 1 || !q->backing ||
+	    chain_zero(q->backing, (c << q->cluster_bits) + x, len)) {
 		memset(buf, 0, len);
 		*zero = true;
 		return 0;

@@ -40,3 +40,9 @@ tests_fuzz_fuzz_qcow2_SOURCES = tests/fuzz/fuzz-qcow2.c
 tests_fuzz_fuzz_qcow2_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_qcow2_LDADD = $(SBX_LIBS)
 endif
+
+# tests/bench/disk.sh drives this (built by make check, not run by it).
+check_PROGRAMS += tests/bench/disk-bench
+tests_bench_disk_bench_SOURCES = tests/bench/disk-bench.c
+tests_bench_disk_bench_LDADD = $(SBX_LIBS)
+EXTRA_DIST += tests/bench/disk.sh
