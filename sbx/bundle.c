@@ -1023,7 +1023,7 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 		err = v.err ? v.err : sbx_git_error(SBX_ERROR, "cannot list the received pack");
 		goto out;
 	}
-	if ((err = check_ref(imp)))
+	if ((err = check_ref(imp)) || imp->opts.verify_only)
 		goto out;
 
 	/* Every check passed: only now does the repository change. */

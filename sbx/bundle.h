@@ -131,9 +131,10 @@ struct sbx_bundle_import_opts {
 	uint64_t max_size;		/* bundle bytes (header + pack) */
 	size_t max_objects;		/* objects the pack may claim */
 	const char *reflog_message;	/* default "sbx: import result" */
+	bool verify_only;		/* check everything, change nothing (fuzzing, dry runs) */
 };
 #define SBX_BUNDLE_IMPORT_OPTS_INIT \
-	{ NULL, {{0}}, NULL, SBX_BUNDLE_DEFAULT_MAX_SIZE, SBX_BUNDLE_DEFAULT_MAX_OBJECTS, NULL }
+	{ NULL, {{0}}, NULL, SBX_BUNDLE_DEFAULT_MAX_SIZE, SBX_BUNDLE_DEFAULT_MAX_OBJECTS, NULL, false }
 
 struct sbx_bundle_import;
 

@@ -21,3 +21,18 @@ E2E_TESTS += \
 	tests/t/t5100-task-list-show.sh \
 	tests/t/t5110-task-diff-logs.sh \
 	tests/t/t5120-task-rm-gc.sh
+
+# Fuzzing the import of result bundles (header parser, pack stream, verification).
+check_PROGRAMS += tests/fuzz/check-bundle
+tests_fuzz_check_bundle_SOURCES = tests/fuzz/fuzz-bundle.c tests/fuzz/driver.c
+tests_fuzz_check_bundle_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
+tests_fuzz_check_bundle_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/bundle.fuzz
+EXTRA_DIST += tests/fuzz/corpus/bundle tests/fuzz/bundle-corpus.sh tests/bench/import.sh
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-bundle
+tests_fuzz_fuzz_bundle_SOURCES = tests/fuzz/fuzz-bundle.c
+tests_fuzz_fuzz_bundle_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
+tests_fuzz_fuzz_bundle_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_bundle_LDADD = $(SBX_LIBS)
+endif
