@@ -676,6 +676,12 @@ int sbx_bundle_import_begin(struct sbx_bundle_import **out, git_repository *repo
 	}
 	imp->objdir = strdup(objdir.ptr);
 	git_buf_dispose(&objdir);
+	if (imp->objdir) {
+		size_t n = strlen(imp->objdir);
+
+		while (n > 1 && imp->objdir[n - 1] == '/')
+			imp->objdir[--n] = '\0';
+	}
 	/*
 	 * The quarantine: a directory next to objects/pack (same file system,
 	 * so the final move is a rename), invisible to git's object lookup.
