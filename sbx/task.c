@@ -977,32 +977,77 @@ out:
 	return err;
 }
 
-int sbx_task_import_fd(git_oid *tip, bool *worktree_kept, struct sbx_repo *repo,
-		       struct sbx_task *t, int fd)
+int sbx_task_import_begin(struct sbx_bundle_import **imp, git_oid *old_tip,
+			  struct sbx_repo *repo, const struct sbx_task *t)
 {
 	struct sbx_bundle_import_opts opts = SBX_BUNDLE_IMPORT_OPTS_INIT;
 	char refname[64];
-	git_oid old;
 	int err;
 
-	*worktree_kept = false;
+	*imp = NULL;
 	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
-	if (git_reference_name_to_id(&old, repo->git, refname) < 0)
-		return sbx_git_error(SBX_ENOTFOUND, "the task's branch is gone");
+	if (git_reference_name_to_id(old_tip, repo->git, refname) < 0)
+		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
 	if ((err = sbx_bundle_config_max_size(repo->git, &opts.max_size)))
 		return err;
 	opts.branch = t->branch;
 	opts.base = t->base;
-	opts.expected_old = &old;
-	if ((err = sbx_bundle_import_fd(tip, repo->git, &opts, fd)))
+	opts.expected_old = old_tip;
+	return sbx_bundle_import_begin(imp, repo->git, &opts);
+}
+
+int sbx_task_import_finish(git_oid *tip, bool *worktree_kept, struct sbx_bundle_import *imp,
+			   const git_oid *old_tip, struct sbx_task *t)
+{
+	int err = sbx_bundle_import_finish(imp, tip);
+
+	sbx_bundle_import_free(imp);
+	*worktree_kept = false;
+	if (err)
 		return err;
 	t->has_result = true;
 	t->result = *tip;
-	if (git_oid_cmp(&old, tip))
-		err = sbx_task_update_worktree(worktree_kept, t, &old, tip);
+	if (git_oid_cmp(old_tip, tip))
+		err = sbx_task_update_worktree(worktree_kept, t, old_tip, tip);
 	if (!err)
 		err = sbx_task_save(t);
 	return err;
+}
+
+int sbx_task_import_fd(git_oid *tip, bool *worktree_kept, struct sbx_repo *repo,
+		       struct sbx_task *t, int fd)
+{
+	struct sbx_bundle_import *imp = NULL;
+	char *buf;
+	git_oid old;
+	int err;
+
+	*worktree_kept = false;
+	if ((err = sbx_task_import_begin(&imp, &old, repo, t)))
+		return err;
+	buf = malloc(1 << 16);
+	if (!buf) {
+		sbx_bundle_import_free(imp);
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, 1 << 16);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = sbx_error_errno(SBX_EIO, "cannot read the bundle");
+		else if (n > 0 && (err = sbx_bundle_import_write(imp, buf, (size_t)n)))
+			sbx_error_prefix(err, "rejected the result bundle");
+		if (n <= 0 || err)
+			break;
+	}
+	free(buf);
+	if (err) {
+		sbx_bundle_import_free(imp);
+		return err;
+	}
+	return sbx_task_import_finish(tip, worktree_kept, imp, &old, t);
 }
 
 /* ---- summaries ---- */
@@ -1161,7 +1206,22 @@ int sbx_task_remove(bool *branch_kept, struct sbx_repo *repo, unsigned id, unsig
 	*branch_kept = false;
 	if ((err = lock_repo(&lock, repo)))
 		return err;
-	if ((err = sbx_task_open(&t, repo, id)))
+	err = sbx_task_open(&t, repo, id);
+	if (err && err != SBX_ENOTFOUND && (flags & SBX_TASK_RM_FORCE)) {
+		/* An unreadable record: remove what a task with this id must have. */
+		pr_warn("%s; removing it by name", sbx_error());
+		t = calloc(1, sizeof(*t));
+		if (!t || asprintf(&t->branch, "sbx/%u", id) < 0 || !(t->dir = task_dir(repo, id)) ||
+		    (!git_repository_is_bare(repo->git) &&
+		     asprintf(&t->worktree, "%s/sbx/worktrees/%u", repo->commondir, id) < 0)) {
+			err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			goto out;
+		}
+		t->id = id;
+		t->state = SBX_TASK_REMOVING;	/* nothing to save: the record goes */
+		err = 0;
+	}
+	if (err)
 		goto out;
 	if (!(flags & SBX_TASK_RM_FORCE)) {
 		if (sbx_task_running(t)) {

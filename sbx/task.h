@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 struct sbx_repo;
+struct sbx_bundle_import;
 
 #define SBX_TASK_RECORD_VERSION 1
 #define SBX_TASK_RECORD_MAX (1u << 20)
@@ -112,6 +113,16 @@ bool sbx_task_running(const struct sbx_task *task);
 int sbx_task_import_fd(git_oid *tip, bool *worktree_kept, struct sbx_repo *repo,
 		       struct sbx_task *task, int fd);
 /*
+ * The same in pieces, for a bundle arriving over the channel: begin (fills
+ * *old_tip with where the branch is now), sbx_bundle_import_write() as bytes
+ * arrive, then finish (verifies, moves the branch, updates the worktree and
+ * the record; frees imp in every case).
+ */
+int sbx_task_import_begin(struct sbx_bundle_import **imp, git_oid *old_tip,
+			  struct sbx_repo *repo, const struct sbx_task *task);
+int sbx_task_import_finish(git_oid *tip, bool *worktree_kept, struct sbx_bundle_import *imp,
+			   const git_oid *old_tip, struct sbx_task *task);
+/*
  * Bring the worktree from `old_tip` to `new_tip` (the branch has moved
  * already).  A safe checkout: files the user changed in the worktree are
  * never overwritten.  When the user's changes are in the way, nothing is
@@ -128,7 +139,8 @@ enum sbx_task_rm_flags {
 };
 /*
  * Remove a task: worktree (and git's admin dir for it), branch (unless
- * KEEP_BRANCH), record directory with its disk, log and lock.
+ * KEEP_BRANCH), record directory with its disk, log and lock.  With FORCE
+ * a task whose record is unreadable is removed by the names it must have.
  * *branch_kept says whether the branch survived (asked, or checked out elsewhere).
  */
 int sbx_task_remove(bool *branch_kept, struct sbx_repo *repo, unsigned id, unsigned flags);

@@ -105,4 +105,12 @@ test_expect_success 'gc prunes a worktree the user deleted by hand' '
 	git sbx rm $id && test -z "$(leftovers)"
 '
 
+test_expect_success 'rm --force removes a task whose record is corrupt' '
+	cd repo && id=$("$helper" create e) &&
+	echo garbage >.git/sbx/tasks/$id/record &&
+	test_expect_code 1 git sbx rm $id 2>err && grep "not a task record\|checksum\|truncated" err &&
+	git sbx rm --force $id 2>err && grep "^warning: .*removing it by name" err &&
+	test -z "$(leftovers)"
+'
+
 test_done
