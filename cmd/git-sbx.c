@@ -18,6 +18,7 @@ static const struct cmd_struct commands[] = {
 	{ "disk", cmd_disk, 0, "create, inspect, check, seal and squash qcow2 disks" },
 	{ "gc", cmd_gc, NEED_REPO, "clean up task records, worktrees and temp files after crashes" },
 	{ "help", cmd_help, 0, "show help for git sbx or one of its commands" },
+	{ "image", cmd_image, 0, "build, list and remove guest images" },
 	{ "list", cmd_list, NEED_REPO, "list tasks: state, age, commits, changes, prompt" },
 	{ "logs", cmd_logs, NEED_REPO, "print a task's agent output (-f follows it)" },
 	{ "rm", cmd_rm, NEED_REPO, "remove tasks with their worktree, branch and disk" },

@@ -4,6 +4,7 @@ git_sbx_SOURCES = \
 	cmd/git-sbx.c cmd/builtin.h \
 	cmd/parse-options.c cmd/parse-options.h \
 	cmd/disk.c \
+	cmd/image.c \
 	cmd/version.c \
 	cmd/vm.c
 git_sbx_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)

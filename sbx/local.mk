@@ -11,3 +11,5 @@ libsbx_a_SOURCES += \
 libsbx_a_SOURCES += sbx/machine.c sbx/machine.h
 # disks for `git sbx disk` (cmd/disk.c): snapshot/qcow2 behind a thin interface
 libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
+# images: the guest's initramfs and root images
+libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h

@@ -4,4 +4,6 @@ libsbx_a_SOURCES += \
 	util/log.c util/log.h \
 	util/parse.c util/parse.h \
 	util/checked.h \
-	util/blockdev.h
+	util/blockdev.h \
+	util/sha256.c util/sha256.h \
+	util/spawn.c util/spawn.h

@@ -11,6 +11,7 @@
 #include "util/checked.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/sha256.h"
 
 static void test_error_message(void **state)
 {
@@ -104,6 +105,45 @@ static void test_range_ok(void **state)
 	assert_false(range_ok(2, UINT64_MAX, 100));
 }
 
+static void test_sha256(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} v[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	};
+	struct sha256 c;
+	uint8_t d[32];
+	char hex[65];
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		sha256_init(&c);
+		/* Byte by byte and whole must agree. */
+		for (k = 0; v[i].in[k]; k++)
+			sha256_update(&c, v[i].in + k, 1);
+		sha256_final(&c, d);
+		sha256_hex(d, hex);
+		assert_string_equal(hex, v[i].hex);
+	}
+	/* A million 'a's crosses many blocks. */
+	sha256_init(&c);
+	for (i = 0; i < 1000; i++) {
+		char a[1000];
+
+		memset(a, 'a', sizeof(a));
+		sha256_update(&c, a, sizeof(a));
+	}
+	sha256_final(&c, d);
+	sha256_hex(d, hex);
+	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_uint),
 		cmocka_unit_test(test_range_ok),
+		cmocka_unit_test(test_sha256),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
