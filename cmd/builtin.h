@@ -43,6 +43,7 @@ int run_subcommand(const char *group, const struct cmd_struct *subs,
 
 int cmd_disk(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_image(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_vm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_version(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_help(int argc, const char **argv, struct cmd_ctx *ctx);

@@ -23,6 +23,7 @@ static const struct cmd_struct commands[] = {
 	{ "logs", cmd_logs, NEED_REPO, "print a task's agent output (-f follows it)" },
 	{ "rm", cmd_rm, NEED_REPO, "remove tasks with their worktree, branch and disk" },
 	{ "show", cmd_show, NEED_REPO, "show one task: state, prompt, base, branch, commits, times" },
+	{ "run", cmd_run, 0, "run one command in a throwaway VM" },
 	{ "version", cmd_version, TRY_REPO, "print versions, KVM status and the repository" },
 	{ "vm", cmd_vm, 0, "run a microVM directly (kernel, initrd, disks, console)" },
 };

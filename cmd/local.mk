@@ -5,6 +5,7 @@ git_sbx_SOURCES = \
 	cmd/parse-options.c cmd/parse-options.h \
 	cmd/disk.c \
 	cmd/image.c \
+	cmd/run.c \
 	cmd/version.c \
 	cmd/vm.c
 git_sbx_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)

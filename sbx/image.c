@@ -265,7 +265,8 @@ static int make_task_base(const char *tmp, const char *out)
 {
 	char skel[PATH_MAX], p[PATH_MAX + 32];
 	const char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-L", "sbx-task",
-			       "-E", "root_owner=0:0", "-d", skel, out,
+			       "-E", "root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1",
+			       "-J", "size=32", "-m", "0", "-d", skel, out,
 			       TASK_DISK_SIZE, NULL };
 	static const char *const dirs[] = { "root", "root/upper", "root/work", "workspace" };
 	size_t i;

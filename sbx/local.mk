@@ -4,7 +4,9 @@ libsbx_a_SOURCES += \
 	sbx/repo.c sbx/repo.h \
 	sbx/sysinfo.c sbx/sysinfo.h
 # git transport and task records (bundle.c, task.c)
-libsbx_a_SOURCES += sbx/bundle.c sbx/bundle.h sbx/fsutil.c sbx/fsutil.h sbx/task.c sbx/task.h
+libsbx_a_SOURCES += sbx/bundle.c sbx/bundle-header.c sbx/bundle-import.c sbx/bundle.h \
+	sbx/oidset.c sbx/oidset.h sbx/fsutil.c sbx/fsutil.h \
+	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task.h sbx/task-int.h
 libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h
 # the machine description that cmd/vm.c and the core layer hand to vmm/
@@ -12,4 +14,5 @@ libsbx_a_SOURCES += sbx/machine.c sbx/machine.h
 # disks for `git sbx disk` (cmd/disk.c): snapshot/qcow2 behind a thin interface
 libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
 # images: the guest's initramfs and root images
-libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h
+libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h \
+	sbx/sandbox.c sbx/sandbox.h

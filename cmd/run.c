@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/* git sbx run: one command in a throwaway VM (an image and a fresh task disk). */
+#include "cmd/builtin.h"
+#include "sbx/channel.h"
+#include "sbx/image.h"
+#include "sbx/sandbox.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const run_usage[] = {
+	"git sbx run [<options>] [--] <command> [<arg>...]",
+	NULL,
+};
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = interrupted ? interrupted : 1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return sbx_error_errno(SBX_EIO, "writing output");
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	(void)opaque;
+	return write_all(fd == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
+}
+
+int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
+	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct sbx_sandbox_end end;
+	struct sbx_sandbox *sb = NULL;
+	struct sbx_image img;
+	const char *image = NULL, *memory = NULL, *timeout = NULL, *backend = NULL,
+		   *keep_disk = NULL, *cwd = NULL;
+	bool as_root = false, with_stdin = false, verbose = false;
+	int cpus = 2, n, ret, err;
+	char dir[PATH_MAX] = "", disk[PATH_MAX + 16] = "";
+	const struct option opts[] = {
+		OPT_STRING(0, "image", &image, "name", "the image to boot (default: \"default\")"),
+		OPT_INT(0, "cpus", &cpus, "n", "virtual CPUs (default 2)"),
+		OPT_STRING(0, "memory", &memory, "size", "guest memory, e.g. 1G (default; bare numbers are MiB)"),
+		OPT_STRING(0, "timeout", &timeout, "duration", "kill the command after this long (e.g. 10m)"),
+		OPT_BOOL(0, "root", &as_root, "run as root instead of the agent user"),
+		OPT_STRING(0, "cwd", &cwd, "dir", "working directory in the guest (default /workspace)"),
+		OPT_BOOL(0, "stdin", &with_stdin, "pass our standard input to the command"),
+		OPT_STRING(0, "keep-disk", &keep_disk, "file", "write the task disk here and keep it"),
+		OPT_STRING(0, "serial-log", &so.serial_log, "file", "the guest kernel's console log"),
+		OPT_STRING(0, "backend", &backend, "kvm|qemu", "force our VMM or the QEMU fallback"),
+		OPT_BOOL('v', "verbose", &verbose, "say how long booting took"),
+		OPT_END(),
+	};
+
+	(void)ctx;
+	n = parse_options(argc, argv, opts, run_usage, PARSE_OPT_STOP_AT_NON_OPTION);
+	if (n < 1)
+		usage_msg_opt("no command given", run_usage, opts);
+	if (cpus < 1 || cpus > 64)
+		usage_msg_opt("--cpus must be 1..64", run_usage, opts);
+	so.cpus = (unsigned)cpus;
+	if (memory && parse_size(memory, 1 << 20, &so.memory))
+		die_sbx("bad --memory");
+	if (timeout && parse_duration_ms(timeout, &eo.timeout_ms))
+		die_sbx("bad --timeout");
+	if (backend && !strcmp(backend, "kvm"))
+		so.backend = SBX_BACKEND_VMM;
+	else if (backend && !strcmp(backend, "qemu"))
+		so.backend = SBX_BACKEND_QEMU;
+	else if (backend)
+		usage_msg_opt("--backend is kvm or qemu", run_usage, opts);
+	if (sbx_image_resolve(&img, image))
+		die_sbx("cannot find the image");
+	so.image = &img;
+	if (keep_disk) {
+		so.task_disk = keep_disk;
+	} else {
+		snprintf(dir, sizeof(dir), "%s/sbx-run-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		if (!mkdtemp(dir))
+			die("cannot create a temporary directory: %s", strerror(errno));
+		snprintf(disk, sizeof(disk), "%s/task.qcow2", dir);
+		so.task_disk = disk;
+	}
+	if (sbx_sandbox_make_disk(&img, so.task_disk)) {
+		ret = error_sbx("cannot create the task disk");
+		goto out;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (sbx_sandbox_start(&sb, &so)) {
+		ret = error_sbx("cannot start the sandbox");
+		goto out;
+	}
+	if (verbose)
+		fprintf(stderr, "sbx: %s VM up in %llu ms\n", sbx_sandbox_backend_name(sb),
+			(unsigned long long)sbx_sandbox_boot_ms(sb));
+	{
+		static const char *const env_user[] = {
+			"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/sbx", "USER=sbx",
+			"LANG=C.UTF-8", "TERM=dumb", NULL,
+		};
+		static const char *const env_root[] = {
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"HOME=/root", "USER=root", "LANG=C.UTF-8", "TERM=dumb", NULL,
+		};
+
+		eo.argv = argv;
+		eo.env = as_root ? env_root : env_user;
+		eo.cwd = cwd ? cwd : "/workspace";
+		eo.set_user = !as_root;
+		eo.uid = eo.gid = 1000;
+		eo.stdin_fd = with_stdin ? STDIN_FILENO : -1;
+		eo.sink = sink;
+		eo.interrupt = &interrupted;
+		err = sbx_session_exec(sbx_sandbox_session(sb), &eo, &res);
+	}
+	if (err) {
+		ret = error_sbx("the sandbox failed");
+		sbx_sandbox_stop(sb, false, &end);
+		goto out;
+	}
+	if (res.flags & PROTO_EXIT_TIMEOUT)
+		fprintf(stderr, "error: '%s' timed out after %s\n", argv[0], timeout);
+	ret = res.code;
+	if (sbx_sandbox_stop(sb, true, &end))
+		fprintf(stderr, "warning: %s\n", sbx_error());
+out:
+	if (dir[0]) {
+		unlink(disk);
+		rmdir(dir);
+	}
+	return ret;
+}

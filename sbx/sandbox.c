@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+/* A microVM with a channel session: see sbx/sandbox.h. */
+#include "sbx/sandbox.h"
+#include "sbx/sysinfo.h"
+#include "snapshot/qcow2.h"
+#include "util/blockdev.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMDLINE "console=ttyS0 quiet loglevel=4 panic=-1 reboot=t sbx.root=/dev/vda sbx.task=/dev/vdb"
+
+struct sbx_sandbox {
+	enum sbx_backend backend;
+	int chan;			/* our end of the channel */
+	struct sbx_session *session;
+	uint64_t boot_ms;
+	/* our VMM */
+	struct vm *vm;
+	struct blockdev *disks[2];
+	int vm_chan;			/* the VMM's end */
+	int serial_fd;
+	pthread_t thread;
+	bool thread_started;
+	struct vm_result vr;
+	int vm_err;
+	volatile int vm_done;
+	/* QEMU */
+	pid_t qemu;
+	char sock_dir[64];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path)
+{
+	struct qcow2_create_opts o = QCOW2_CREATE_OPTS_INIT;
+
+	o.backing_file = image->task_base;
+	o.backing_format = "raw";
+	o.extended_l2 = true;
+	return qcow2_create(path, &o);
+}
+
+static void *vm_thread(void *arg)
+{
+	struct sbx_sandbox *sb = arg;
+
+	sb->vm_err = vm_run(sb->vm, &sb->vr);
+	sb->vm_done = 1;
+	/* Wake the session if it waits on a channel that will never answer. */
+	shutdown(sb->vm_chan, SHUT_RDWR);
+	return NULL;
+}
+
+static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
+{
+	struct vm_config cfg = VM_CONFIG_INIT;
+	int sv[2], err;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return sbx_error_errno(SBX_EIO, "socketpair");
+	sb->chan = sv[0];
+	sb->vm_chan = sv[1];
+	err = blockdev_open_raw(&sb->disks[0], o->image->root, true);
+	if (!err)
+		err = blockdev_open_qcow2(&sb->disks[1], o->task_disk, false);
+	if (err)
+		return sbx_error_prefix(err, "cannot open the sandbox's disks");
+	cfg.kernel = o->image->kernel;
+	cfg.initrd = o->image->initrd;
+	cfg.cmdline = CMDLINE;
+	cfg.cpus = o->cpus;
+	cfg.mem_size = (o->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
+	cfg.timeout_ms = o->vm_timeout_ms;
+	cfg.serial_fd = sb->serial_fd;
+	cfg.disks[0] = sb->disks[0];
+	cfg.disks[1] = sb->disks[1];
+	cfg.ndisks = 2;
+	cfg.console = true;
+	cfg.console_in_fd = cfg.console_out_fd = sb->vm_chan;
+	cfg.rng = true;
+	err = vm_create(&sb->vm, &cfg);
+	if (err)
+		return err;
+	if (pthread_create(&sb->thread, NULL, vm_thread, sb))
+		return sbx_error_errno(SBX_ERROR, "cannot start the VM thread");
+	sb->thread_started = true;
+	return 0;
+}
+
+extern char **environ;
+
+static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
+{
+	char mem[32], cpus[16], root[PATH_MAX + 64], task[PATH_MAX + 64], chardev[256], serial[PATH_MAX + 8];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *argv[48];
+	int lfd, n = 0, rc;
+	struct pollfd p;
+
+	if (!o->quiet)
+		pr_warn("/dev/kvm is not usable here: running the VM under QEMU's emulation (slow)");
+	snprintf(sb->sock_dir, sizeof(sb->sock_dir), "/tmp/sbx-qemu.XXXXXX");
+	if (!mkdtemp(sb->sock_dir))
+		return sbx_error_errno(SBX_EIO, "mkdtemp");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/chan", sb->sock_dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1)) {
+		rc = sbx_error_errno(SBX_EIO, "cannot listen on '%s'", sa.sun_path);
+		if (lfd >= 0)
+			close(lfd);
+		return rc;
+	}
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)(o->memory >> 20));
+	snprintf(cpus, sizeof(cpus), "%u", o->cpus);
+	snprintf(root, sizeof(root), "file=%s,format=raw,if=none,id=root,readonly=on", o->image->root);
+	snprintf(task, sizeof(task), "file=%s,format=qcow2,if=none,id=task", o->task_disk);
+	snprintf(chardev, sizeof(chardev), "socket,id=chan,path=%s", sa.sun_path);
+	snprintf(serial, sizeof(serial), "file:%s", o->serial_log ? o->serial_log : "/dev/null");
+	argv[n++] = "qemu-system-x86_64";
+	argv[n++] = "-M";
+	argv[n++] = "microvm,acpi=on,rtc=on";
+	argv[n++] = "-accel";
+	argv[n++] = "tcg";
+	argv[n++] = "-cpu";
+	argv[n++] = "max";
+	argv[n++] = "-m";
+	argv[n++] = mem;
+	argv[n++] = "-smp";
+	argv[n++] = cpus;
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-nographic";
+	argv[n++] = "-no-reboot";
+	argv[n++] = "-kernel";
+	argv[n++] = o->image->kernel;
+	argv[n++] = "-initrd";
+	argv[n++] = o->image->initrd;
+	argv[n++] = "-append";
+	argv[n++] = CMDLINE;
+	argv[n++] = "-serial";
+	argv[n++] = serial;
+	argv[n++] = "-drive";
+	argv[n++] = root;
+	argv[n++] = "-device";
+	argv[n++] = "virtio-blk-device,drive=root";
+	argv[n++] = "-drive";
+	argv[n++] = task;
+	argv[n++] = "-device";
+	argv[n++] = "virtio-blk-device,drive=task";
+	argv[n++] = "-chardev";
+	argv[n++] = chardev;
+	argv[n++] = "-device";
+	argv[n++] = "virtio-serial-device";
+	argv[n++] = "-device";
+	argv[n++] = "virtconsole,chardev=chan";
+	argv[n++] = "-device";
+	argv[n++] = "virtio-rng-device";
+	argv[n++] = "-monitor";
+	argv[n++] = "none";
+	argv[n] = NULL;
+	rc = posix_spawnp(&sb->qemu, argv[0], NULL, NULL, (char *const *)argv, environ);
+	if (rc) {
+		close(lfd);
+		errno = rc;
+		return sbx_error_errno(rc == ENOENT ? SBX_ENOTFOUND : SBX_ERROR,
+				       "cannot run qemu-system-x86_64 (run tools/setup)");
+	}
+	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	rc = poll(&p, 1, 60000);
+	if (rc <= 0) {
+		close(lfd);
+		return sbx_error_set(SBX_ETIMEDOUT, "QEMU did not connect to the channel");
+	}
+	sb->chan = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	close(lfd);
+	if (sb->chan < 0)
+		return sbx_error_errno(SBX_EIO, "accept");
+	return 0;
+}
+
+static void free_sandbox(struct sbx_sandbox *sb)
+{
+	int i;
+
+	sbx_session_free(sb->session);
+	if (sb->thread_started) {
+		if (!sb->vm_done)
+			vm_request_end(sb->vm, VM_END_ERROR, "the sandbox was stopped");
+		pthread_join(sb->thread, NULL);
+	}
+	vm_free(sb->vm);
+	for (i = 0; i < 2; i++)
+		blockdev_close(sb->disks[i]);
+	if (sb->qemu > 0) {
+		kill(sb->qemu, SIGKILL);
+		waitpid(sb->qemu, NULL, 0);
+	}
+	if (sb->sock_dir[0]) {
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/chan", sb->sock_dir);
+		unlink(p);
+		rmdir(sb->sock_dir);
+	}
+	if (sb->chan >= 0)
+		close(sb->chan);
+	if (sb->vm_chan >= 0)
+		close(sb->vm_chan);
+	if (sb->serial_fd >= 0)
+		close(sb->serial_fd);
+	free(sb);
+}
+
+int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o)
+{
+	struct sbx_sandbox *sb;
+	uint64_t t0 = now_ms(), hello_ms;
+	int err;
+
+	*out = NULL;
+	if (!o->image || !o->task_disk)
+		return sbx_error_set(SBX_EINVAL, "a sandbox needs an image and a task disk");
+	sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	sb->chan = sb->vm_chan = sb->serial_fd = -1;
+	sb->backend = o->backend;
+	if (sb->backend == SBX_BACKEND_AUTO)
+		sb->backend = sbx_kvm_check() ? SBX_BACKEND_QEMU : SBX_BACKEND_VMM;
+	sb->serial_fd = open(o->serial_log ? o->serial_log : "/dev/null",
+			     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (sb->serial_fd < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot open '%s'", o->serial_log);
+		goto fail;
+	}
+	err = sb->backend == SBX_BACKEND_VMM ? start_vmm(sb, o) : start_qemu(sb, o);
+	if (err)
+		goto fail;
+	hello_ms = o->boot_timeout_ms ? o->boot_timeout_ms :
+		   sb->backend == SBX_BACKEND_QEMU ? 600000 : 60000;
+	err = sbx_session_start(&sb->session, sb->chan, hello_ms);
+	if (err) {
+		if (sb->vm_done)
+			sbx_error_set(err, "the VM ended before sbx-init answered: %s",
+				      sb->vr.message[0] ? sb->vr.message : "see the serial log");
+		goto fail;
+	}
+	sb->boot_ms = now_ms() - t0;
+	*out = sb;
+	return 0;
+fail:
+	free_sandbox(sb);
+	return err;
+}
+
+struct sbx_session *sbx_sandbox_session(struct sbx_sandbox *sb)
+{
+	return sb->session;
+}
+
+uint64_t sbx_sandbox_boot_ms(const struct sbx_sandbox *sb)
+{
+	return sb->boot_ms;
+}
+
+const char *sbx_sandbox_backend_name(const struct sbx_sandbox *sb)
+{
+	return sb->backend == SBX_BACKEND_VMM ? "kvm" : "qemu-tcg";
+}
+
+int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox_end *end)
+{
+	uint64_t deadline;
+	int err = 0;
+
+	memset(end, 0, sizeof(*end));
+	if (!sb)
+		return 0;
+	if (session_ok && sb->session && !sbx_session_poweroff(sb->session, 0))
+		deadline = now_ms() + (sb->backend == SBX_BACKEND_QEMU ? 60000 : 10000);
+	else
+		deadline = now_ms();
+	if (sb->backend == SBX_BACKEND_VMM) {
+		while (!sb->vm_done && now_ms() < deadline)
+			usleep(5000);
+		end->clean = sb->vm_done && (sb->vr.end == VM_END_POWEROFF || sb->vr.end == VM_END_EXIT);
+		if (sb->vm_done && sb->vm_err)
+			err = sb->vm_err;
+	} else if (sb->qemu > 0) {
+		int status;
+
+		while (now_ms() < deadline) {
+			pid_t r = waitpid(sb->qemu, &status, WNOHANG);
+
+			if (r == sb->qemu) {
+				sb->qemu = 0;
+				end->clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+				break;
+			}
+			usleep(20000);
+		}
+	}
+	snprintf(end->message, sizeof(end->message), "%s",
+		 end->clean ? "powered off" : "stopped by force");
+	free_sandbox(sb);
+	return err;
+}

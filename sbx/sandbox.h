@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A sandbox: one microVM booted from an image with a task disk, and the
+ * channel session to sbx-init inside it.  Our VMM runs it where /dev/kvm
+ * works; elsewhere the same machine (kernel, initramfs, disks, console
+ * channel) goes to qemu-system-x86_64 -M microvm under TCG, with a warning.
+ *
+ * Disks: /dev/vda = the image's root.sqfs (read-only), /dev/vdb = the task
+ * disk (a qcow2 overlay over the image's empty ext4), in that order.
+ */
+#ifndef SBX_SBX_SANDBOX_H
+#define SBX_SBX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sbx/channel.h"
+#include "sbx/image.h"
+
+enum sbx_backend {
+	SBX_BACKEND_AUTO,	/* our VMM when /dev/kvm works, QEMU (TCG) otherwise */
+	SBX_BACKEND_VMM,
+	SBX_BACKEND_QEMU,
+};
+
+struct sbx_sandbox_opts {
+	const struct sbx_image *image;
+	const char *task_disk;		/* a qcow2 image; see sbx_sandbox_make_disk() */
+	unsigned cpus;			/* default 2 */
+	uint64_t memory;		/* bytes; default 1 GiB */
+	uint64_t boot_timeout_ms;	/* until sbx-init says hello; default 60 s (600 s under TCG) */
+	uint64_t vm_timeout_ms;		/* the VM's whole life; 0 = none */
+	const char *serial_log;		/* the guest kernel's console; NULL = discard */
+	enum sbx_backend backend;
+	bool quiet;			/* no warning about emulation */
+};
+#define SBX_SANDBOX_OPTS_INIT { .cpus = 2, .memory = 1ULL << 30 }
+
+struct sbx_sandbox;
+
+/* Create a task disk: a qcow2 overlay (with subclusters) over the image's task base. */
+int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path);
+
+/* Boot and wait for sbx-init's hello.  On failure the VM is gone. */
+int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o);
+struct sbx_session *sbx_sandbox_session(struct sbx_sandbox *sb);
+/* Milliseconds from start to hello. */
+uint64_t sbx_sandbox_boot_ms(const struct sbx_sandbox *sb);
+const char *sbx_sandbox_backend_name(const struct sbx_sandbox *sb);
+
+struct sbx_sandbox_end {
+	bool clean;		/* sbx-init powered the VM off when asked */
+	char message[256];
+};
+/*
+ * Ask sbx-init to power off (when the session is still good), wait for the
+ * VM to end (forcing it after a grace period) and free everything.
+ */
+int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox_end *end);
+
+#endif
