@@ -69,6 +69,10 @@ static inline bool clmap_eq(const struct clmap *a, const struct clmap *b)
 	       a->compressed == b->compressed && a->coff == b->coff && a->clen == b->clen;
 }
 
+struct free_run {
+	uint64_t start, len;	/* in clusters */
+};
+
 struct l2_slot {
 	uint64_t off;		/* host offset of the table; 0: free slot */
 	uint8_t *buf;
@@ -121,6 +125,8 @@ struct qcow2 {
 
 	uint64_t file_size;	/* at open */
 	uint64_t alloc_next;	/* next cluster to append (never below the file end) */
+	struct free_run *free;	/* clusters free when the image was opened (reused first) */
+	size_t nfree, ifree;
 	bool dirty_on_disk;
 	bool data_unsynced;
 	bool meta_unsynced;
@@ -156,6 +162,7 @@ int qio_pwritev(struct qcow2 *q, const struct iovec *iov, int cnt, uint64_t off)
 int qio_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
 int qio_sync(struct qcow2 *q);
 int qio_punch(struct qcow2 *q, uint64_t off, uint64_t len);
+bool qio_zero_cluster(struct qcow2 *q, uint64_t off);
 size_t iov_size(const struct iovec *iov, int cnt);
 /* Copy up to `len` bytes between a buffer and an iovec starting `skip` bytes into it. */
 void iov_to_buf(const struct iovec *iov, int cnt, size_t skip, void *buf, size_t len);
@@ -185,7 +192,10 @@ int check_table_offset(const struct qcow2 *q, uint64_t off, uint64_t len, const 
 /* qcow2-rw.c */
 int qcow2_flush_pending(struct qcow2 *q);
 int qcow2_mark_dirty(struct qcow2 *q);
-uint64_t qcow2_alloc_cluster(struct qcow2 *q);
+/* A cluster for data or an L2 table: one free at open, else appended; 0 when full. */
+uint64_t qcow2_alloc_cluster(struct qcow2 *q, bool *zeroed);
+/* A cluster at the end of the file (contiguous runs for compressed data). */
+uint64_t qcow2_alloc_append(struct qcow2 *q);
 int layer_read(struct qcow2 *q, const struct iovec *iov, int cnt, uint64_t off, uint64_t len);
 
 /* qcow2-compress.c */
@@ -209,6 +219,8 @@ int refcounts_walk(struct qcow2 *q, struct refcounts *rc);
 void refcounts_free(struct refcounts *rc);
 /* Write fresh refcount structures from the metadata and clear the dirty bit. */
 int qcow2_rebuild_refcounts(struct qcow2 *q);
+/* Note the clusters a clean image's refcounts call free, for reuse by this session. */
+int qcow2_load_free(struct qcow2 *q);
 uint64_t refcount_get(const uint8_t *block, uint64_t idx, unsigned order);
 void refcount_set(uint8_t *block, uint64_t idx, unsigned order, uint64_t v);
 

@@ -224,3 +224,9 @@ int qio_punch(struct qcow2 *q, uint64_t off, uint64_t len)
 				       q->path);
 	return 0;
 }
+
+/* Make a reused cluster read as zeroes; false where holes cannot be punched. */
+bool qio_zero_cluster(struct qcow2 *q, uint64_t off)
+{
+	return q->io->punch && !q->io->punch(q->io_ctx, q->fd, off, q->cluster_size);
+}

@@ -210,7 +210,7 @@ int l2_get(struct qcow2 *q, uint64_t l1i, bool create, struct l2_slot **slot)
 		if ((err = take_slot(q, &s)))
 			return err;
 		memset(s->buf, 0, q->cluster_size);
-		s->off = qcow2_alloc_cluster(q);
+		s->off = qcow2_alloc_cluster(q, NULL);
 		if (!s->off)
 			return sbx_error_set(SBX_ELIMIT, "'%s' is full (host offsets exhausted)", q->path);
 		s->dirty = true;

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define USE_EXCL	1u	/* metadata or a standard data cluster: one owner */
 #define USE_SHARED	2u	/* compressed data: clusters may be shared */
@@ -241,6 +242,11 @@ int qcow2_rebuild_refcounts(struct qcow2 *q)
 	q->dirty_on_disk = false;
 	if (start + T + B > E)
 		q->alloc_next = (start + T + B) * cs;
+	/* Free clusters at the end of the file: give them back. */
+	for (i = E; i > start + T + B && !rc.n[i - 1]; i--)
+		;
+	if (i < E && !ftruncate(q->fd, (off_t)(i * cs)))
+		q->alloc_next = i * cs;
 	/* Free what the old structures held and the new ones did not reuse. */
 	for (i = 0; old && i <= old_len / 8; i++) {
 		uint64_t off = i < old_len / 8 ? be64toh(old[i]) : old_off, len = i < old_len / 8 ? cs : old_len;
@@ -261,5 +267,68 @@ out:
 	free(table);
 	free(block);
 	refcounts_free(&rc);
+	return err;
+}
+
+int qcow2_load_free(struct qcow2 *q)
+{
+	uint64_t cs = q->cluster_size, per_block = (cs * 8) >> q->refcount_order;
+	uint64_t nrt = ((uint64_t)q->rt_clusters << q->cluster_bits) / 8;
+	uint64_t ncl = q->alloc_next >> q->cluster_bits, c, b, cur_b = UINT64_MAX;
+	uint64_t *rt = NULL;
+	uint8_t *block = NULL;
+	size_t cap = 0;
+	int err = 0;
+
+	if (q->read_only || (q->incompat & INCOMPAT_DIRTY) || !q->rt_offset || !nrt)
+		return 0;
+	rt = malloc(nrt * 8);
+	block = malloc(cs);
+	if (!rt || !block) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((err = qio_pread(q, rt, nrt * 8, q->rt_offset)))
+		goto out;
+	for (c = 1; c < ncl; c++) {
+		uint64_t v = 0;
+
+		b = c / per_block;
+		if (b < nrt && rt[b]) {
+			uint64_t off = be64toh(rt[b]);
+
+			if (off & 0x1ff || off % cs || off + cs > q->alloc_next)
+				goto none;	/* not trustworthy: append only */
+			if (b != cur_b && (err = qio_pread(q, block, cs, off)))
+				goto out;
+			cur_b = b;
+			v = refcount_get(block, c % per_block, q->refcount_order);
+		}
+		if (v)
+			continue;
+		if (q->nfree && q->free[q->nfree - 1].start + q->free[q->nfree - 1].len == c) {
+			q->free[q->nfree - 1].len++;
+			continue;
+		}
+		if (q->nfree == cap) {
+			struct free_run *f;
+
+			cap = cap ? 2 * cap : 16;
+			if (cap > (1u << 20))
+				break;
+			if (!(f = realloc(q->free, cap * sizeof(*f)))) {
+				err = sbx_error_set(SBX_ENOMEM, "out of memory");
+				goto out;
+			}
+			q->free = f;
+		}
+		q->free[q->nfree++] = (struct free_run){ c, 1 };
+	}
+	goto out;
+none:
+	q->nfree = 0;
+out:
+	free(rt);
+	free(block);
 	return err;
 }

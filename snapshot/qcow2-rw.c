@@ -20,7 +20,7 @@ struct run {
 	size_t len;
 };
 
-uint64_t qcow2_alloc_cluster(struct qcow2 *q)
+uint64_t qcow2_alloc_append(struct qcow2 *q)
 {
 	uint64_t off = q->alloc_next;
 
@@ -28,6 +28,33 @@ uint64_t qcow2_alloc_cluster(struct qcow2 *q)
 		return 0;
 	q->alloc_next += q->cluster_size;
 	return off;
+}
+
+/*
+ * Clusters free when the image was opened may be reused (a crash can only
+ * leak them again); clusters dropped while open never are.  *zeroed says
+ * whether the cluster now reads as zeroes (appended, or a hole punched).
+ */
+uint64_t qcow2_alloc_cluster(struct qcow2 *q, bool *zeroed)
+{
+	while (q->ifree < q->nfree) {
+		struct free_run *r = &q->free[q->ifree];
+		uint64_t off;
+
+		if (!r->len) {
+			q->ifree++;
+			continue;
+		}
+		off = r->start << q->cluster_bits;
+		r->start++;
+		r->len--;
+		if (zeroed)
+			*zeroed = qio_zero_cluster(q, off);
+		return off;
+	}
+	if (zeroed)
+		*zeroed = true;
+	return qcow2_alloc_append(q);
 }
 
 int qcow2_mark_dirty(struct qcow2 *q)
@@ -325,7 +352,7 @@ static int write_cluster(struct qcow2 *q, uint64_t c, uint64_t in, uint64_t n,
 	struct l2_slot *s;
 	struct clmap m, nm;
 	uint64_t host, hs, he, start;
-	bool fresh, zero;
+	bool fresh, zero, zeroed = false;
 	int nv = 0, k, err;
 
 	if ((err = l2_get(q, c >> q->l2_bits, true, &s)))
@@ -334,7 +361,7 @@ static int write_cluster(struct qcow2 *q, uint64_t c, uint64_t in, uint64_t n,
 		return err;
 	fresh = m.compressed || !m.host;
 	if (fresh) {
-		host = qcow2_alloc_cluster(q);
+		host = qcow2_alloc_cluster(q, &zeroed);
 		if (!host)
 			return sbx_error_set(SBX_ELIMIT, "'%s' is full (host offsets exhausted)", q->path);
 	} else {
@@ -354,8 +381,8 @@ static int write_cluster(struct qcow2 *q, uint64_t c, uint64_t in, uint64_t n,
 	if (hs < in) {
 		if ((err = fill_from(q, &m, c, hs, in - hs, q->head_buf, &zero)))
 			return err;
-		if (fresh && zero) {
-			start = in;	/* a fresh cluster past the old end reads as zeroes */
+		if (zeroed && zero) {
+			start = in;	/* the new cluster reads as zeroes already */
 		} else {
 			v[nv].iov_base = q->head_buf;
 			v[nv++].iov_len = (size_t)(in - hs);
@@ -374,7 +401,7 @@ static int write_cluster(struct qcow2 *q, uint64_t c, uint64_t in, uint64_t n,
 	if (he > in + n) {
 		if ((err = fill_from(q, &m, c, in + n, he - in - n, q->tail_buf, &zero)))
 			goto out;
-		if (!(fresh && zero)) {
+		if (!(zeroed && zero)) {
 			vv[nv].iov_base = q->tail_buf;
 			vv[nv++].iov_len = (size_t)(he - in - n);
 		}

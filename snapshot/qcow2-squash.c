@@ -191,7 +191,7 @@ static int write_compressed(struct qcow2 *q, uint64_t c, const uint8_t *data, si
 		if (*end != q->alloc_next)	/* something else was appended: start afresh */
 			*pos = *end = q->alloc_next;
 		while (*pos + len > *end) {
-			if (!qcow2_alloc_cluster(q))
+			if (!qcow2_alloc_append(q))
 				return sbx_error_set(SBX_ELIMIT, "image full");
 			*end = q->alloc_next;
 		}

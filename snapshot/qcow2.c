@@ -23,6 +23,7 @@ void qcow2_free(struct qcow2 *q)
 	qcow2_compress_free(q);
 	free(q->l1);
 	free(q->l1_dirty);
+	free(q->free);
 	free(q->pend);
 	free(q->head_buf);
 	free(q->tail_buf);
@@ -171,6 +172,8 @@ static int open_fmt(struct qcow2 **out, const char *path, const struct qcow2_ope
 		if ((err = qcow2_rebuild_refcounts(q)))
 			goto out;
 	}
+	if ((err = qcow2_load_free(q)))
+		goto out;
 	if (q->backing_file && !o->no_backing)
 		err = open_backing(q, o);
 out:

@@ -46,3 +46,9 @@ check_PROGRAMS += tests/bench/disk-bench
 tests_bench_disk_bench_SOURCES = tests/bench/disk-bench.c
 tests_bench_disk_bench_LDADD = $(SBX_LIBS)
 EXTRA_DIST += tests/bench/disk.sh
+
+check_PROGRAMS += tests/unit/test-qcow2-powerloss
+tests_unit_test_qcow2_powerloss_SOURCES = tests/unit/test-qcow2-powerloss.c $(QCOW2_TEST_UTIL)
+tests_unit_test_qcow2_powerloss_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_powerloss_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-qcow2-powerloss
