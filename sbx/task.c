@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* Task ids, records, branches and worktrees.  Layout and rules in sbx/task.h. */
+/*
+ * Task ids, records on disk, branches, worktrees, running and results.
+ * Layout and rules in sbx/task.h; the record format is sbx/task-record.c,
+ * removal and gc sbx/task-gc.c.
+ */
 #include "sbx/task.h"
+#include "sbx/task-int.h"
 #include "sbx/bundle.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
@@ -16,77 +21,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
-static const char *const state_names[] = {
-	[SBX_TASK_CREATED] = "created",
-	[SBX_TASK_RUNNING] = "running",
-	[SBX_TASK_DONE] = "done",
-	[SBX_TASK_FAILED] = "failed",
-	[SBX_TASK_CANCELLED] = "cancelled",
-	[SBX_TASK_REMOVING] = "removing",
-};
-
-const char *sbx_task_state_name(enum sbx_task_state s)
-{
-	if ((unsigned)s < sizeof(state_names) / sizeof(state_names[0]))
-		return state_names[s];
-	return "unknown";
-}
-
-static int parse_uint_str(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -1;
-	if (s[0] == '0' && s[1])
-		return -1;	/* one spelling per number */
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		if (v > (max - (uint64_t)(*s - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-int sbx_task_parse_id(unsigned *out, const char *s)
-{
-	uint64_t v;
-
-	if (parse_uint_str(s, SBX_TASK_ID_MAX, &v) || v == 0)
-		return sbx_error_set(SBX_EINVAL, "'%s' is not a task id", s);
-	*out = (unsigned)v;
-	return 0;
-}
-
-void sbx_task_free(struct sbx_task *t)
-{
-	if (!t)
-		return;
-	free(t->prompt);
-	free(t->branch);
-	free(t->worktree);
-	free(t->agent);
-	free(t->image);
-	free(t->error);
-	free(t->dir);
-	free(t);
-}
-
-void sbx_task_list_free(struct sbx_task **tasks, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sbx_task_free(tasks[i]);
-	free(tasks);
-}
-
-static int64_t now_ms(void)
+int64_t task_now_ms(void)
 {
 	struct timespec ts;
 
@@ -94,7 +30,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char *sbx_dir(struct sbx_repo *repo, const char *sub)
+char *task_sbx_dir(struct sbx_repo *repo, const char *sub)
 {
 	char *s;
 
@@ -103,7 +39,7 @@ static char *sbx_dir(struct sbx_repo *repo, const char *sub)
 	return s;
 }
 
-static char *task_dir(struct sbx_repo *repo, unsigned id)
+char *task_dir(struct sbx_repo *repo, unsigned id)
 {
 	char *s;
 
@@ -112,7 +48,7 @@ static char *task_dir(struct sbx_repo *repo, unsigned id)
 	return s;
 }
 
-static char *task_file(const struct sbx_task *t, const char *name)
+char *task_file(const struct sbx_task *t, const char *name)
 {
 	return sbx_path_join(t->dir, name);
 }
@@ -120,358 +56,6 @@ static char *task_file(const struct sbx_task *t, const char *name)
 char *sbx_task_log_path(const struct sbx_task *task)
 {
 	return task_file(task, "log");
-}
-
-/* ---- the record file ---- */
-
-struct sbuf {
-	char *p;
-	size_t len, alloc;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->alloc) {
-		size_t na = (b->len + n + 1) * 2;
-		char *p = realloc(b->p, na);
-
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->alloc = na;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) SBX_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->oom = true;
-		return;
-	}
-	sb_add(b, tmp, (size_t)n);
-}
-
-/* key, a space, the value with \\, \n and other control bytes escaped, "\n". */
-static void put_str(struct sbuf *b, const char *key, const char *v)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s;
-
-	if (!v)
-		return;
-	sb_add(b, key, strlen(key));
-	sb_add(b, " ", 1);
-	for (s = (const unsigned char *)v; *s; s++) {
-		if (*s == '\\')
-			sb_add(b, "\\\\", 2);
-		else if (*s == '\n')
-			sb_add(b, "\\n", 2);
-		else if (*s < 0x20 || *s == 0x7f) {
-			char e[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
-
-			sb_add(b, e, 4);
-		} else
-			sb_add(b, (const char *)s, 1);
-	}
-	sb_add(b, "\n", 1);
-}
-
-int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
-{
-	struct sbuf b = { 0 };
-	char hex[GIT_OID_HEXSZ + 1];
-
-	*out = NULL;
-	sb_printf(&b, "sbx-task-record %d\n", SBX_TASK_RECORD_VERSION);
-	sb_printf(&b, "id %u\n", t->id);
-	sb_printf(&b, "state %s\n", sbx_task_state_name(t->state));
-	sb_printf(&b, "base %s\n", git_oid_tostr(hex, sizeof(hex), &t->base));
-	put_str(&b, "branch", t->branch);
-	put_str(&b, "worktree", t->worktree);
-	put_str(&b, "agent", t->agent);
-	put_str(&b, "image", t->image);
-	sb_printf(&b, "created %lld\n", (long long)t->created_ms);
-	if (t->started_ms)
-		sb_printf(&b, "started %lld\n", (long long)t->started_ms);
-	if (t->finished_ms)
-		sb_printf(&b, "finished %lld\n", (long long)t->finished_ms);
-	sb_printf(&b, "timing %llu %llu %llu %llu %llu\n",
-		  (unsigned long long)t->boot_ms, (unsigned long long)t->transfer_in_ms,
-		  (unsigned long long)t->agent_ms, (unsigned long long)t->transfer_out_ms,
-		  (unsigned long long)t->import_ms);
-	if (t->exit_status >= 0)
-		sb_printf(&b, "exit %d\n", t->exit_status);
-	if (t->has_result)
-		sb_printf(&b, "result %s\n", git_oid_tostr(hex, sizeof(hex), &t->result));
-	put_str(&b, "error", t->error);
-	put_str(&b, "prompt", t->prompt);
-	if (!b.oom)
-		sb_printf(&b, "checksum %08lx\n", crc32(0, (const Bytef *)b.p, (uInt)b.len));
-	if (b.oom) {
-		free(b.p);
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	}
-	if (b.len > SBX_TASK_RECORD_MAX) {
-		free(b.p);
-		return sbx_error_set(SBX_ELIMIT, "task record larger than %u bytes", SBX_TASK_RECORD_MAX);
-	}
-	*out = b.p;
-	*len = b.len;
-	return 0;
-}
-
-static int unescape(char **out, const char *s, size_t n)
-{
-	char *d = malloc(n + 1), *p = d;
-	size_t i;
-
-	if (!d)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		if (s[i] != '\\') {
-			*p++ = s[i];
-			continue;
-		}
-		if (i + 1 < n && s[i + 1] == '\\') {
-			*p++ = '\\';
-			i++;
-		} else if (i + 1 < n && s[i + 1] == 'n') {
-			*p++ = '\n';
-			i++;
-		} else if (i + 3 < n && s[i + 1] == 'x') {
-			char h[3] = { s[i + 2], s[i + 3], 0 }, *end;
-			long v = strtol(h, &end, 16);
-
-			if (*end || v <= 0) {
-				free(d);
-				return SBX_CORRUPT("bad escape in the task record");
-			}
-			*p++ = (char)v;
-			i += 3;
-		} else {
-			free(d);
-			return SBX_CORRUPT("bad escape in the task record");
-		}
-	}
-	*p = '\0';
-	*out = d;
-	return 0;
-}
-
-static int parse_state(enum sbx_task_state *out, const char *v)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
-		if (!strcmp(v, state_names[i])) {
-			*out = (enum sbx_task_state)i;
-			return 0;
-		}
-	return -1;
-}
-
-static int parse_oid(git_oid *out, const char *v)
-{
-	size_t i;
-
-	if (strlen(v) != GIT_OID_HEXSZ)
-		return -1;
-	for (i = 0; i < GIT_OID_HEXSZ; i++)
-		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-			return -1;
-	return git_oid_fromstr(out, v) ? -1 : 0;
-}
-
-static int parse_i64(int64_t *out, const char *v)
-{
-	uint64_t u;
-
-	if (parse_uint_str(v, INT64_MAX, &u))
-		return -1;
-	*out = (int64_t)u;
-	return 0;
-}
-
-static int parse_timing(struct sbx_task *t, const char *v)
-{
-	uint64_t *f[] = { &t->boot_ms, &t->transfer_in_ms, &t->agent_ms,
-			  &t->transfer_out_ms, &t->import_ms };
-	char buf[128], *save = NULL, *tok;
-	size_t i = 0;
-
-	if (strlen(v) >= sizeof(buf))
-		return -1;
-	strcpy(buf, v);
-	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (i >= 5 || parse_uint_str(tok, UINT64_MAX / 2, f[i]))
-			return -1;
-		i++;
-	}
-	return i == 5 ? 0 : -1;
-}
-
-int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
-{
-	enum { K_ID = 1, K_STATE = 2, K_BASE = 4, K_BRANCH = 8, K_CREATED = 16 };
-	struct sbx_task *t;
-	const char *p = buf, *end = buf + len, *sum_at;
-	unsigned seen = 0, line = 0;
-	unsigned long want, got;
-	int err = 0;
-
-	*out = NULL;
-	if (len > SBX_TASK_RECORD_MAX)
-		return sbx_error_set(SBX_ELIMIT, "task record larger than %u bytes", SBX_TASK_RECORD_MAX);
-	if (memchr(buf, '\0', len))
-		return SBX_CORRUPT("NUL byte in the task record");
-	/* The last line is "checksum <crc32 of everything before it>". */
-	if (len < 18 || buf[len - 1] != '\n')
-		return SBX_CORRUPT("task record truncated");
-	sum_at = buf + len - 18;
-	if (memcmp(sum_at, "checksum ", 9) || (sum_at > buf && sum_at[-1] != '\n'))
-		return SBX_CORRUPT("task record has no checksum line");
-	{
-		char hex[9], *e;
-
-		memcpy(hex, sum_at + 9, 8);
-		hex[8] = '\0';
-		want = strtoul(hex, &e, 16);
-		if (*e)
-			return SBX_CORRUPT("bad checksum line in the task record");
-	}
-	got = crc32(0, (const Bytef *)buf, (uInt)(sum_at - buf));
-	if (got != want)
-		return SBX_CORRUPT("task record checksum mismatch (%08lx, expected %08lx)", got, want);
-	end = sum_at;
-
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	t->exit_status = -1;
-	while (p < end && !err) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
-		char *key = NULL, *val = NULL;
-		unsigned bit = 0;
-
-		if (!nl) {
-			err = SBX_CORRUPT("task record line %u unterminated", line + 1);
-			break;
-		}
-		line++;
-		sp = memchr(p, ' ', (size_t)(nl - p));
-		if (!sp) {
-			err = SBX_CORRUPT("task record line %u has no value", line);
-			break;
-		}
-		key = strndup(p, (size_t)(sp - p));
-		if (!key) {
-			err = sbx_error_set(SBX_ENOMEM, "out of memory");
-			break;
-		}
-		err = unescape(&val, sp + 1, (size_t)(nl - sp - 1));
-		if (err) {
-			free(key);
-			break;
-		}
-		if (line == 1) {
-			if (strcmp(key, "sbx-task-record"))
-				err = SBX_CORRUPT("not a task record");
-			else if (strcmp(val, "1"))
-				err = sbx_error_set(SBX_EUNSUPPORTED, "task record version %s (this git-sbx reads version %d)",
-						    val, SBX_TASK_RECORD_VERSION);
-		} else if (!strcmp(key, "id")) {
-			uint64_t v;
-
-			bit = K_ID;
-			if (parse_uint_str(val, SBX_TASK_ID_MAX, &v) || !v)
-				err = SBX_CORRUPT("bad id in the task record");
-			t->id = (unsigned)v;
-		} else if (!strcmp(key, "state")) {
-			bit = K_STATE;
-			if (parse_state(&t->state, val))
-				err = SBX_CORRUPT("unknown state '%.32s' in the task record", val);
-		} else if (!strcmp(key, "base")) {
-			bit = K_BASE;
-			if (parse_oid(&t->base, val))
-				err = SBX_CORRUPT("bad base in the task record");
-		} else if (!strcmp(key, "result")) {
-			if (t->has_result || parse_oid(&t->result, val))
-				err = SBX_CORRUPT("bad result in the task record");
-			t->has_result = true;
-		} else if (!strcmp(key, "created")) {
-			bit = K_CREATED;
-			if (parse_i64(&t->created_ms, val))
-				err = SBX_CORRUPT("bad time in the task record");
-		} else if (!strcmp(key, "started")) {
-			if (parse_i64(&t->started_ms, val))
-				err = SBX_CORRUPT("bad time in the task record");
-		} else if (!strcmp(key, "finished")) {
-			if (parse_i64(&t->finished_ms, val))
-				err = SBX_CORRUPT("bad time in the task record");
-		} else if (!strcmp(key, "timing")) {
-			if (parse_timing(t, val))
-				err = SBX_CORRUPT("bad timing in the task record");
-		} else if (!strcmp(key, "exit")) {
-			uint64_t v;
-
-			if (parse_uint_str(val, 255, &v))
-				err = SBX_CORRUPT("bad exit status in the task record");
-			t->exit_status = (int)v;
-		} else {
-			char **slot = !strcmp(key, "branch") ? &t->branch
-				    : !strcmp(key, "worktree") ? &t->worktree
-				    : !strcmp(key, "agent") ? &t->agent
-				    : !strcmp(key, "image") ? &t->image
-				    : !strcmp(key, "error") ? &t->error
-				    : !strcmp(key, "prompt") ? &t->prompt : NULL;
-
-			if (!strcmp(key, "branch"))
-				bit = K_BRANCH;
-			/* Unknown keys are for later minor additions: skipped. */
-			if (slot && *slot)
-				err = SBX_CORRUPT("'%s' twice in the task record", key);
-			else if (slot) {
-				*slot = val;
-				val = NULL;
-			}
-		}
-		if (!err && line == 1 && bit)
-			err = SBX_CORRUPT("not a task record");
-		if (!err && bit && (seen & bit))
-			err = SBX_CORRUPT("'%s' twice in the task record", key);
-		seen |= bit;
-		free(key);
-		free(val);
-		p = nl + 1;
-	}
-	if (!err && seen != (K_ID | K_STATE | K_BASE | K_BRANCH | K_CREATED))
-		err = SBX_CORRUPT("task record lacks a required field");
-	if (err) {
-		sbx_task_free(t);
-		return err;
-	}
-	if (!t->prompt && !(t->prompt = strdup(""))) {
-		sbx_task_free(t);
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	}
-	*out = t;
-	return 0;
 }
 
 int sbx_task_save(struct sbx_task *t)
@@ -544,11 +128,11 @@ static int cmp_task(const void *a, const void *b)
 }
 
 /* Names in sbx/tasks/ that are task ids. */
-static bool id_name(const char *name, unsigned *id)
+bool task_id_name(const char *name, unsigned *id)
 {
 	uint64_t v;
 
-	if (parse_uint_str(name, SBX_TASK_ID_MAX, &v) || !v)
+	if (task_parse_uint_str(name, SBX_TASK_ID_MAX, &v) || !v)
 		return false;
 	*id = (unsigned)v;
 	return true;
@@ -558,7 +142,7 @@ int sbx_task_list(struct sbx_task ***out, size_t *n, size_t *nbad, struct sbx_re
 {
 	struct sbx_task **v = NULL;
 	size_t alloc = 0;
-	char *dir = sbx_dir(repo, "tasks");
+	char *dir = task_sbx_dir(repo, "tasks");
 	struct dirent *e;
 	DIR *d;
 	int err = 0;
@@ -578,7 +162,7 @@ int sbx_task_list(struct sbx_task ***out, size_t *n, size_t *nbad, struct sbx_re
 		struct sbx_task *t = NULL;
 		unsigned id;
 
-		if (!id_name(e->d_name, &id))
+		if (!task_id_name(e->d_name, &id))
 			continue;
 		if (sbx_task_open(&t, repo, id)) {
 			if (nbad)
@@ -626,7 +210,7 @@ static bool branch_exists(git_repository *git, unsigned id)
 	return true;
 }
 
-static bool path_exists(const char *p)
+bool task_path_exists(const char *p)
 {
 	struct stat st;
 
@@ -636,7 +220,7 @@ static bool path_exists(const char *p)
 /* Under sbx/lock: the next id no task, branch or directory uses. */
 static int next_id(unsigned *out, struct sbx_repo *repo)
 {
-	char *path = sbx_dir(repo, "next-id"), *buf = NULL, *tasks = sbx_dir(repo, "tasks");
+	char *path = task_sbx_dir(repo, "next-id"), *buf = NULL, *tasks = task_sbx_dir(repo, "tasks");
 	uint64_t v = 1;
 	unsigned id;
 	struct dirent *e;
@@ -653,7 +237,7 @@ static int next_id(unsigned *out, struct sbx_repo *repo)
 
 		if (nl)
 			*nl = '\0';
-		if (parse_uint_str(buf, SBX_TASK_ID_MAX, &v) || !v) {
+		if (task_parse_uint_str(buf, SBX_TASK_ID_MAX, &v) || !v) {
 			pr_warn("ignoring a bad '%s'", path);
 			v = 1;
 		}
@@ -664,7 +248,7 @@ static int next_id(unsigned *out, struct sbx_repo *repo)
 	/* Never reuse an id a record still has, even if next-id was lost. */
 	d = opendir(tasks);
 	while (d && (e = readdir(d)))
-		if (id_name(e->d_name, &id) && id >= v)
+		if (task_id_name(e->d_name, &id) && id >= v)
 			v = (uint64_t)id + 1;
 	if (d)
 		closedir(d);
@@ -679,7 +263,7 @@ static int next_id(unsigned *out, struct sbx_repo *repo)
 		dir = task_dir(repo, (unsigned)v);
 		if (asprintf(&wt, "%s/sbx/worktrees/%u", repo->commondir, (unsigned)v) < 0)
 			wt = NULL;
-		used = path_exists(dir) || path_exists(wt) || branch_exists(repo->git, (unsigned)v);
+		used = task_path_exists(dir) || task_path_exists(wt) || branch_exists(repo->git, (unsigned)v);
 		free(dir);
 		free(wt);
 		if (!used)
@@ -699,9 +283,9 @@ out:
 	return err;
 }
 
-static int lock_repo(int *fd, struct sbx_repo *repo)
+int task_lock_repo(int *fd, struct sbx_repo *repo)
 {
-	char *dir = sbx_dir(repo, NULL), *path = sbx_dir(repo, "lock");
+	char *dir = task_sbx_dir(repo, NULL), *path = task_sbx_dir(repo, "lock");
 	int err;
 
 	if (!dir || !path)
@@ -718,7 +302,7 @@ static int add_worktree(struct sbx_repo *repo, struct sbx_task *t)
 	git_worktree_add_options opts;
 	git_reference *ref = NULL;
 	git_worktree *wt = NULL;
-	char name[32], *parent = sbx_dir(repo, "worktrees");
+	char name[32], *parent = task_sbx_dir(repo, "worktrees");
 	int err = 0;
 
 	if (!parent)
@@ -748,7 +332,7 @@ out:
 	return err;
 }
 
-static void prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
+void task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
 {
 	git_worktree_prune_options popts;
 	git_worktree *wt = NULL;
@@ -768,7 +352,7 @@ static void prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
 		sbx_rmtree(path);
 }
 
-static int delete_branch(bool *kept, struct sbx_repo *repo, const char *branch)
+int task_delete_branch(bool *kept, struct sbx_repo *repo, const char *branch)
 {
 	git_reference *ref = NULL;
 	int err;
@@ -811,7 +395,7 @@ int sbx_task_create(struct sbx_task **out, struct sbx_repo *repo,
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	t->exit_status = -1;
 	t->state = SBX_TASK_CREATED;
-	t->created_ms = now_ms();
+	t->created_ms = task_now_ms();
 	if (opts->base) {
 		git_oid_cpy(&t->base, opts->base);
 	} else if (git_reference_name_to_id(&t->base, repo->git, "HEAD") < 0) {
@@ -830,7 +414,7 @@ int sbx_task_create(struct sbx_task **out, struct sbx_repo *repo,
 		goto fail;
 	}
 
-	if ((err = lock_repo(&lock, repo)) || (err = next_id(&t->id, repo)))
+	if ((err = task_lock_repo(&lock, repo)) || (err = next_id(&t->id, repo)))
 		goto fail;
 	if (asprintf(&t->branch, "sbx/%u", t->id) < 0 || !(t->dir = task_dir(repo, t->id))) {
 		t->branch = NULL;
@@ -865,13 +449,13 @@ int sbx_task_create(struct sbx_task **out, struct sbx_repo *repo,
 	return 0;
 fail:
 	if (made_wt)
-		prune_worktree(repo, t->id, t->worktree);
+		task_prune_worktree(repo, t->id, t->worktree);
 	if (made_branch) {
 		bool kept;
 
 		git_reference_free(branch);
 		branch = NULL;
-		delete_branch(&kept, repo, t->branch);
+		task_delete_branch(&kept, repo, t->branch);
 	}
 	if (made_dir)
 		sbx_rmtree(t->dir);
@@ -908,7 +492,7 @@ int sbx_task_start(int *lock_fd, struct sbx_task *t)
 	if (err)
 		return err;
 	t->state = SBX_TASK_RUNNING;
-	t->started_ms = now_ms();
+	t->started_ms = task_now_ms();
 	t->finished_ms = 0;
 	err = sbx_task_save(t);
 	if (err) {
@@ -925,7 +509,7 @@ int sbx_task_finish(int lock_fd, struct sbx_task *t, enum sbx_task_state state,
 
 	t->state = state;
 	t->exit_status = exit_status;
-	t->finished_ms = now_ms();
+	t->finished_ms = task_now_ms();
 	free(t->error);
 	t->error = error ? strdup(error) : NULL;
 	err = sbx_task_save(t);
@@ -1155,260 +739,3 @@ int sbx_task_summarize(struct sbx_task_summary *s, struct sbx_repo *repo,
 	return err;
 }
 
-/* ---- removing ---- */
-
-static int worktree_dirty(bool *dirty, const char *path)
-{
-	git_status_options sopts;
-	git_status_list *st = NULL;
-	git_repository *w = NULL;
-
-	*dirty = false;
-	if (!path_exists(path))
-		return 0;
-	if (git_repository_open(&w, path) < 0)
-		return 0;	/* not a worktree any more: nothing of the user's to lose */
-	git_status_options_init(&sopts, GIT_STATUS_OPTIONS_VERSION);
-	sopts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
-	if (git_status_list_new(&st, w, &sopts) < 0) {
-		git_repository_free(w);
-		return sbx_git_error(SBX_ERROR, "cannot read the worktree's status");
-	}
-	*dirty = git_status_list_entrycount(st) > 0;
-	git_status_list_free(st);
-	git_repository_free(w);
-	return 0;
-}
-
-static int remove_locked(bool *branch_kept, struct sbx_repo *repo, struct sbx_task *t,
-			 unsigned flags)
-{
-	int err;
-
-	*branch_kept = (flags & SBX_TASK_RM_KEEP_BRANCH) != 0;
-	if (t->state != SBX_TASK_REMOVING) {
-		t->state = SBX_TASK_REMOVING;
-		if ((err = sbx_task_save(t)))
-			return err;
-	}
-	prune_worktree(repo, t->id, t->worktree);
-	if (!(flags & SBX_TASK_RM_KEEP_BRANCH) && (err = delete_branch(branch_kept, repo, t->branch)))
-		return err;
-	return sbx_rmtree(t->dir);
-}
-
-int sbx_task_remove(bool *branch_kept, struct sbx_repo *repo, unsigned id, unsigned flags)
-{
-	struct sbx_task *t = NULL;
-	int lock = -1, err;
-	bool dirty;
-
-	*branch_kept = false;
-	if ((err = lock_repo(&lock, repo)))
-		return err;
-	err = sbx_task_open(&t, repo, id);
-	if (err && err != SBX_ENOTFOUND && (flags & SBX_TASK_RM_FORCE)) {
-		/* An unreadable record: remove what a task with this id must have. */
-		pr_warn("%s; removing it by name", sbx_error());
-		t = calloc(1, sizeof(*t));
-		if (!t || asprintf(&t->branch, "sbx/%u", id) < 0 || !(t->dir = task_dir(repo, id)) ||
-		    (!git_repository_is_bare(repo->git) &&
-		     asprintf(&t->worktree, "%s/sbx/worktrees/%u", repo->commondir, id) < 0)) {
-			err = sbx_error_set(SBX_ENOMEM, "out of memory");
-			goto out;
-		}
-		t->id = id;
-		t->state = SBX_TASK_REMOVING;	/* nothing to save: the record goes */
-		err = 0;
-	}
-	if (err)
-		goto out;
-	if (!(flags & SBX_TASK_RM_FORCE)) {
-		if (sbx_task_running(t)) {
-			err = sbx_error_set(SBX_ELOCKED, "task %u is running", id);
-			goto out;
-		}
-		if ((err = worktree_dirty(&dirty, t->worktree)))
-			goto out;
-		if (dirty) {
-			err = sbx_error_set(SBX_EEXISTS, "task %u's worktree '%s' has local changes",
-					    id, t->worktree);
-			goto out;
-		}
-	}
-	err = remove_locked(branch_kept, repo, t, flags);
-out:
-	sbx_task_free(t);
-	sbx_unlock(lock);
-	return err;
-}
-
-/* ---- gc ---- */
-
-static bool dead_temp(const char *name)
-{
-	const char *p = strstr(name, ".tmp.");
-	char *end;
-	long pid;
-
-	if (!p)
-		return false;
-	pid = strtol(p + 5, &end, 10);
-	return !*end && !sbx_pid_alive(pid);
-}
-
-static int gc_temp_files(struct sbx_task_gc_stats *st, const char *dir)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char *p;
-
-		if (!dead_temp(e->d_name) || !(p = sbx_path_join(dir, e->d_name)))
-			continue;
-		if (!unlink(p))
-			st->temp_files++;
-		free(p);
-	}
-	closedir(d);
-	return 0;
-}
-
-static int gc_tasks(struct sbx_task_gc_stats *st, struct sbx_repo *repo)
-{
-	char *tasks = sbx_dir(repo, "tasks");
-	struct dirent *e;
-	DIR *d;
-	int err = 0;
-
-	if (!tasks)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	d = opendir(tasks);
-	while (!err && d && (e = readdir(d))) {
-		struct sbx_task *t = NULL;
-		char *dir, *rec;
-		unsigned id;
-		bool kept;
-
-		if (!id_name(e->d_name, &id) || !(dir = sbx_path_join(tasks, e->d_name)))
-			continue;
-		gc_temp_files(st, dir);
-		rec = sbx_path_join(dir, "record");
-		if (rec && !path_exists(rec)) {
-			/* A create that died before its record: nothing refers to it. */
-			if (!sbx_rmtree(dir))
-				st->stray_dirs++;
-		} else if (sbx_task_open(&t, repo, id) == 0) {
-			if (t->state == SBX_TASK_REMOVING) {
-				/* The branch stays: we no longer know if the user asked to keep it. */
-				if (!remove_locked(&kept, repo, t, SBX_TASK_RM_KEEP_BRANCH))
-					st->finished_removals++;
-			} else if (t->state == SBX_TASK_RUNNING && !sbx_task_running(t)) {
-				t->state = SBX_TASK_FAILED;
-				free(t->error);
-				t->error = strdup("interrupted: the process running the task died");
-				if (!t->finished_ms)
-					t->finished_ms = now_ms();
-				if (!(err = sbx_task_save(t)))
-					st->interrupted++;
-			}
-		} else {
-			pr_warn("%s", sbx_error());
-		}
-		sbx_task_free(t);
-		free(rec);
-		free(dir);
-	}
-	if (d)
-		closedir(d);
-	free(tasks);
-	return err;
-}
-
-static int gc_worktrees(struct sbx_task_gc_stats *st, struct sbx_repo *repo)
-{
-	git_strarray names = { 0 };
-	char *wtdir = sbx_dir(repo, "worktrees");
-	struct dirent *e;
-	size_t i;
-	DIR *d;
-
-	if (!wtdir)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	/* git's admin dirs for our worktrees whose task is gone, or whose files are. */
-	if (git_worktree_list(&names, repo->git) == 0) {
-		for (i = 0; i < names.count; i++) {
-			git_worktree *wt = NULL;
-			struct sbx_task *t = NULL;
-			unsigned id;
-
-			if (strncmp(names.strings[i], "sbx-", 4) || !id_name(names.strings[i] + 4, &id))
-				continue;
-			if (sbx_task_open(&t, repo, id) == SBX_ENOTFOUND) {
-				char *path;
-
-				if (asprintf(&path, "%s/%u", wtdir, id) < 0)
-					path = NULL;
-				prune_worktree(repo, id, path);
-				free(path);
-				st->pruned_worktrees++;
-			} else if (git_worktree_lookup(&wt, repo->git, names.strings[i]) == 0 &&
-				   git_worktree_validate(wt) < 0) {
-				git_worktree_prune_options popts;
-
-				git_worktree_prune_options_init(&popts, GIT_WORKTREE_PRUNE_OPTIONS_VERSION);
-				if (git_worktree_prune(wt, &popts) == 0)
-					st->pruned_worktrees++;
-			}
-			git_worktree_free(wt);
-			sbx_task_free(t);
-		}
-		git_strarray_dispose(&names);
-	}
-	/* Worktree directories no task owns. */
-	d = opendir(wtdir);
-	while (d && (e = readdir(d))) {
-		struct sbx_task *t = NULL;
-		unsigned id;
-		char *p;
-
-		if (!id_name(e->d_name, &id))
-			continue;
-		if (sbx_task_open(&t, repo, id) == SBX_ENOTFOUND && (p = sbx_path_join(wtdir, e->d_name))) {
-			if (!sbx_rmtree(p))
-				st->stray_dirs++;
-			free(p);
-		}
-		sbx_task_free(t);
-	}
-	if (d)
-		closedir(d);
-	free(wtdir);
-	return 0;
-}
-
-int sbx_task_gc(struct sbx_task_gc_stats *st, struct sbx_repo *repo)
-{
-	char *sbx = sbx_dir(repo, NULL);
-	unsigned q = 0;
-	int lock = -1, err;
-
-	memset(st, 0, sizeof(*st));
-	if (!sbx)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	if ((err = lock_repo(&lock, repo)))
-		goto out;
-	gc_temp_files(st, sbx);
-	if ((err = gc_tasks(st, repo)) || (err = gc_worktrees(st, repo)))
-		goto out;
-	if ((err = sbx_bundle_gc(repo->git, &q)))
-		goto out;
-	st->temp_files += q;
-out:
-	sbx_unlock(lock);
-	free(sbx);
-	return err;
-}

@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: MIT
+/* Task records: the text format with its checksum (docs/formats.md "Task record"). */
+#include "sbx/task.h"
+#include "sbx/task-int.h"
+#include "util/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static const char *const state_names[] = {
+	[SBX_TASK_CREATED] = "created",
+	[SBX_TASK_RUNNING] = "running",
+	[SBX_TASK_DONE] = "done",
+	[SBX_TASK_FAILED] = "failed",
+	[SBX_TASK_CANCELLED] = "cancelled",
+	[SBX_TASK_REMOVING] = "removing",
+};
+
+const char *sbx_task_state_name(enum sbx_task_state s)
+{
+	if ((unsigned)s < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[s];
+	return "unknown";
+}
+
+int task_parse_uint_str(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -1;
+	if (s[0] == '0' && s[1])
+		return -1;	/* one spelling per number */
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int sbx_task_parse_id(unsigned *out, const char *s)
+{
+	uint64_t v;
+
+	if (task_parse_uint_str(s, SBX_TASK_ID_MAX, &v) || v == 0)
+		return sbx_error_set(SBX_EINVAL, "'%s' is not a task id", s);
+	*out = (unsigned)v;
+	return 0;
+}
+
+void sbx_task_free(struct sbx_task *t)
+{
+	if (!t)
+		return;
+	free(t->prompt);
+	free(t->branch);
+	free(t->worktree);
+	free(t->agent);
+	free(t->image);
+	free(t->error);
+	free(t->dir);
+	free(t);
+}
+
+void sbx_task_list_free(struct sbx_task **tasks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sbx_task_free(tasks[i]);
+	free(tasks);
+}
+
+/* ---- the record file ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, alloc;
+	bool oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->alloc) {
+		size_t na = (b->len + n + 1) * 2;
+		char *p = realloc(b->p, na);
+
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->alloc = na;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) SBX_PRINTF(2, 3);
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->oom = true;
+		return;
+	}
+	sb_add(b, tmp, (size_t)n);
+}
+
+/* key, a space, the value with \\, \n and other control bytes escaped, "\n". */
+static void put_str(struct sbuf *b, const char *key, const char *v)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s;
+
+	if (!v)
+		return;
+	sb_add(b, key, strlen(key));
+	sb_add(b, " ", 1);
+	for (s = (const unsigned char *)v; *s; s++) {
+		if (*s == '\\')
+			sb_add(b, "\\\\", 2);
+		else if (*s == '\n')
+			sb_add(b, "\\n", 2);
+		else if (*s < 0x20 || *s == 0x7f) {
+			char e[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
+
+			sb_add(b, e, 4);
+		} else
+			sb_add(b, (const char *)s, 1);
+	}
+	sb_add(b, "\n", 1);
+}
+
+int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
+{
+	struct sbuf b = { 0 };
+	char hex[GIT_OID_HEXSZ + 1];
+
+	*out = NULL;
+	sb_printf(&b, "sbx-task-record %d\n", SBX_TASK_RECORD_VERSION);
+	sb_printf(&b, "id %u\n", t->id);
+	sb_printf(&b, "state %s\n", sbx_task_state_name(t->state));
+	sb_printf(&b, "base %s\n", git_oid_tostr(hex, sizeof(hex), &t->base));
+	put_str(&b, "branch", t->branch);
+	put_str(&b, "worktree", t->worktree);
+	put_str(&b, "agent", t->agent);
+	put_str(&b, "image", t->image);
+	sb_printf(&b, "created %lld\n", (long long)t->created_ms);
+	if (t->started_ms)
+		sb_printf(&b, "started %lld\n", (long long)t->started_ms);
+	if (t->finished_ms)
+		sb_printf(&b, "finished %lld\n", (long long)t->finished_ms);
+	sb_printf(&b, "timing %llu %llu %llu %llu %llu\n",
+		  (unsigned long long)t->boot_ms, (unsigned long long)t->transfer_in_ms,
+		  (unsigned long long)t->agent_ms, (unsigned long long)t->transfer_out_ms,
+		  (unsigned long long)t->import_ms);
+	if (t->exit_status >= 0)
+		sb_printf(&b, "exit %d\n", t->exit_status);
+	if (t->has_result)
+		sb_printf(&b, "result %s\n", git_oid_tostr(hex, sizeof(hex), &t->result));
+	put_str(&b, "error", t->error);
+	put_str(&b, "prompt", t->prompt);
+	if (!b.oom)
+		sb_printf(&b, "checksum %08lx\n", crc32(0, (const Bytef *)b.p, (uInt)b.len));
+	if (b.oom) {
+		free(b.p);
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	if (b.len > SBX_TASK_RECORD_MAX) {
+		free(b.p);
+		return sbx_error_set(SBX_ELIMIT, "task record larger than %u bytes", SBX_TASK_RECORD_MAX);
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+static int unescape(char **out, const char *s, size_t n)
+{
+	char *d = malloc(n + 1), *p = d;
+	size_t i;
+
+	if (!d)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if (s[i] != '\\') {
+			*p++ = s[i];
+			continue;
+		}
+		if (i + 1 < n && s[i + 1] == '\\') {
+			*p++ = '\\';
+			i++;
+		} else if (i + 1 < n && s[i + 1] == 'n') {
+			*p++ = '\n';
+			i++;
+		} else if (i + 3 < n && s[i + 1] == 'x') {
+			char h[3] = { s[i + 2], s[i + 3], 0 }, *end;
+			long v = strtol(h, &end, 16);
+
+			if (*end || v <= 0) {
+				free(d);
+				return SBX_CORRUPT("bad escape in the task record");
+			}
+			*p++ = (char)v;
+			i += 3;
+		} else {
+			free(d);
+			return SBX_CORRUPT("bad escape in the task record");
+		}
+	}
+	*p = '\0';
+	*out = d;
+	return 0;
+}
+
+static int parse_state(enum sbx_task_state *out, const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (!strcmp(v, state_names[i])) {
+			*out = (enum sbx_task_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_oid(git_oid *out, const char *v)
+{
+	size_t i;
+
+	if (strlen(v) != GIT_OID_HEXSZ)
+		return -1;
+	for (i = 0; i < GIT_OID_HEXSZ; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return -1;
+	return git_oid_fromstr(out, v) ? -1 : 0;
+}
+
+static int parse_i64(int64_t *out, const char *v)
+{
+	uint64_t u;
+
+	if (task_parse_uint_str(v, INT64_MAX, &u))
+		return -1;
+	*out = (int64_t)u;
+	return 0;
+}
+
+static int parse_timing(struct sbx_task *t, const char *v)
+{
+	uint64_t *f[] = { &t->boot_ms, &t->transfer_in_ms, &t->agent_ms,
+			  &t->transfer_out_ms, &t->import_ms };
+	char buf[128], *save = NULL, *tok;
+	size_t i = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (i >= 5 || task_parse_uint_str(tok, UINT64_MAX / 2, f[i]))
+			return -1;
+		i++;
+	}
+	return i == 5 ? 0 : -1;
+}
+
+int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
+{
+	enum { K_ID = 1, K_STATE = 2, K_BASE = 4, K_BRANCH = 8, K_CREATED = 16 };
+	struct sbx_task *t;
+	const char *p = buf, *end = buf + len, *sum_at;
+	unsigned seen = 0, line = 0;
+	unsigned long want, got;
+	int err = 0;
+
+	*out = NULL;
+	if (len > SBX_TASK_RECORD_MAX)
+		return sbx_error_set(SBX_ELIMIT, "task record larger than %u bytes", SBX_TASK_RECORD_MAX);
+	if (memchr(buf, '\0', len))
+		return SBX_CORRUPT("NUL byte in the task record");
+	/* The last line is "checksum <crc32 of everything before it>". */
+	if (len < 18 || buf[len - 1] != '\n')
+		return SBX_CORRUPT("task record truncated");
+	sum_at = buf + len - 18;
+	if (memcmp(sum_at, "checksum ", 9) || (sum_at > buf && sum_at[-1] != '\n'))
+		return SBX_CORRUPT("task record has no checksum line");
+	{
+		char hex[9], *e;
+
+		memcpy(hex, sum_at + 9, 8);
+		hex[8] = '\0';
+		want = strtoul(hex, &e, 16);
+		if (*e)
+			return SBX_CORRUPT("bad checksum line in the task record");
+	}
+	got = crc32(0, (const Bytef *)buf, (uInt)(sum_at - buf));
+	if (got != want)
+		return SBX_CORRUPT("task record checksum mismatch (%08lx, expected %08lx)", got, want);
+	end = sum_at;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	t->exit_status = -1;
+	while (p < end && !err) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
+		char *key = NULL, *val = NULL;
+		unsigned bit = 0;
+
+		if (!nl) {
+			err = SBX_CORRUPT("task record line %u unterminated", line + 1);
+			break;
+		}
+		line++;
+		sp = memchr(p, ' ', (size_t)(nl - p));
+		if (!sp) {
+			err = SBX_CORRUPT("task record line %u has no value", line);
+			break;
+		}
+		key = strndup(p, (size_t)(sp - p));
+		if (!key) {
+			err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			break;
+		}
+		err = unescape(&val, sp + 1, (size_t)(nl - sp - 1));
+		if (err) {
+			free(key);
+			break;
+		}
+		if (line == 1) {
+			if (strcmp(key, "sbx-task-record"))
+				err = SBX_CORRUPT("not a task record");
+			else if (strcmp(val, "1"))
+				err = sbx_error_set(SBX_EUNSUPPORTED, "task record version %s (this git-sbx reads version %d)",
+						    val, SBX_TASK_RECORD_VERSION);
+		} else if (!strcmp(key, "id")) {
+			uint64_t v;
+
+			bit = K_ID;
+			if (task_parse_uint_str(val, SBX_TASK_ID_MAX, &v) || !v)
+				err = SBX_CORRUPT("bad id in the task record");
+			t->id = (unsigned)v;
+		} else if (!strcmp(key, "state")) {
+			bit = K_STATE;
+			if (parse_state(&t->state, val))
+				err = SBX_CORRUPT("unknown state '%.32s' in the task record", val);
+		} else if (!strcmp(key, "base")) {
+			bit = K_BASE;
+			if (parse_oid(&t->base, val))
+				err = SBX_CORRUPT("bad base in the task record");
+		} else if (!strcmp(key, "result")) {
+			if (t->has_result || parse_oid(&t->result, val))
+				err = SBX_CORRUPT("bad result in the task record");
+			t->has_result = true;
+		} else if (!strcmp(key, "created")) {
+			bit = K_CREATED;
+			if (parse_i64(&t->created_ms, val))
+				err = SBX_CORRUPT("bad time in the task record");
+		} else if (!strcmp(key, "started")) {
+			if (parse_i64(&t->started_ms, val))
+				err = SBX_CORRUPT("bad time in the task record");
+		} else if (!strcmp(key, "finished")) {
+			if (parse_i64(&t->finished_ms, val))
+				err = SBX_CORRUPT("bad time in the task record");
+		} else if (!strcmp(key, "timing")) {
+			if (parse_timing(t, val))
+				err = SBX_CORRUPT("bad timing in the task record");
+		} else if (!strcmp(key, "exit")) {
+			uint64_t v;
+
+			if (task_parse_uint_str(val, 255, &v))
+				err = SBX_CORRUPT("bad exit status in the task record");
+			t->exit_status = (int)v;
+		} else {
+			char **slot = !strcmp(key, "branch") ? &t->branch
+				    : !strcmp(key, "worktree") ? &t->worktree
+				    : !strcmp(key, "agent") ? &t->agent
+				    : !strcmp(key, "image") ? &t->image
+				    : !strcmp(key, "error") ? &t->error
+				    : !strcmp(key, "prompt") ? &t->prompt : NULL;
+
+			if (!strcmp(key, "branch"))
+				bit = K_BRANCH;
+			/* Unknown keys are for later minor additions: skipped. */
+			if (slot && *slot)
+				err = SBX_CORRUPT("'%s' twice in the task record", key);
+			else if (slot) {
+				*slot = val;
+				val = NULL;
+			}
+		}
+		if (!err && line == 1 && bit)
+			err = SBX_CORRUPT("not a task record");
+		if (!err && bit && (seen & bit))
+			err = SBX_CORRUPT("'%s' twice in the task record", key);
+		seen |= bit;
+		free(key);
+		free(val);
+		p = nl + 1;
+	}
+	if (!err && seen != (K_ID | K_STATE | K_BASE | K_BRANCH | K_CREATED))
+		err = SBX_CORRUPT("task record lacks a required field");
+	if (err) {
+		sbx_task_free(t);
+		return err;
+	}
+	if (!t->prompt && !(t->prompt = strdup(""))) {
+		sbx_task_free(t);
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	*out = t;
+	return 0;
+}
+
