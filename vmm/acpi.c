@@ -21,6 +21,8 @@
 #define FADT_SCI_INT		46
 #define FADT_IAPC_BOOT_ARCH	109
 #define FADT_FLAGS		112
+#define FADT_RESET_REG		116
+#define FADT_RESET_VALUE	128
 #define FADT_MINOR		131
 #define FADT_X_DSDT		140
 #define FADT_SLEEP_CONTROL	244
@@ -28,6 +30,7 @@
 #define FADT_HYPERVISOR_ID	268
 
 #define FADT_F_HW_REDUCED	(1u << 20)
+#define FADT_F_RESET_REG_SUP	(1u << 10)
 #define FADT_F_PWR_BUTTON	(1u << 4)	/* "no fixed power button" */
 #define FADT_F_SLP_BUTTON	(1u << 5)	/* "no fixed sleep button" */
 #define BOOT_ARCH_VGA_NOT_PRESENT (1u << 2)
@@ -210,7 +213,12 @@ int acpi_build(uint8_t **out, size_t *len, size_t max, const struct acpi_config 
 	put32(t + FADT_DSDT, (uint32_t)(cfg->base + off_dsdt));
 	put16(t + FADT_SCI_INT, 0);
 	put16(t + FADT_IAPC_BOOT_ARCH, BOOT_ARCH_VGA_NOT_PRESENT | BOOT_ARCH_CMOS_RTC_NOT_PRESENT);
-	put32(t + FADT_FLAGS, FADT_F_HW_REDUCED | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON);
+	put32(t + FADT_FLAGS, FADT_F_HW_REDUCED | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
+	      (cfg->reset_port ? FADT_F_RESET_REG_SUP : 0));
+	if (cfg->reset_port) {
+		gas_io8(t + FADT_RESET_REG, cfg->reset_port);
+		t[FADT_RESET_VALUE] = cfg->reset_value;
+	}
 	t[FADT_MINOR] = 0;
 	put64(t + FADT_X_DSDT, cfg->base + off_dsdt);
 	if (cfg->sleep_control_port && cfg->sleep_status_port) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ACPI tables for the machine (ACPI 6.x): RSDP -> XSDT -> FADT (hardware-
- * reduced, with sleep control/status registers so the guest can power off),
+ * reduced, with sleep control/status registers so the guest can power off
+ * and a reset register so it can reboot),
  * MADT (a local APIC per vCPU, the IOAPIC, interrupt source overrides, LINT1
  * as NMI) and a DSDT from vmm/aml.c: the COM1 UART (PNP0501), every
  * virtio-mmio device (LNRO0005 with its Memory32Fixed window and Interrupt)
@@ -33,6 +34,8 @@ struct acpi_config {
 	unsigned serial_gsi;
 	uint16_t sleep_control_port, sleep_status_port;
 	uint8_t s5_sleep_type;
+	uint16_t reset_port;		/* 0: no reset register */
+	uint8_t reset_value;
 	struct acpi_virtio virtio[ACPI_MAX_VIRTIO];
 	unsigned nvirtio;
 };

@@ -210,6 +210,16 @@ int boot_linux(struct boot_cpu *out, const struct guest_mem *mem, const struct b
 	if (mem->size > mem->low_size)
 		add_e820(bp, GMEM_HIGH_START, mem->size - mem->low_size, E820_RAM);
 
+	/* The reset vector: mov al, value; mov dx, port; out dx, al; hlt; jmp $-1. */
+	if (in->reset_port) {
+		const uint8_t stub[] = { 0xb0, in->reset_value, 0xba, (uint8_t)in->reset_port,
+					 (uint8_t)(in->reset_port >> 8), 0xee, 0xf4, 0xeb, 0xfd };
+
+		p = gmem_at(mem, BOOT_RESET_VECTOR, sizeof(stub));
+		if (p)
+			memcpy(p, stub, sizeof(stub));
+	}
+
 	/* GDT and page tables. */
 	p = gmem_at(mem, BOOT_GDT_ADDR, 5 * 8);
 	if (!p)

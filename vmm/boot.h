@@ -29,6 +29,7 @@
 #define BOOT_ACPI_END		0x100000ULL
 #define BOOT_KERNEL_ADDR	0x100000ULL	/* the protected-mode image */
 #define BOOT_LOW_RAM_END	0x9fc00ULL	/* conventional memory, as a PC has */
+#define BOOT_RESET_VECTOR	0xffff0ULL
 
 #define BOOT_CS			0x10	/* __BOOT_CS */
 #define BOOT_DS			0x18	/* __BOOT_DS */
@@ -40,6 +41,13 @@ struct boot_input {
 	uint64_t initrd_size;	/* 0: none */
 	const char *cmdline;	/* NULL: empty */
 	uint64_t rsdp_addr;	/* boot_params.acpi_rsdp_addr; 0: none */
+	/*
+	 * A guest that reboots through the BIOS (Linux's real-mode restart)
+	 * jumps to the reset vector 0xffff0; we put code there that writes
+	 * `reset_value` to I/O port `reset_port` (0: leave it empty).
+	 */
+	uint16_t reset_port;
+	uint8_t reset_value;
 };
 
 /* What the boot vCPU starts with (64-bit mode, paging on). */

@@ -2,7 +2,8 @@
 /*
  * Power-off and the exit status (see vmm/platform.h and vmm/vm.h):
  * the ACPI hardware-reduced sleep control register (a write with SLP_EN and
- * SLP_TYP = \_S5's value powers off) and the exit register.
+ * SLP_TYP = \_S5's value powers off), the FADT's reset register (a write
+ * of VM_RESET_VALUE reboots, which ends the VM) and the exit register.
  */
 #include "vmm/platform.h"
 #include "util/error.h"
@@ -30,6 +31,11 @@ static void sleep_write(void *opaque, uint16_t off, const uint8_t *data, unsigne
 {
 	struct power *p = opaque;
 
+	if (off == VM_RESET_PORT - VM_SLEEP_CONTROL_PORT) {
+		if (data[0] == VM_RESET_VALUE)
+			vm_request_end(p->vm, VM_END_REBOOT, "the guest reset the machine (ACPI)");
+		return;
+	}
 	if (off != 0)
 		return;		/* writes to the status register clear nothing we keep */
 	if ((data[0] & SLP_EN) &&
@@ -50,7 +56,7 @@ int sleep_regs_create(struct pio_device **out, struct vm *vm)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	p->vm = vm;
 	p->pio = (struct pio_device){ .name = "acpi-sleep", .base = VM_SLEEP_CONTROL_PORT,
-				      .size = 2, .opaque = p, .read = sleep_read,
+				      .size = 3, .opaque = p, .read = sleep_read,
 				      .write = sleep_write, .stop = power_free };
 	*out = &p->pio;
 	return 0;

@@ -12,9 +12,7 @@
  * with a signal, joins the vCPU threads, then the event thread, then stops
  * the devices in reverse order of creation.
  */
-#include "vmm/vm.h"
-#include "vmm/acpi.h"
-#include "vmm/boot.h"
+#include "vmm/vm-int.h"
 #include "vmm/kvm-sys.h"
 #include "vmm/platform.h"
 #include "vmm/virtio.h"
@@ -38,77 +36,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MAX_DEVICES	32
-#define SIG_KICK	(SIGRTMIN + 1)
-#define MAX_KERNEL_SIZE	(512ULL << 20)
-
-#define MSR_IA32_MISC_ENABLE	0x1a0
-#define MSR_MTRR_DEF_TYPE	0x2ff
-#define APIC_LVT0		0x350
-#define APIC_LVT1		0x360
-#define APIC_MODE_NMI		4
-#define APIC_MODE_EXTINT	7
-
-struct vcpu {
-	struct vm *vm;
-	unsigned id;
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread;
-	bool started;
-};
-
-struct watch {
-	int fd;
-	bool dead;
-	void (*ready)(void *opaque);
-	void *opaque;
-	struct watch *next;
-};
-
-struct dev_slot {
-	const char *name;
-	bool pio;
-	uint64_t base, size;
-	void *opaque;
-	void (*mmio_read)(void *, uint64_t, uint8_t *, unsigned);
-	void (*mmio_write)(void *, uint64_t, const uint8_t *, unsigned);
-	void (*pio_read)(void *, uint16_t, uint8_t *, unsigned);
-	void (*pio_write)(void *, uint16_t, const uint8_t *, unsigned);
-	void (*stop)(void *);
-	pthread_mutex_t lock;
-};
-
-struct vm {
-	struct vm_config cfg;
-	int kvm_fd, vm_fd;
-	size_t run_size;
-	struct guest_mem mem;
-	struct kvm_cpuid2 *cpuid;
-	struct vcpu vcpus[VM_MAX_CPUS];
-	unsigned nvcpus;
-	struct boot_cpu boot;
-
-	int epoll_fd, stop_fd;
-	pthread_t event_thread;
-	bool event_started;
-	pthread_mutex_t watch_lock;
-	struct watch *watches;
-
-	int irqfd[VM_MAX_GSI + 1];
-	struct dev_slot devs[MAX_DEVICES];
-	unsigned ndevs;
-	struct vm_dev_env *envs[MAX_DEVICES];
-	unsigned nenvs;
-	struct acpi_config acpi;
-
-	atomic_bool stopping;
-	pthread_mutex_t end_lock;
-	pthread_cond_t end_cond;
-	bool ended;
-	struct vm_result result;
-};
 
 /* ---- ending --------------------------------------------------------------- */
 
@@ -385,6 +312,8 @@ static int add_power(struct vm *vm)
 	vm->acpi.sleep_control_port = VM_SLEEP_CONTROL_PORT;
 	vm->acpi.sleep_status_port = VM_SLEEP_STATUS_PORT;
 	vm->acpi.s5_sleep_type = VM_SLEEP_TYPE_S5;
+	vm->acpi.reset_port = VM_RESET_PORT;
+	vm->acpi.reset_value = VM_RESET_VALUE;
 	return ret;
 }
 
@@ -483,266 +412,6 @@ static const struct {
 	{ "virtio-console", add_console },
 	{ "virtio-rng", add_rng },
 };
-
-static struct dev_slot *find_dev(struct vm *vm, bool pio, uint64_t addr, unsigned len)
-{
-	unsigned i;
-
-	for (i = 0; i < vm->ndevs; i++) {
-		struct dev_slot *s = &vm->devs[i];
-
-		if (s->pio == pio && addr >= s->base && addr - s->base < s->size &&
-		    len <= s->size - (addr - s->base))
-			return s;
-	}
-	return NULL;
-}
-
-static void pio_access(struct vm *vm, uint16_t port, uint8_t *data, unsigned len, bool write)
-{
-	struct dev_slot *s = find_dev(vm, true, port, len);
-
-	if (!s) {
-		if (!write)
-			memset(data, 0xff, len);
-		return;
-	}
-	pthread_mutex_lock(&s->lock);
-	if (write && s->pio_write)
-		s->pio_write(s->opaque, (uint16_t)(port - s->base), data, len);
-	else if (!write && s->pio_read)
-		s->pio_read(s->opaque, (uint16_t)(port - s->base), data, len);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void mmio_access(struct vm *vm, uint64_t addr, uint8_t *data, unsigned len, bool write)
-{
-	struct dev_slot *s;
-
-	if (len != 1 && len != 2 && len != 4 && len != 8)
-		len = len > 8 ? 8 : len;
-	s = find_dev(vm, false, addr, len);
-	if (!s) {
-		pr_debug("unclaimed MMIO %s at 0x%llx (%u bytes)", write ? "write" : "read",
-			 (unsigned long long)addr, len);
-		if (!write)
-			memset(data, 0xff, len);
-		return;
-	}
-	pthread_mutex_lock(&s->lock);
-	if (write && s->mmio_write)
-		s->mmio_write(s->opaque, addr - s->base, data, len);
-	else if (!write && s->mmio_read)
-		s->mmio_read(s->opaque, addr - s->base, data, len);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* ---- vCPUs ---------------------------------------------------------------- */
-
-static void kick_handler(int sig)
-{
-	(void)sig;
-}
-
-static void *vcpu_thread(void *arg)
-{
-	struct vcpu *c = arg;
-	struct vm *vm = c->vm;
-	struct kvm_run *run = c->run;
-
-	while (!atomic_load(&vm->stopping)) {
-		if (kvm_ioctl(c->fd, KVM_RUN, NULL) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: KVM_RUN failed: %s", c->id,
-				       strerror(errno));
-			break;
-		}
-		switch (run->exit_reason) {
-		case KVM_EXIT_IO: {
-			uint8_t *data = (uint8_t *)run + run->io.data_offset;
-			uint32_t i;
-
-			for (i = 0; i < run->io.count; i++, data += run->io.size)
-				pio_access(vm, run->io.port, data, run->io.size,
-					   run->io.direction == KVM_EXIT_IO_OUT);
-			break;
-		}
-		case KVM_EXIT_MMIO:
-			mmio_access(vm, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
-				    run->mmio.is_write);
-			break;
-		case KVM_EXIT_INTR:
-			break;
-		case KVM_EXIT_SHUTDOWN:
-			vm_request_end(vm, VM_END_TRIPLE_FAULT, "the guest triple-faulted (vCPU %u)", c->id);
-			return NULL;
-		case KVM_EXIT_SYSTEM_EVENT:
-			if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-				vm_request_end(vm, VM_END_REBOOT, "the guest reset the machine");
-			else
-				vm_request_end(vm, VM_END_POWEROFF, "the guest powered off");
-			return NULL;
-		case KVM_EXIT_HLT:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u halted with interrupts off", c->id);
-			return NULL;
-		case KVM_EXIT_FAIL_ENTRY:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: entry failed (reason 0x%llx)", c->id,
-				       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			return NULL;
-		case KVM_EXIT_INTERNAL_ERROR:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: KVM internal error %u", c->id,
-				       run->internal.suberror);
-			return NULL;
-		default:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: unexpected exit reason %u", c->id,
-				       run->exit_reason);
-			return NULL;
-		}
-	}
-	return NULL;
-}
-
-static int setup_cpuid(struct vm *vm, struct vcpu *c)
-{
-	struct kvm_cpuid2 *cpuid;
-	size_t size = sizeof(*cpuid) + vm->cpuid->nent * sizeof(cpuid->entries[0]);
-	uint32_t i;
-	int ret = 0;
-
-	cpuid = malloc(size);
-	if (!cpuid)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	memcpy(cpuid, vm->cpuid, size);
-	for (i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-
-		switch (e->function) {
-		case 1:
-			/* Initial APIC ID; "running under a hypervisor". */
-			e->ebx = (e->ebx & 0x00ffffff) | (c->id << 24);
-			e->ecx |= 1u << 31;
-			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = c->id;		/* x2APIC ID */
-			break;
-		}
-	}
-	if (kvm_ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0)
-		ret = sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_SET_CPUID2", c->id);
-	free(cpuid);
-	return ret;
-}
-
-static int setup_msrs_lapic(struct vcpu *c)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[2];
-	} msrs = { .hdr.nmsrs = 2 };
-	struct kvm_lapic_state lapic;
-	uint32_t v;
-
-	msrs.e[0].index = MSR_IA32_MISC_ENABLE;
-	msrs.e[0].data = 1;			/* fast strings */
-	msrs.e[1].index = MSR_MTRR_DEF_TYPE;
-	msrs.e[1].data = (1u << 11) | 6;	/* MTRRs on, default write-back */
-	if (kvm_ioctl(c->fd, KVM_SET_MSRS, &msrs) != 2)
-		pr_debug("vCPU %u: not every boot MSR was accepted", c->id);
-
-	/* LINT0 = ExtINT, LINT1 = NMI, as firmware leaves them. */
-	if (kvm_ioctl(c->fd, KVM_GET_LAPIC, &lapic) < 0)
-		return sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_GET_LAPIC", c->id);
-	memcpy(&v, lapic.regs + APIC_LVT0, 4);
-	v = (v & ~0x700u) | (APIC_MODE_EXTINT << 8);
-	memcpy(lapic.regs + APIC_LVT0, &v, 4);
-	memcpy(&v, lapic.regs + APIC_LVT1, 4);
-	v = (v & ~0x700u) | (APIC_MODE_NMI << 8);
-	memcpy(lapic.regs + APIC_LVT1, &v, 4);
-	if (kvm_ioctl(c->fd, KVM_SET_LAPIC, &lapic) < 0)
-		return sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_SET_LAPIC", c->id);
-	return 0;
-}
-
-static void flat_segment(struct kvm_segment *s, uint16_t selector, uint8_t type, bool code)
-{
-	memset(s, 0, sizeof(*s));
-	s->base = 0;
-	s->limit = 0xffffffff;
-	s->selector = selector;
-	s->type = type;
-	s->present = 1;
-	s->s = 1;
-	s->g = 1;
-	s->l = code;
-	s->db = !code;
-}
-
-/* The boot vCPU: 64-bit mode, paging on, at the kernel's 64-bit entry. */
-static int setup_boot_regs(struct vm *vm, struct vcpu *c)
-{
-	const struct boot_cpu *b = &vm->boot;
-	struct kvm_sregs sregs;
-	struct kvm_regs regs = { 0 };
-	struct kvm_fpu fpu = { 0 };
-
-	if (kvm_ioctl(c->fd, KVM_GET_SREGS, &sregs) < 0)
-		return sbx_error_errno(SBX_ENOKVM, "KVM_GET_SREGS");
-	flat_segment(&sregs.cs, BOOT_CS, 0xb, true);
-	flat_segment(&sregs.ds, BOOT_DS, 0x3, false);
-	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	memset(&sregs.tr, 0, sizeof(sregs.tr));
-	sregs.tr.selector = BOOT_TSS;
-	sregs.tr.limit = 0x67;
-	sregs.tr.type = 0xb;
-	sregs.tr.present = 1;
-	sregs.gdt.base = b->gdt_base;
-	sregs.gdt.limit = b->gdt_limit;
-	sregs.idt.base = 0;
-	sregs.idt.limit = 0;
-	sregs.cr0 = b->cr0;
-	sregs.cr3 = b->cr3;
-	sregs.cr4 = b->cr4;
-	sregs.efer = b->efer;
-	if (kvm_ioctl(c->fd, KVM_SET_SREGS, &sregs) < 0)
-		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_SREGS");
-	regs.rflags = 2;
-	regs.rip = b->rip;
-	regs.rsi = b->rsi;
-	regs.rsp = regs.rbp = b->rsp;
-	if (kvm_ioctl(c->fd, KVM_SET_REGS, &regs) < 0)
-		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_REGS");
-	fpu.fcw = 0x37f;
-	fpu.mxcsr = 0x1f80;
-	if (kvm_ioctl(c->fd, KVM_SET_FPU, &fpu) < 0)
-		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_FPU");
-	return 0;
-}
-
-static int create_vcpu(struct vm *vm, unsigned id)
-{
-	struct vcpu *c = &vm->vcpus[id];
-	void *run;
-	int ret;
-
-	c->vm = vm;
-	c->id = id;
-	c->fd = kvm_ioctl(vm->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)id);
-	if (c->fd < 0)
-		return sbx_error_errno(SBX_ENOKVM, "KVM_CREATE_VCPU %u", id);
-	vm->nvcpus = id + 1;
-	run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-	if (run == MAP_FAILED)
-		return sbx_error_errno(SBX_ENOKVM, "mmap of vCPU %u's kvm_run", id);
-	c->run = run;
-	ret = setup_cpuid(vm, c);
-	if (!ret)
-		ret = setup_msrs_lapic(c);
-	if (!ret && id == 0)
-		ret = setup_boot_regs(vm, c);
-	return ret;
-}
 
 /* ---- set-up --------------------------------------------------------------- */
 
@@ -858,7 +527,8 @@ static int read_full(int fd, uint8_t *p, uint64_t len, const char *path)
 
 static int load_kernel(struct vm *vm)
 {
-	struct boot_input in = { .cmdline = vm->cfg.cmdline, .rsdp_addr = BOOT_ACPI_START };
+	struct boot_input in = { .cmdline = vm->cfg.cmdline, .rsdp_addr = BOOT_ACPI_START,
+				 .reset_port = VM_RESET_PORT, .reset_value = VM_RESET_VALUE };
 	struct stat st;
 	void *img = MAP_FAILED;
 	int kfd = -1, ifd = -1, ret;
@@ -977,6 +647,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 		ret = sbx_error_errno(SBX_ENOKVM, "cannot open '%s'", dev);
 		goto fail;
 	}
+	pr_debug("vm: opened %s", dev);
 	ret = check_kvm(vm, dev);
 	if (ret)
 		goto fail;
@@ -1032,10 +703,12 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	if (ret)
 		goto fail;
 	for (i = 0; i < cfg->cpus; i++) {
-		ret = create_vcpu(vm, i);
+		ret = vcpu_create(vm, i);
 		if (ret)
 			goto fail;
 	}
+	pr_debug("vm: created (%u vCPUs, %llu MiB, %u devices)", cfg->cpus,
+		 (unsigned long long)(cfg->mem_size >> 20), vm->ndevs);
 	*out = vm;
 	return 0;
 fail:
@@ -1113,7 +786,7 @@ static void install_kick_handler(void)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = kick_handler;	/* no SA_RESTART: KVM_RUN returns EINTR */
+	sa.sa_handler = vcpu_kick_handler;	/* no SA_RESTART: KVM_RUN returns EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
 }
@@ -1177,8 +850,10 @@ int vm_run(struct vm *vm, struct vm_result *res)
 		}
 	}
 	pthread_mutex_unlock(&vm->end_lock);
+	pr_debug("vm: ending (%s)", vm->result.message);
 out:
 	stop_threads(vm);
+	pr_debug("vm: every thread stopped");
 	pthread_mutex_lock(&vm->end_lock);
 	*res = vm->result;
 	pthread_mutex_unlock(&vm->end_lock);

@@ -19,7 +19,8 @@
  *     0xfffbc000  KVM identity map page, 0xfffbd000 KVM TSS (3 pages)
  *
  * Port I/O: 0x3f8 8250 UART (GSI 4), 0x60/0x64 i8042 stub, 0x600 ACPI
- * sleep control, 0x601 ACPI sleep status.  Every other port reads as 0xff.
+ * sleep control, 0x601 ACPI sleep status, 0x602 ACPI reset register.
+ * Every other port reads as 0xff and ignores writes.
  */
 #ifndef SBX_VMM_VM_H
 #define SBX_VMM_VM_H
@@ -64,6 +65,8 @@
 #define VM_SLEEP_CONTROL_PORT	0x600
 #define VM_SLEEP_STATUS_PORT	0x601
 #define VM_SLEEP_TYPE_S5	5	/* SLP_TYP of \_S5 in our DSDT */
+#define VM_RESET_PORT		0x602	/* the FADT's reset register */
+#define VM_RESET_VALUE		0x0e
 
 struct vm;
 

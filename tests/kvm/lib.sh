@@ -25,7 +25,8 @@
 # Functions:
 #   kvm_kernel [cloud-amd64|amd64]
 #       Print the path of the Debian kernel (vmlinuz) of that flavour
-#       (default cloud-amd64); fails the test (Bail out!) when there is none.
+#       (default cloud-amd64), copied into $KVM_TMP inside the harness;
+#       fails the test (Bail out!) when there is none.
 #   kvm_initramfs OUT SCRIPT [--flavour F] [--module NAME]... [--file SRC DEST]...
 #       Build a newc cpio at OUT: busybox-static (all applets in /bin), the
 #       kernel's own modules virtio, virtio_ring, virtio_mmio, virtio_blk,
@@ -88,10 +89,16 @@ kvm_cleanup() {
 trap kvm_cleanup EXIT
 
 kvm_kernel() {
-	local dir
+	local dir k
 	dir=$(sbx_nested_kernel_dir "${1:-cloud-amd64}") || {
 		echo "Bail out! no ${1:-cloud-amd64} kernel (run tools/setup)"; exit 1; }
-	ls "$dir"/boot/vmlinuz-* | head -n 1
+	k=$(ls "$dir"/boot/vmlinuz-* | head -n 1)
+	# In the harness, reading it over 9p at every boot costs seconds: copy it once.
+	if [ "$kvm_tmpdir" = /dev/shm ]; then
+		[ -s "$KVM_TMP/$(basename "$k")" ] || cp "$k" "$KVM_TMP/$(basename "$k")"
+		k=$KVM_TMP/$(basename "$k")
+	fi
+	echo "$k"
 }
 
 # The base archive (busybox, modules, /init) is the same for every test of

@@ -39,6 +39,7 @@ static struct acpi_config config(unsigned cpus, unsigned nvirtio)
 		.ioapic_addr = 0xfec00000, .lapic_addr = 0xfee00000,
 		.serial_port = 0x3f8, .serial_gsi = 4,
 		.sleep_control_port = 0x600, .sleep_status_port = 0x601, .s5_sleep_type = 5,
+		.reset_port = 0x602, .reset_value = 0x0e,
 	};
 	unsigned i;
 
@@ -105,6 +106,10 @@ static void test_layout(void **state)
 	assert_int_equal(le64(fadt + 248), 0x600);
 	assert_int_equal(fadt[256], 1);			/* sleep status */
 	assert_int_equal(le64(fadt + 260), 0x601);
+	assert_true(le32(fadt + 112) & (1u << 10));	/* reset register supported */
+	assert_int_equal(fadt[116], 1);
+	assert_int_equal(le64(fadt + 120), 0x602);
+	assert_int_equal(fadt[128], 0x0e);
 
 	/* MADT: a LAPIC per CPU with IDs 0..n-1, one IOAPIC, the UART's override, LINT1 NMI. */
 	assert_int_equal(le32(madt + 36), 0xfee00000);

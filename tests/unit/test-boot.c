@@ -96,6 +96,7 @@ static struct boot_input input(struct fixture *f)
 	return (struct boot_input){
 		.kernel = f->img, .kernel_size = IMAGE_SIZE, .initrd_size = 3 * MIB + 123,
 		.cmdline = "console=ttyS0 quiet", .rsdp_addr = 0xe0000,
+		.reset_port = 0x602, .reset_value = 0x0e,
 	};
 }
 
@@ -149,6 +150,10 @@ static void test_boot_params(void **state)
 	assert_true(cpu.cr4 & 0x20);
 	assert_int_equal(cpu.efer & 0x500, 0x500);
 	assert_int_equal(cpu.protocol, 0x020f);
+
+	/* The reset vector writes the reset value to the reset port. */
+	assert_memory_equal(f->mem.host + BOOT_RESET_VECTOR,
+			    "\xb0\x0e\xba\x02\x06\xee\xf4\xeb\xfd", 9);
 }
 
 static uint64_t rd64(const uint8_t *p)

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The machine's private state, shared by vmm/vm.c (set-up, devices, the
+ * event thread, stopping) and vmm/vcpu.c (vCPU set-up, the KVM_RUN loop,
+ * PIO/MMIO dispatch).  Nothing outside vmm/vm.c and vmm/vcpu.c includes it.
+ */
+#ifndef SBX_VMM_VM_INT_H
+#define SBX_VMM_VM_INT_H
+
+#include "vmm/acpi.h"
+#include "vmm/boot.h"
+#include "vmm/vm.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#define MAX_DEVICES	32
+#define SIG_KICK	(SIGRTMIN + 1)
+#define MAX_KERNEL_SIZE	(512ULL << 20)
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+struct watch {
+	int fd;
+	bool dead;
+	void (*ready)(void *opaque);
+	void *opaque;
+	struct watch *next;
+};
+
+struct dev_slot {
+	const char *name;
+	bool pio;
+	uint64_t base, size;
+	void *opaque;
+	void (*mmio_read)(void *, uint64_t, uint8_t *, unsigned);
+	void (*mmio_write)(void *, uint64_t, const uint8_t *, unsigned);
+	void (*pio_read)(void *, uint16_t, uint8_t *, unsigned);
+	void (*pio_write)(void *, uint16_t, const uint8_t *, unsigned);
+	void (*stop)(void *);
+	pthread_mutex_t lock;
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd, vm_fd;
+	size_t run_size;
+	struct guest_mem mem;
+	struct kvm_cpuid2 *cpuid;
+	struct vcpu vcpus[VM_MAX_CPUS];
+	unsigned nvcpus;
+	struct boot_cpu boot;
+
+	int epoll_fd, stop_fd;
+	pthread_t event_thread;
+	bool event_started;
+	pthread_mutex_t watch_lock;
+	struct watch *watches;
+
+	int irqfd[VM_MAX_GSI + 1];
+	struct dev_slot devs[MAX_DEVICES];
+	unsigned ndevs;
+	struct vm_dev_env *envs[MAX_DEVICES];
+	unsigned nenvs;
+	struct acpi_config acpi;
+
+	atomic_bool stopping;
+	pthread_mutex_t end_lock;
+	pthread_cond_t end_cond;
+	bool ended;
+	struct vm_result result;
+};
+
+/* vmm/vcpu.c */
+int vcpu_create(struct vm *vm, unsigned id);
+void *vcpu_thread(void *arg);
+void vcpu_kick_handler(int sig);
+
+#endif
