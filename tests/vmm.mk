@@ -23,3 +23,11 @@ clean-local: clean-kvm-initramfs
 clean-kvm-initramfs:
 	rm -rf tests/kvm/.initramfs
 .PHONY: clean-kvm-initramfs
+
+# vm_create's KVM checks against a fake KVM: the shim in vmm/kvm-sys.c is wrapped.
+check_PROGRAMS += tests/unit/test-vm
+tests_unit_test_vm_SOURCES = tests/unit/test-vm.c
+tests_unit_test_vm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_vm_LDFLAGS = -Wl,--wrap=kvm_open -Wl,--wrap=kvm_ioctl
+tests_unit_test_vm_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-vm
