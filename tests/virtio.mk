@@ -41,3 +41,10 @@ tests_fuzz_fuzz_virtqueue_SOURCES = tests/fuzz/fuzz-virtqueue.c $(VIRTIO_HARNESS
 tests_fuzz_fuzz_virtqueue_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_virtqueue_LDADD = $(SBX_LIBS)
 endif
+
+# KVM tests of the devices under a stock kernel, and the guest program that
+# writes malformed rings (static: the test initramfs has no libc).
+check_PROGRAMS += tests/kvm/guest/virtio-malformed
+tests_kvm_guest_virtio_malformed_SOURCES = tests/kvm/guest/virtio-malformed.c
+tests_kvm_guest_virtio_malformed_LDFLAGS = -static
+KVM_TESTS += tests/kvm/virtio.kvm
