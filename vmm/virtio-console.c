@@ -16,17 +16,33 @@
  *                reader fills the transmit queue and the guest waits.
  * EOF on in_fd stops input.  A write error on out_fd (the reader went away)
  * discards further output, so the guest never blocks on a dead host.
+ *
+ * Named mode (virtio_console_create_port): VIRTIO_CONSOLE_F_MULTIPORT with
+ * one generic port 0 that carries a name, queues 2 and 3 being the control
+ * receiveq/transmitq.  The guest sees /dev/vport<N>p0 (its name in
+ * /sys/class/virtio-ports/vport<N>p0/name) instead of hvc0: reads return
+ * whole receive buffers, where hvc's tty polls 16 bytes at a time (about
+ * 15 KB/s host->guest in the nested harness).  The handshake: the driver
+ * sends DEVICE_READY, we answer PORT_ADD 0; it sends PORT_READY 0, we send
+ * PORT_NAME and PORT_OPEN 1 (the host end is connected).  The guest driver
+ * drops data that arrives while no guest process has the port open, so input
+ * is read only between the driver's PORT_OPEN 1 and PORT_OPEN 0.  Control
+ * messages to the driver wait in a small fixed queue until it gives us
+ * control buffers; extra ones from a misbehaving driver are dropped.
  */
 #include "vmm/virtio.h"
 #include "vmm/virtio-mmio.h"
 #include "util/error.h"
 #include "util/log.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_console.h>
 #include <linux/virtio_ids.h>
 #include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,6 +55,16 @@
 #define CON_BATCH	64	/* chains per callback before yielding to other devices */
 #define RXQ		0
 #define TXQ		1
+#define CTRL_RXQ	2	/* device -> driver control messages */
+#define CTRL_TXQ	3	/* driver -> device */
+#define CTRL_PENDING	8
+#define NAME_MAX_LEN	64
+
+struct ctrl_msg {
+	uint32_t id;
+	uint16_t event, value;
+	bool with_name;		/* PORT_NAME: the port's name follows */
+};
 
 struct watch {
 	int fd;
@@ -56,6 +82,13 @@ struct virtio_console {
 	struct virtq_chain tx;
 	struct watch w_in, w_out;	/* w_out unused when in_fd == out_fd */
 	struct iovec rx_iov[CON_CHAIN_MAX], tx_iov[CON_CHAIN_MAX], tmp[CON_CHAIN_MAX];
+	/* named mode */
+	bool multiport;
+	char name[NAME_MAX_LEN + 1];
+	bool port_added, guest_open;
+	struct ctrl_msg ctrl[CTRL_PENDING];
+	unsigned nctrl;
+	struct iovec ctrl_iov[CON_CHAIN_MAX];
 };
 
 static void con_ready(void *opaque);
@@ -108,7 +141,7 @@ static void rx_run(struct virtio_console *con)
 	unsigned i;
 
 	con->rx_wanted = false;
-	if (!vq || !con->in_open)
+	if (!vq || !con->in_open || (con->multiport && !con->guest_open))
 		return;
 	for (i = 0; i < CON_BATCH; i++) {
 		ssize_t n;
@@ -214,6 +247,92 @@ static void tx_run(struct virtio_console *con)
 	virtio_mmio_used(con->t, TXQ);
 }
 
+static void ctrl_queue(struct virtio_console *con, uint16_t event, uint16_t value, bool with_name)
+{
+	if (con->nctrl == CTRL_PENDING) {
+		pr_debug("virtio-console: control message %u dropped", event);
+		return;
+	}
+	con->ctrl[con->nctrl++] = (struct ctrl_msg){ 0, event, value, with_name };
+}
+
+/* Hand queued control messages to the driver, as far as it gave us buffers. */
+static void ctrl_flush(struct virtio_console *con)
+{
+	struct virtq *vq = virtio_mmio_queue(con->t, CTRL_RXQ);
+	struct virtq_chain c = { .cap = CON_CHAIN_MAX, .iov = con->ctrl_iov };
+	unsigned done = 0;
+
+	if (!vq)
+		return;
+	while (done < con->nctrl) {
+		const struct ctrl_msg *m = &con->ctrl[done];
+		struct virtio_console_control hdr = {
+			.id = htole32(m->id), .event = htole16(m->event), .value = htole16(m->value),
+		};
+		size_t namelen = m->with_name ? strlen(con->name) : 0;
+		uint32_t len;
+		int got = virtq_pop(vq, &c);
+
+		if (got < 0)
+			virtio_mmio_broken(con->t);
+		if (got <= 0)
+			break;
+		len = (uint32_t)vq_iov_from_buf(c.iov + c.nout, c.nin, 0, &hdr, sizeof(hdr));
+		if (namelen)
+			len += (uint32_t)vq_iov_from_buf(c.iov + c.nout, c.nin, sizeof(hdr), con->name,
+							 namelen);
+		virtq_push(vq, c.head, len);
+		done++;
+	}
+	memmove(con->ctrl, con->ctrl + done, (con->nctrl - done) * sizeof(con->ctrl[0]));
+	con->nctrl -= done;
+	virtio_mmio_used(con->t, CTRL_RXQ);
+}
+
+/* Messages from the driver: the port handshake and the guest opening or closing it. */
+static void ctrl_receive(struct virtio_console *con)
+{
+	struct virtq *vq = virtio_mmio_queue(con->t, CTRL_TXQ);
+	struct virtq_chain c = { .cap = CON_CHAIN_MAX, .iov = con->ctrl_iov };
+	unsigned i;
+	int got = 0;
+
+	if (!vq)
+		return;
+	for (i = 0; i < CON_BATCH && (got = virtq_pop(vq, &c)) > 0; i++) {
+		struct virtio_console_control m;
+		uint32_t id;
+		uint16_t event, value;
+
+		if (vq_iov_to_buf(c.iov, c.nout, 0, &m, sizeof(m)) != sizeof(m)) {
+			virtq_push(vq, c.head, 0);
+			continue;	/* too short: ignored */
+		}
+		virtq_push(vq, c.head, 0);
+		id = le32toh(m.id);
+		event = le16toh(m.event);
+		value = le16toh(m.value);
+		if (event == VIRTIO_CONSOLE_DEVICE_READY && value == 1 && !con->port_added) {
+			con->port_added = true;
+			ctrl_queue(con, VIRTIO_CONSOLE_PORT_ADD, 0, false);
+		} else if (event == VIRTIO_CONSOLE_PORT_READY && id == 0 && value == 1) {
+			ctrl_queue(con, VIRTIO_CONSOLE_PORT_NAME, 0, true);
+			ctrl_queue(con, VIRTIO_CONSOLE_PORT_OPEN, 1, false);
+		} else if (event == VIRTIO_CONSOLE_PORT_OPEN && id == 0) {
+			con->guest_open = value == 1;
+			if (con->guest_open)
+				virtio_mmio_kick(con->t, RXQ);	/* input may flow now */
+		}
+	}
+	if (got < 0)
+		virtio_mmio_broken(con->t);
+	if (i == CON_BATCH)
+		virtio_mmio_kick(con->t, CTRL_TXQ);
+	virtio_mmio_used(con->t, CTRL_TXQ);
+	ctrl_flush(con);
+}
+
 static void con_notify(void *opaque, unsigned q)
 {
 	struct virtio_console *con = opaque;
@@ -222,6 +341,10 @@ static void con_notify(void *opaque, unsigned q)
 		rx_run(con);
 	else if (q == TXQ)
 		tx_run(con);
+	else if (q == CTRL_RXQ)
+		ctrl_flush(con);
+	else if (q == CTRL_TXQ)
+		ctrl_receive(con);
 	update_watches(con);
 }
 
@@ -244,10 +367,15 @@ static void con_queue_stop(void *opaque, unsigned q)
 	struct virtio_console *con = opaque;
 
 	/* The watches are dropped by the next callback, which finds the queues gone. */
-	if (q == TXQ)
+	if (q == TXQ) {
 		con->tx_pending = false;
-	else if (q == RXQ)
+	} else if (q == RXQ) {
 		con->rx_wanted = false;
+	} else if (q == CTRL_RXQ || q == CTRL_TXQ) {
+		/* The handshake starts again after a reset. */
+		con->port_added = con->guest_open = false;
+		con->nctrl = 0;
+	}
 }
 
 static void con_free(void *opaque)
@@ -278,6 +406,12 @@ static int nonblock(int fd)
 int virtio_console_create(struct mmio_device **out, const struct vm_dev_env *env, int in_fd,
 			  int out_fd)
 {
+	return virtio_console_create_port(out, env, in_fd, out_fd, NULL);
+}
+
+int virtio_console_create_port(struct mmio_device **out, const struct vm_dev_env *env, int in_fd,
+			       int out_fd, const char *name)
+{
 	struct virtio_console *con;
 	uint8_t cfg[sizeof(struct virtio_console_config)] = { 0 };
 	struct virtio_mmio_info info = {
@@ -294,11 +428,23 @@ int virtio_console_create(struct mmio_device **out, const struct vm_dev_env *env
 	int err;
 
 	*out = NULL;
+	if (name && (!*name || strlen(name) > NAME_MAX_LEN || strchr(name, '/')))
+		return sbx_error_set(SBX_EINVAL, "virtio-console: port name '%s' is empty, longer "
+				     "than %d bytes or has a '/'", name, NAME_MAX_LEN);
 	if ((in_fd >= 0 && (err = nonblock(in_fd))) || (out_fd >= 0 && (err = nonblock(out_fd))))
 		return err;
 	con = calloc(1, sizeof(*con));
 	if (!con)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if (name) {
+		uint32_t one = htole32(1);
+
+		con->multiport = true;
+		snprintf(con->name, sizeof(con->name), "%s", name);
+		info.features = 1ULL << VIRTIO_CONSOLE_F_MULTIPORT;
+		info.num_queues = 4;
+		memcpy(cfg + offsetof(struct virtio_console_config, max_nr_ports), &one, 4);
+	}
 	con->in_fd = in_fd;
 	con->out_fd = out_fd;
 	con->in_open = in_fd >= 0;

@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_console.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "tests/unit/virtio-harness.h"
+#include "util/error.h"
 #include "vmm/virtio.h"
 
 #define MEM	(8ULL << 20)
@@ -323,6 +326,149 @@ static void test_reset_with_output_pending(void **state)
 	fx_free(f);
 }
 
+/* ---- named mode (VIRTIO_CONSOLE_F_MULTIPORT, one generic port) ---- */
+
+#define CTRL_RXQ	2
+#define CTRL_TXQ	3
+
+static void send_ctrl(struct vh *h, uint64_t gpa, uint32_t id, uint16_t event, uint16_t value)
+{
+	struct virtio_console_control m = {
+		.id = htole32(id), .event = htole16(event), .value = htole16(value),
+	};
+	struct vh_buf b = { gpa, sizeof(m), false };
+
+	memcpy(vh_ptr(h, gpa, sizeof(m)), &m, sizeof(m));
+	vh_avail(h, CTRL_TXQ, vh_chain(h, CTRL_TXQ, 1, &b));
+	vh_run(h);
+}
+
+/* The next control message from the device; its buffers are 4 KiB each at `bufs`. */
+static int recv_ctrl(struct vh *h, uint64_t bufs, uint32_t *id, uint16_t *event, uint16_t *value,
+		     char *name, size_t namecap)
+{
+	struct virtio_console_control m;
+	uint32_t head, len;
+
+	if (!vh_used(h, CTRL_RXQ, &head, &len))
+		return 0;
+	assert_true(len >= sizeof(m));
+	memcpy(&m, vh_ptr(h, bufs + 4096ULL * head, sizeof(m)), sizeof(m));
+	*id = le32toh(m.id);
+	*event = le16toh(m.event);
+	*value = le16toh(m.value);
+	if (name) {
+		size_t n = len - sizeof(m) < namecap - 1 ? len - sizeof(m) : namecap - 1;
+
+		memcpy(name, vh_ptr(h, bufs + 4096ULL * head + sizeof(m), n), n);
+		name[n] = 0;
+	}
+	return 1;
+}
+
+static void test_named_port(void **state)
+{
+	struct vh h;
+	int in[2], out[2];
+	uint64_t ctrl_bufs, msg, rx, tx;
+	uint32_t id, len;
+	uint16_t event, value;
+	char name[80];
+	unsigned i;
+	struct vh_buf b;
+
+	(void)state;
+	vh_init(&h, MEM, MEM);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(virtio_console_create_port(&h.dev, &h.env, in[0], out[1], "sbx.channel"), 0);
+	assert_true(vh_device_features(&h) & (1ULL << VIRTIO_CONSOLE_F_MULTIPORT));
+	assert_true(vh_read(&h, VIRTIO_MMIO_CONFIG + 4, 4) == 1);	/* max_nr_ports */
+	assert_int_equal(vh_setup(&h, F_ALL | (1ULL << VIRTIO_CONSOLE_F_MULTIPORT), 4, 64), S_UP);
+	ctrl_bufs = vh_alloc(&h, 8 * 4096);
+	for (i = 0; i < 8; i++) {
+		b = (struct vh_buf){ ctrl_bufs + 4096ULL * i, 4096, true };
+		vh_avail(&h, CTRL_RXQ, vh_chain(&h, CTRL_RXQ, 1, &b));
+	}
+	msg = vh_alloc(&h, 64);
+	rx = vh_alloc(&h, 4096);
+	tx = vh_alloc(&h, 64);
+	b = (struct vh_buf){ rx, 4096, true };
+	vh_avail(&h, RXQ, vh_chain(&h, RXQ, 1, &b));
+	vh_run(&h);
+	assert_int_equal(recv_ctrl(&h, ctrl_bufs, &id, &event, &value, NULL, 0), 0);
+
+	/* The handshake. */
+	send_ctrl(&h, msg, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	assert_int_equal(recv_ctrl(&h, ctrl_bufs, &id, &event, &value, NULL, 0), 1);
+	assert_int_equal(event, VIRTIO_CONSOLE_PORT_ADD);
+	assert_int_equal(id, 0);
+	send_ctrl(&h, msg, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);	/* again: no second PORT_ADD */
+	assert_int_equal(recv_ctrl(&h, ctrl_bufs, &id, &event, &value, NULL, 0), 0);
+	send_ctrl(&h, msg, 0, VIRTIO_CONSOLE_PORT_READY, 1);
+	assert_int_equal(recv_ctrl(&h, ctrl_bufs, &id, &event, &value, name, sizeof(name)), 1);
+	assert_int_equal(event, VIRTIO_CONSOLE_PORT_NAME);
+	assert_string_equal(name, "sbx.channel");
+	assert_int_equal(recv_ctrl(&h, ctrl_bufs, &id, &event, &value, NULL, 0), 1);
+	assert_int_equal(event, VIRTIO_CONSOLE_PORT_OPEN);
+	assert_int_equal(value, 1);
+
+	/* Input waits until a guest process opens the port (the driver would drop it). */
+	assert_int_equal(write(in[1], "early", 5), 5);
+	vh_run(&h);
+	assert_int_equal(vh_used(&h, RXQ, &id, &len), 0);
+	send_ctrl(&h, msg, 0, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	assert_int_equal(vh_used(&h, RXQ, &id, &len), 1);
+	assert_int_equal(len, 5);
+	assert_memory_equal(vh_ptr(&h, rx, 5), "early", 5);
+
+	/* Output. */
+	memcpy(vh_ptr(&h, tx, 4), "back", 4);
+	b = (struct vh_buf){ tx, 4, false };
+	vh_avail(&h, TXQ, vh_chain(&h, TXQ, 1, &b));
+	vh_run(&h);
+	assert_int_equal(vh_used(&h, TXQ, &id, &len), 1);
+	memset(name, 0, sizeof(name));
+	assert_int_equal(read(out[0], name, sizeof(name)), 4);
+	assert_string_equal(name, "back");
+
+	/* Closed again: input stays in the pipe. */
+	send_ctrl(&h, msg, 0, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	b = (struct vh_buf){ rx, 4096, true };
+	vh_avail(&h, RXQ, vh_chain(&h, RXQ, 1, &b));
+	assert_int_equal(write(in[1], "late", 4), 4);
+	vh_run(&h);
+	assert_int_equal(vh_used(&h, RXQ, &id, &len), 0);
+
+	/* A driver that floods the control queue without giving buffers: bounded, no crash. */
+	vh_setup(&h, F_ALL | (1ULL << VIRTIO_CONSOLE_F_MULTIPORT), 4, 64);
+	for (i = 0; i < 40; i++)
+		send_ctrl(&h, msg, 0, VIRTIO_CONSOLE_PORT_READY, 1);
+	assert_false(vh_r32(&h, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+	vh_fini(&h);
+	for (i = 0; i < 2; i++) {
+		close(in[i]);
+		close(out[i]);
+	}
+}
+
+static void test_named_port_bad_names(void **state)
+{
+	struct vh h;
+	char longname[80];
+
+	(void)state;
+	vh_init(&h, MEM, MEM);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_int_equal(virtio_console_create_port(&h.dev, &h.env, -1, -1, ""), SBX_EINVAL);
+	assert_int_equal(virtio_console_create_port(&h.dev, &h.env, -1, -1, "a/b"), SBX_EINVAL);
+	assert_int_equal(virtio_console_create_port(&h.dev, &h.env, -1, -1, longname), SBX_EINVAL);
+	assert_null(h.dev);
+	vh_fini(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +481,8 @@ int main(void)
 		cmocka_unit_test(test_eof_and_dead_reader),
 		cmocka_unit_test(test_no_fd_events_fallback),
 		cmocka_unit_test(test_reset_with_output_pending),
+		cmocka_unit_test(test_named_port),
+		cmocka_unit_test(test_named_port_bad_names),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
