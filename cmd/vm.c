@@ -23,6 +23,7 @@
 static const char *const vm_run_usage[] = {
 	"git sbx vm run --kernel <bzImage> [--initrd <file>] [--append <cmdline>]",
 	"        [--disk <file>[,ro]]... [--console-socket <path> | --console-stdio]",
+	"        [--console-port <name>]",
 	"        [--cpus <n>] [--memory <size>] [--timeout <duration>] [--serial-log <file>]",
 	NULL,
 };
@@ -62,6 +63,8 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "console-socket", &m.console_socket, "path",
 			   "connect the guest's hvc0 to this Unix socket"),
 		OPT_BOOL(0, "console-stdio", &console_stdio, "connect the guest's hvc0 to stdin/stdout"),
+		OPT_STRING(0, "console-port", &m.console_port, "name",
+			   "carry the console stream on a named virtio port (/dev/vport*p0), not hvc0"),
 		OPT_INT(0, "cpus", &cpus, "n", "number of vCPUs (default 1)"),
 		OPT_STRING(0, "memory", &memory, "size", "guest memory (default 512M; bare number: MiB)"),
 		OPT_STRING(0, "timeout", &timeout, "duration", "stop the guest after this long (e.g. 30s)"),

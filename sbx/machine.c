@@ -123,6 +123,7 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 		}
 		cfg.ndisks = i + 1;
 	}
+	cfg.console_port = m->console_port;
 	switch (m->console) {
 	case SBX_CONSOLE_NONE:
 		break;

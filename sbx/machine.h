@@ -31,6 +31,7 @@ struct sbx_machine {
 	unsigned ndisks;
 	enum sbx_console console;
 	const char *console_socket;	/* with SBX_CONSOLE_SOCKET */
+	const char *console_port;	/* NULL: the stream is hvc0; else a named virtio port */
 	unsigned cpus;
 	uint64_t memory;		/* bytes; rounded up to 2 MiB */
 	uint64_t timeout_ms;		/* 0: none */

@@ -381,7 +381,10 @@ static int add_console(struct vm *vm)
 	env = virtio_slot(vm);
 	if (!env)
 		return SBX_ELIMIT;
-	ret = virtio_console_create(&d, env, vm->cfg.console_in_fd, vm->cfg.console_out_fd);
+	ret = vm->cfg.console_port ?
+		virtio_console_create_port(&d, env, vm->cfg.console_in_fd, vm->cfg.console_out_fd,
+					   vm->cfg.console_port) :
+		virtio_console_create(&d, env, vm->cfg.console_in_fd, vm->cfg.console_out_fd);
 	return ret ? sbx_error_prefix(ret, "console") : plug_virtio(vm, env, d);
 }
 

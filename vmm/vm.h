@@ -82,6 +82,7 @@ struct vm_config {
 	unsigned ndisks;
 	bool console;			/* a virtio-console on console_in/out_fd */
 	int console_in_fd, console_out_fd;
+	const char *console_port;	/* non-NULL: a named virtio port, not hvc0 */
 	bool rng;			/* a virtio-rng */
 };
 #define VM_CONFIG_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
