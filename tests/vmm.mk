@@ -31,3 +31,5 @@ tests_unit_test_vm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_vm_LDFLAGS = -Wl,--wrap=kvm_open -Wl,--wrap=kvm_ioctl
 tests_unit_test_vm_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-vm
+
+EXTRA_DIST += tests/bench/boot.sh
