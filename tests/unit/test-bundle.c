@@ -603,7 +603,12 @@ static void test_hostile_headers(void **state)
 	write_bytes("upper.bundle", buf, (size_t)(p - buf));
 	expect_rejected("upper.bundle", SBX_ECORRUPT, "bad object id", 0);
 	/* A pack header claiming four billion objects */
-	p = buf + sprintf(buf, "# v2 git bundle\n%s HEAD\n\n", capture("git -C r rev-parse main"));
+	{
+		char *mainhex = capture("git -C r rev-parse main");
+
+		p = buf + sprintf(buf, "# v2 git bundle\n%s HEAD\n\n", mainhex);
+		free(mainhex);
+	}
 	memcpy(p, "PACK\0\0\0\2\xff\xff\xff\xff", 12);
 	p += 12;
 	write_bytes("count.bundle", buf, (size_t)(p - buf));
