@@ -56,9 +56,10 @@ static void mmio_access(struct vm *vm, uint64_t addr, uint8_t *data, unsigned le
 {
 	struct dev_slot *s;
 
-	if (len != 1 && len != 2 && len != 4 && len != 8)
-		len = len > 8 ? 8 : len;
-	s = find_dev(vm, false, addr, len);
+	if (len > 8)
+		len = 8;	/* kvm_run.mmio.data holds 8 */
+	/* KVM splits accesses into 1, 2, 4 or 8 bytes; anything else is dropped. */
+	s = (len == 1 || len == 2 || len == 4 || len == 8) ? find_dev(vm, false, addr, len) : NULL;
 	if (!s) {
 		pr_debug("unclaimed MMIO %s at 0x%llx (%u bytes)", write ? "write" : "read",
 			 (unsigned long long)addr, len);

@@ -598,7 +598,8 @@ static int write_acpi(struct vm *vm)
 	vm->acpi.cpus = vm->cfg.cpus;
 	vm->acpi.ioapic_addr = VM_IOAPIC_ADDR;
 	vm->acpi.lapic_addr = VM_LAPIC_ADDR;
-	ret = acpi_build(&tables, &len, BOOT_ACPI_END - BOOT_ACPI_START, &vm->acpi);
+	/* The tables end before the reset-vector stub (vmm/boot.c). */
+	ret = acpi_build(&tables, &len, BOOT_RESET_VECTOR - BOOT_ACPI_START, &vm->acpi);
 	if (ret)
 		return ret;
 	dst = gmem_at(&vm->mem, BOOT_ACPI_START, len);
