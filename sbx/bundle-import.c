@@ -370,6 +370,8 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 		return SBX_CORRUPT("the bundle carries ref '%s'; expected HEAD or '%s'",
 				   h->refs[0].name, imp->refname);
 	*tip = h->refs[0].oid;
+	/* Our lookups skip refreshing on a miss: see packs added since the repository was opened. */
+	git_odb_refresh(imp->odb);
 	for (i = 0; i < h->nprereqs; i++)
 		if (!in_repo(&v, &h->prereqs[i]) &&
 		    git_odb_exists(imp->odb, &h->prereqs[i]) != 1)
