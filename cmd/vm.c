@@ -28,18 +28,19 @@ static const char *const vm_run_usage[] = {
 	NULL,
 };
 
-static int parse_disk(struct sbx_machine_disk *d, const char *arg)
+/* "FILE", "FILE,ro" or "FILE,rw"; *owned is what to free (NULL when d->path is arg). */
+static int parse_disk(struct sbx_machine_disk *d, char **owned, const char *arg)
 {
 	const char *comma = strrchr(arg, ',');
 
 	d->path = arg;
 	d->read_only = false;
+	*owned = NULL;
 	if (comma && (!strcmp(comma, ",ro") || !strcmp(comma, ",rw"))) {
-		char *path = strndup(arg, (size_t)(comma - arg));
-
-		if (!path)
+		*owned = strndup(arg, (size_t)(comma - arg));
+		if (!*owned)
 			die("out of memory");
-		d->path = path;		/* lives until exit */
+		d->path = *owned;
 		d->read_only = !strcmp(comma, ",ro");
 	}
 	return *d->path ? 0 : -1;
@@ -50,6 +51,7 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_machine m = SBX_MACHINE_INIT;
 	struct sbx_machine_result res;
 	struct string_list disks = { 0 };
+	char *owned[SBX_MACHINE_MAX_DISKS] = { NULL };
 	const char *memory = NULL, *timeout = NULL, *stats = getenv("SBX_VM_STATS");
 	bool console_stdio = false, rng = true;
 	int cpus = 1, ret;
@@ -97,13 +99,17 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	}
 	if (disks.nr > SBX_MACHINE_MAX_DISKS)
 		usage_msg_opt("too many --disk options", vm_run_usage, opts);
-	for (i = 0; i < disks.nr; i++)
-		if (parse_disk(&m.disks[m.ndisks++], disks.items[i]))
+	for (i = 0; i < disks.nr; i++) {
+		if (parse_disk(&m.disks[i], &owned[i], disks.items[i]))
 			usage_msg_opt("--disk needs a file name", vm_run_usage, opts);
+		m.ndisks++;
+	}
 	m.rng = rng;
 
 	ret = sbx_machine_run(&res, &m);
 	string_list_clear(&disks);
+	for (i = 0; i < m.ndisks; i++)
+		free(owned[i]);
 	if (ret)
 		return error_sbx("cannot run the VM");
 	if (stats && !strcmp(stats, "1"))
