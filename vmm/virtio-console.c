@@ -41,6 +41,8 @@
 #include <linux/virtio_console.h>
 #include <linux/virtio_ids.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CON_QUEUE_SIZE	256
@@ -177,6 +180,31 @@ static void rx_run(struct virtio_console *con)
 	virtio_mmio_used(con->t, RXQ);
 }
 
+/*
+ * writev() without SIGPIPE: a pipe whose reader left must not kill the VMM.
+ * SIGPIPE for a write is sent to the writing thread, so block it here and
+ * take a pending one back before unblocking.
+ */
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int n)
+{
+	sigset_t pipe_set, old;
+	struct timespec zero = { 0, 0 };
+	ssize_t w;
+	int saved;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	w = writev(fd, iov, n);
+	saved = errno;
+	if (w < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE))
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return w;
+}
+
 /* Write what is left of the taken transmit chain; false if out_fd is full. */
 static bool tx_write(struct virtio_console *con)
 {
@@ -192,7 +220,7 @@ static bool tx_write(struct virtio_console *con)
 
 			w = sendmsg(con->out_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		} else {
-			w = writev(con->out_fd, con->tmp, n);
+			w = writev_nosigpipe(con->out_fd, con->tmp, n);
 		}
 		if (w > 0) {
 			con->tx_done += (uint64_t)w;
