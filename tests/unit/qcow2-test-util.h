@@ -68,6 +68,8 @@ static inline char *tq_path(char *buf, size_t n, const char *name)
 
 /* Run a shell command (printf-style); returns its exit status, output to *out if given. */
 static inline int tq_sh(char *out, size_t outlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline int tq_sh(char *out, size_t outlen, const char *fmt, ...)
 {
 	char cmd[4096];
 	va_list ap;

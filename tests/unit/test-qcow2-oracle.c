@@ -32,6 +32,7 @@ static int teardown(void **state)
 	return 0;
 }
 
+static void sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh_ok(const char *fmt, ...)
 {
 	char cmd[4096], out[4096];
