@@ -71,17 +71,25 @@ chmod +x "$tmp/root/init"
 
 append="console=ttyS0 quiet panic=-1 rdinit=/init"
 cat > "$tmp/measure.py" <<'EOF'
-import os, subprocess, sys, time
+import os, subprocess, sys, threading, time
 # measure.py OUT -- CMD...: run CMD, time the marker on its stdout and its exit.
 out, cmd = sys.argv[1], sys.argv[3:]
 env = dict(os.environ, SBX_VM_STATS="1")
 t0 = time.monotonic()
 p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 marker = None
+# A guest that never gets to its init, or never powers off after it, must
+# not hang the benchmark: 300 s to the marker, then 30 s to exit.
+killer = threading.Timer(300, p.kill)
+killer.start()
 for line in p.stdout:
     if marker is None and b"SBX-BENCH-INIT" in line:
         marker = time.monotonic() - t0
+        killer.cancel()
+        killer = threading.Timer(30, p.kill)
+        killer.start()
 err = p.stderr.read().decode(errors="replace")
+killer.cancel()
 _, status, ru = os.wait4(p.pid, 0)
 total = time.monotonic() - t0
 overhead = ""
@@ -98,7 +106,7 @@ EOF
 ours() {
 	python3 "$tmp/measure.py" "$tmp/ours" -- "$build/git-sbx" vm run --kernel "$tmp/vmlinuz" \
 		--initrd "$tmp/initrd" --append "$append" --cpus "$cpus" --memory "$memory" \
-		--serial-log /dev/stdout --timeout 300
+		--serial-log /proc/self/fd/1 --timeout 300
 }
 theirs() {
 	python3 "$tmp/measure.py" "$tmp/qemu" -- qemu-system-x86_64 -accel kvm -cpu host \
