@@ -33,3 +33,9 @@ tests_unit_test_vm_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-vm
 
 EXTRA_DIST += tests/bench/boot.sh
+
+check_PROGRAMS += tests/unit/test-serial
+tests_unit_test_serial_SOURCES = tests/unit/test-serial.c
+tests_unit_test_serial_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_serial_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-serial
