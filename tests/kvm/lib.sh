@@ -53,8 +53,9 @@
 #   kvm_skip DESC REASON   a skipped case;   kvm_done   the plan and exit status.
 #
 # In the guest: /bin/sbx-exit N writes N to the exit register
-# (docs/design.md, "Exit status") and powers off; `poweroff -f` alone
-# exits 0.  Tests can use every busybox applet (devmem, dd, hexdump, ...).
+# (docs/design.md, The VMM, "Ending, and the exit status") and powers
+# off; `poweroff -f` alone exits 0.  Tests can use every busybox applet
+# (devmem, dd, hexdump, ...).
 : "${SBX_BUILD_DIR:?run through make check (SBX_BUILD_DIR is not set)}"
 : "${SBX_SRC_DIR:?run through make check (SBX_SRC_DIR is not set)}"
 
