@@ -382,13 +382,13 @@ static void run(bool ext, unsigned cuts)
 static void test_power_plain(void **state)
 {
 	(void)state;
-	run(false, 150);
+	run(false, 100);
 }
 
 static void test_power_subclusters(void **state)
 {
 	(void)state;
-	run(true, 150);
+	run(true, 100);
 }
 
 int main(void)
