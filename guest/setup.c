@@ -17,6 +17,9 @@
  * power off.
  */
 #include "guest/sbx-init.h"
+#include "sbx/proto.h"
+
+#include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,8 +284,48 @@ static void report_status(int status)
 	munmap((void *)reg, 4096);
 }
 
+/* The channel: the virtio port named SBX_CHANNEL_PORT, waited for a little. */
+static int find_channel(char *out, size_t outlen)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		DIR *d = opendir("/sys/class/virtio-ports");
+		struct dirent *e;
+
+		while (d && (e = readdir(d))) {
+			char path[300], name[64] = "";
+			ssize_t n;
+			int fd;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			n = read(fd, name, sizeof(name) - 1);
+			close(fd);
+			if (n <= 0)
+				continue;
+			name[n] = '\0';
+			name[strcspn(name, "\n")] = '\0';
+			if (!strcmp(name, SBX_CHANNEL_PORT)) {
+				snprintf(out, outlen, "/dev/%s", e->d_name);
+				closedir(d);
+				return access(out, F_OK) ? -1 : 0;
+			}
+		}
+		if (d)
+			closedir(d);
+		usleep(10000);
+	}
+	return -1;
+}
+
 int sbx_init_main(void)
 {
+	char chan[300];
 	struct termios t;
 	const char *root;
 	int fd, status;
@@ -304,14 +347,16 @@ int sbx_init_main(void)
 	loopback_up();
 	sethostname("sbx", 3);
 
-	if (wait_for("/dev/hvc0"))
-		goto off;
-	fd = open("/dev/hvc0", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		sbx_log("/dev/hvc0: %s", strerror(errno));
+	if (find_channel(chan, sizeof(chan))) {
+		sbx_log("no virtio port named %s", SBX_CHANNEL_PORT);
 		goto off;
 	}
-	/* A byte stream, not a terminal: no echo, no line editing, no signals. */
+	fd = open(chan, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		sbx_log("%s: %s", chan, strerror(errno));
+		goto off;
+	}
+	/* hvc0 (a fallback) is a terminal: make it a plain byte stream. */
 	if (!tcgetattr(fd, &t)) {
 		cfmakeraw(&t);
 		tcsetattr(fd, TCSANOW, &t);

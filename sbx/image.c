@@ -434,7 +434,7 @@ int sbx_image_build(struct sbx_image *out, const struct sbx_image_build_opts *o)
 
 	for (i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", tmp, parts[i]);
-		if ((err = sha256_file(path, all + 32 * i)))
+		if ((err = sha256_file_sparse(path, all + 32 * i)))
 			goto out;
 	}
 	sha256_init(&c);

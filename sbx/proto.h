@@ -4,9 +4,10 @@
  * the host (sbx/channel.c, sbx/session.c) and the guest (guest/sbx-init.c);
  * nothing else is.  It is also described in docs/formats.md.
  *
- * The channel is a reliable byte stream: the guest's /dev/hvc0 (port 0 of a
- * virtio-console) and, on the host, one end of a socketpair whose other end
- * the VMM's console device serves.  On it travel frames:
+ * The channel is a reliable byte stream: the guest's /dev/vportNpM named
+ * SBX_CHANNEL_PORT (a virtio-console port) and, on the host, one end of a
+ * socketpair whose other end the VMM's console device serves.  On it travel
+ * frames:
  *
  *   offset  size  field
  *   0       2     magic    0x5342 ("BS" on the wire, little-endian "SB")
@@ -37,6 +38,13 @@
 
 #include <stdint.h>
 #include <string.h>
+
+/*
+ * The channel is a named virtio-console port, not hvc0: Linux's hvc layer
+ * reads 16 bytes per poll, far too slow for git bundles.  sbx-init finds
+ * the port by this name in /sys/class/virtio-ports/<vportNpM>/name.
+ */
+#define SBX_CHANNEL_PORT	"sbx.channel"
 
 #define PROTO_MAGIC		0x5342u
 #define PROTO_VERSION		1u

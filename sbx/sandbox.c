@@ -99,6 +99,7 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	cfg.disks[1] = sb->disks[1];
 	cfg.ndisks = 2;
 	cfg.console = true;
+	cfg.console_port = SBX_CHANNEL_PORT;
 	cfg.console_in_fd = cfg.console_out_fd = sb->vm_chan;
 	cfg.rng = true;
 	err = vm_create(&sb->vm, &cfg);
@@ -158,8 +159,13 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	argv[n++] = o->image->kernel;
 	argv[n++] = "-initrd";
 	argv[n++] = o->image->initrd;
+	/*
+	 * Under TCG the PIT calibration of the TSC fails on a loaded host and
+	 * the kernel then waits for timer ticks that never come: give it the
+	 * TSC's rate instead.
+	 */
 	argv[n++] = "-append";
-	argv[n++] = CMDLINE;
+	argv[n++] = CMDLINE " tsc_early_khz=2000000 tsc=reliable";
 	argv[n++] = "-serial";
 	argv[n++] = serial;
 	argv[n++] = "-drive";
@@ -175,7 +181,7 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	argv[n++] = "-device";
 	argv[n++] = "virtio-serial-device";
 	argv[n++] = "-device";
-	argv[n++] = "virtconsole,chardev=chan";
+	argv[n++] = "virtserialport,chardev=chan,name=" SBX_CHANNEL_PORT;
 	argv[n++] = "-device";
 	argv[n++] = "virtio-rng-device";
 	argv[n++] = "-monitor";

@@ -5,3 +5,8 @@ tests_unit_test_channel_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_channel_LDADD = $(UNIT_LDADD)
 # It runs the real guest/sbx-init --serve (built by make all) over a socketpair.
 UNIT_TESTS += tests/unit/test-channel
+# git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
+KVM_TESTS += tests/kvm/run.kvm
+EXTRA_DIST += tests/kvm/image-lib.sh
+# git sbx run through the QEMU fallback (no KVM needed).
+E2E_TESTS += tests/t/t2000-run-qemu.sh

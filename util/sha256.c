@@ -140,3 +140,49 @@ int sha256_file(const char *path, uint8_t out[32])
 	sha256_final(&c, out);
 	return 0;
 }
+
+int sha256_file_sparse(const char *path, uint8_t out[32])
+{
+	static _Thread_local uint8_t buf[1 << 16];
+	struct sha256 c;
+	off_t data = 0, hole, end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return sbx_error_errno(SBX_EIO, "cannot open '%s'", path);
+	end = lseek(fd, 0, SEEK_END);
+	sha256_init(&c);
+	while (end > 0 && (data = lseek(fd, data, SEEK_DATA)) >= 0) {
+		uint8_t hdr[16];
+		int i;
+
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = end;
+		for (i = 0; i < 8; i++) {
+			hdr[i] = (uint8_t)((uint64_t)data >> (8 * i));
+			hdr[8 + i] = (uint8_t)((uint64_t)(hole - data) >> (8 * i));
+		}
+		sha256_update(&c, hdr, sizeof(hdr));
+		while (data < hole) {
+			size_t want = (size_t)(hole - data) < sizeof(buf) ? (size_t)(hole - data) : sizeof(buf);
+			ssize_t n = pread(fd, buf, want, data);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				close(fd);
+				return sbx_error_errno(SBX_EIO, "cannot read '%s'", path);
+			}
+			sha256_update(&c, buf, (size_t)n);
+			data += n;
+		}
+	}
+	if (end < 0 || (data < 0 && errno != ENXIO)) {
+		close(fd);
+		return sbx_error_errno(SBX_EIO, "cannot scan '%s'", path);
+	}
+	close(fd);
+	sha256_final(&c, out);
+	return 0;
+}

@@ -21,4 +21,12 @@ void sha256_hex(const uint8_t d[32], char out[65]);
 /* Hash a whole file; 0 or SBX_EIO. */
 int sha256_file(const char *path, uint8_t out[32]);
 
+/*
+ * Hash a possibly sparse file by its data extents only (SEEK_DATA/SEEK_HOLE):
+ * for each extent its offset and length (8 bytes each, little-endian), then
+ * its bytes.  Not the SHA-256 of the file's contents, but as good an
+ * identity, and a 16 GiB empty filesystem image hashes in milliseconds.
+ */
+int sha256_file_sparse(const char *path, uint8_t out[32]);
+
 #endif

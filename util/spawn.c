@@ -32,8 +32,11 @@ int spawn_wait(const char *const argv[], int in_fd, int out_fd, int quiet)
 		posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
 	if (quiet) {
 		errf = tmpfile();
-		if (errf)
+		if (errf) {
 			posix_spawn_file_actions_adddup2(&fa, fileno(errf), 2);
+			if (out_fd < 0)
+				posix_spawn_file_actions_adddup2(&fa, fileno(errf), 1);
+		}
 	}
 	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);

@@ -1,0 +1,32 @@
+# tests/kvm/image-lib.sh: a tiny guest image for the sandbox tests, sourced
+# after tests/kvm/lib.sh or tests/t/test-lib.sh.
+#
+#   sbx_test_image DIR NAME   builds a busybox rootfs tarball (every applet,
+#                             /etc/passwd with root only), then
+#                             `git sbx image build --from-tar ... --name NAME`
+#                             into $SBX_CACHE_DIR with the cached cloud kernel
+#                             (found when this file is sourced, so source it
+#                             before pointing SBX_CACHE_DIR elsewhere).
+. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
+sbx_test_kdir=$(sbx_nested_kernel_dir cloud-amd64)
+sbx_test_image() {
+	dir=$1
+	name=$2
+	rootfs=$dir/rootfs
+	mkdir -p "$rootfs/bin" "$rootfs/sbin" "$rootfs/usr/bin" "$rootfs/usr/sbin" \
+		"$rootfs/etc" "$rootfs/tmp" "$rootfs/root" "$rootfs/dev" "$rootfs/proc" \
+		"$rootfs/sys" "$rootfs/run" "$rootfs/workspace" || return 1
+	cp "$(command -v busybox)" "$rootfs/bin/busybox" || return 1
+	for applet in $(busybox --list); do
+		[ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
+	printf 'root:x:0:\n' > "$rootfs/etc/group"
+	tar -C "$rootfs" -cf "$dir/rootfs.tar" . || return 1
+	[ -n "$sbx_test_kdir" ] || return 1
+	if ! "$SBX_BUILD_DIR/git-sbx" image build --from-tar "$dir/rootfs.tar" --name "$name" \
+		--kernel-dir "$sbx_test_kdir" >"$dir/image.out" 2>"$dir/image.err"; then
+		sed 's/^/# /' "$dir/image.err"
+		return 1
+	fi
+}

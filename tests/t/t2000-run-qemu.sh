@@ -1,0 +1,53 @@
+#!/bin/sh
+test_description='git sbx run without KVM: the same machine under QEMU (TCG), with a warning'
+. "$SBX_SRC_DIR/tests/t/test-lib.sh"
+
+. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
+if ! sbx_nested_kernel_dir cloud-amd64 >/dev/null 2>&1 || ! command -v qemu-system-x86_64 >/dev/null; then
+	if [ "${SBX_TEST_KVM:-auto}" = require ]; then
+		echo "Bail out! the QEMU fallback test needs tools/setup (cloud kernel package, QEMU)"
+		exit 1
+	fi
+	test_skip_all "no Debian cloud kernel package or QEMU (run tools/setup)"
+fi
+. "$SBX_SRC_DIR/tests/kvm/image-lib.sh"
+SBX_CACHE_DIR=$TRASH_DIRECTORY/cache
+TMPDIR=$TRASH_DIRECTORY
+export SBX_CACHE_DIR TMPDIR
+
+test_expect_success 'a busybox image builds' '
+	sbx_test_image "$TRASH_DIRECTORY" t &&
+	git sbx image ls >out &&
+	grep "^[0-9a-f]\{12\}  t " out
+'
+
+test_expect_success 'git sbx run --backend qemu runs the command as the agent and returns its status' '
+	test_expect_code 4 git sbx run --backend qemu --image t -- sh -c "echo hello; id -u; exit 4" >out 2>err &&
+	printf "hello\n1000\n" >expect &&
+	test_cmp expect out &&
+	grep "^warning: .*QEMU.s emulation" err
+'
+
+test_expect_success 'without a working /dev/kvm the default backend is QEMU, with the warning' '
+	if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>/dev/null; then
+		say "this machine has KVM: nothing to check"
+	else
+		git sbx run --image t -- true 2>err &&
+		grep "^warning: /dev/kvm is not usable here" err
+	fi
+'
+
+test_expect_success 'the task disk is the guest workspace; --keep-disk keeps it as qcow2' '
+	git sbx run --backend qemu --image t --keep-disk "$TRASH_DIRECTORY/task.qcow2" -- \
+		sh -c "echo kept >/workspace/file" &&
+	git sbx disk info "$TRASH_DIRECTORY/task.qcow2" >info &&
+	grep -i "backing" info &&
+	git sbx disk check "$TRASH_DIRECTORY/task.qcow2"
+'
+
+test_expect_success 'an unknown image is a clear error' '
+	test_must_fail git sbx run --image nope -- true 2>err &&
+	grep "no image .nope." err
+'
+
+test_done
