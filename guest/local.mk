@@ -1,5 +1,7 @@
 # guest/: sbx-init, PID 1 inside the VM (static binary).
 # sbx-init is static: it is the whole userspace of the initramfs.
-noinst_PROGRAMS += guest/sbx-init
+# Installed as $(pkglibexecdir)/sbx-init, where `git sbx image build` looks for it.
+pkglibexec_PROGRAMS = guest/sbx-init
 guest_sbx_init_SOURCES = guest/sbx-init.c guest/setup.c guest/sbx-init.h sbx/proto.h
+guest_sbx_init_CFLAGS = $(GUEST_CFLAGS)
 guest_sbx_init_LDFLAGS = -static

@@ -112,8 +112,8 @@ int sbx_find_init(char *out, size_t outlen)
 	snprintf(cand, sizeof(cand), "%s/guest/sbx-init", self);
 	if (!access(cand, R_OK))
 		goto found;
-	/* Installed: <prefix>/bin/git-sbx and <prefix>/libexec/git-sbx/sbx-init. */
-	snprintf(cand, sizeof(cand), "%s/../libexec/git-sbx/sbx-init", self);
+	/* Installed: where make install put it. */
+	snprintf(cand, sizeof(cand), "%s/sbx-init", SBX_PKGLIBEXECDIR);
 	if (!access(cand, R_OK))
 		goto found;
 	return sbx_error_set(SBX_ENOTFOUND, "cannot find sbx-init (set SBX_INIT)");

@@ -46,5 +46,6 @@ endif
 # writes malformed rings (static: the test initramfs has no libc).
 check_PROGRAMS += tests/kvm/guest/virtio-malformed
 tests_kvm_guest_virtio_malformed_SOURCES = tests/kvm/guest/virtio-malformed.c
+tests_kvm_guest_virtio_malformed_CFLAGS = $(GUEST_CFLAGS)
 tests_kvm_guest_virtio_malformed_LDFLAGS = -static
 KVM_TESTS += tests/kvm/virtio.kvm
