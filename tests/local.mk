@@ -50,7 +50,9 @@ include tests/virtio.mk
 include tests/sbx.mk
 include tests/git.mk
 
-TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_TESTS)
+# KVM_CHECK_TESTS is what make check runs of KVM_TESTS (.ci/run empties it for distcheck).
+KVM_CHECK_TESTS = $(KVM_TESTS)
+TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_CHECK_TESTS)
 
 EXTRA_DIST += \
 	$(E2E_TESTS) $(KVM_TESTS) $(FUZZ_TESTS) \
