@@ -10,3 +10,15 @@ KVM_TESTS += tests/kvm/run.kvm
 EXTRA_DIST += tests/kvm/image-lib.sh
 # git sbx run through the QEMU fallback (no KVM needed).
 E2E_TESTS += tests/t/t2000-run-qemu.sh
+# The channel's host-side frame parser, fuzzed (see the pattern in tests/local.mk).
+check_PROGRAMS += tests/fuzz/check-channel
+tests_fuzz_check_channel_SOURCES = tests/fuzz/fuzz-channel.c tests/fuzz/driver.c
+tests_fuzz_check_channel_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/channel.fuzz
+EXTRA_DIST += tests/fuzz/corpus/channel
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-channel
+tests_fuzz_fuzz_channel_SOURCES = tests/fuzz/fuzz-channel.c
+tests_fuzz_fuzz_channel_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_channel_LDADD = $(SBX_LIBS)
+endif
