@@ -229,7 +229,7 @@ static void test_refused(void **state)
 {
 	(void)state;
 	sh_ok("%s create -q -f qcow2 --object secret,id=s0,data=123456 "
-	      "-o encrypt.format=luks,encrypt.key-secret=s0 enc.qcow2 1M", tq_qemu_img());
+	      "-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 enc.qcow2 1M", tq_qemu_img());
 	expect_refused("enc.qcow2", true, SBX_EUNSUPPORTED, "encrypted");
 	sh_ok("%s create -q -f qcow2 -o data_file=ext.raw ext.qcow2 1M", tq_qemu_img());
 	expect_refused("ext.qcow2", true, SBX_EUNSUPPORTED, "external data file");
