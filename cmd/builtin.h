@@ -53,5 +53,7 @@ int cmd_diff(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_rm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_gc(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 static const struct cmd_struct commands[] = {
+	{ "demo", cmd_demo, 0, "run the main job on a demo repository with a scripted agent" },
 	{ "diff", cmd_diff, NEED_REPO, "show what a task changed (base..sbx/<id>)" },
 	{ "disk", cmd_disk, 0, "create, inspect, check, seal and squash qcow2 disks" },
 	{ "gc", cmd_gc, NEED_REPO, "clean up task records, worktrees and temp files after crashes" },
@@ -22,8 +23,9 @@ static const struct cmd_struct commands[] = {
 	{ "list", cmd_list, NEED_REPO, "list tasks: state, age, commits, changes, prompt" },
 	{ "logs", cmd_logs, NEED_REPO, "print a task's agent output (-f follows it)" },
 	{ "rm", cmd_rm, NEED_REPO, "remove tasks with their worktree, branch and disk" },
-	{ "show", cmd_show, NEED_REPO, "show one task: state, prompt, base, branch, commits, times" },
 	{ "run", cmd_run, 0, "run one command in a throwaway VM" },
+	{ "show", cmd_show, NEED_REPO, "show one task: state, prompt, base, branch, commits, times" },
+	{ "task", cmd_task, NEED_REPO, "run an agent on a prompt in a microVM; its work lands on sbx/<id>" },
 	{ "version", cmd_version, TRY_REPO, "print versions, KVM status and the repository" },
 	{ "vm", cmd_vm, 0, "run a microVM directly (kernel, initrd, disks, console)" },
 };

@@ -105,3 +105,50 @@ int sbx_config_duration_ms(struct sbx_config *cfg, const char *key, uint64_t *ou
 		return sbx_error_prefix(SBX_EINVAL, "bad config value for '%s'", key);
 	return 0;
 }
+
+struct strv {
+	char **v;
+	size_t n;
+	int err;
+};
+
+static int strv_add(const git_config_entry *e, void *payload)
+{
+	struct strv *sv = payload;
+	char **nv = realloc(sv->v, (sv->n + 2) * sizeof(*nv));
+
+	if (!nv || !(nv[sv->n] = strdup(e->value ? e->value : ""))) {
+		if (nv)
+			sv->v = nv;
+		sv->err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		return -1;
+	}
+	sv->v = nv;
+	sv->v[++sv->n] = NULL;
+	return 0;
+}
+
+int sbx_config_strings(struct sbx_config *cfg, const char *key, char ***out, size_t *n)
+{
+	struct strv sv = { NULL, 0, 0 };
+	int err = git_config_get_multivar_foreach(cfg->snap, key, NULL, strv_add, &sv);
+
+	if (err < 0 && err != GIT_ENOTFOUND && !sv.err)
+		sv.err = sbx_git_error(SBX_ERROR, key);
+	if (sv.err) {
+		sbx_strv_free(sv.v, sv.n);
+		return sv.err;
+	}
+	*out = sv.v;
+	*n = sv.n;
+	return 0;
+}
+
+void sbx_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}

@@ -7,6 +7,7 @@
 #define SBX_SBX_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sbx_repo;
@@ -21,5 +22,8 @@ int sbx_config_bool(struct sbx_config *cfg, const char *key, bool *out);
 /* A size like "2G"; a bare number is multiplied by `unit`. */
 int sbx_config_size(struct sbx_config *cfg, const char *key, uint64_t unit, uint64_t *out);
 int sbx_config_duration_ms(struct sbx_config *cfg, const char *key, uint64_t *out);
+/* Every value of a multi-valued key, in config order (*n may be 0); free with sbx_strv_free(). */
+int sbx_config_strings(struct sbx_config *cfg, const char *key, char ***out, size_t *n);
+void sbx_strv_free(char **v, size_t n);
 
 #endif

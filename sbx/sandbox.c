@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +41,7 @@ struct sbx_sandbox {
 	struct vm_result vr;
 	int vm_err;
 	volatile int vm_done;
+	struct disk_limit *limit;	/* the task disk's cap, or NULL */
 	/* QEMU */
 	pid_t qemu;
 	char sock_dir[64];
@@ -61,6 +63,104 @@ int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path)
 	o.backing_format = "raw";
 	o.extended_l2 = true;
 	return qcow2_create(path, &o);
+}
+
+/*
+ * The task disk's cap: the guest is root inside and may fill its 16 GiB
+ * ext4; the host file stops growing at `max` bytes allocated.  Writes past
+ * that fail (virtio-blk reports an I/O error to the guest); zeroing and
+ * discarding never allocate, so they pass.
+ */
+struct disk_limit {
+	struct blockdev bd;
+	struct blockdev *inner;
+	int fd;			/* the qcow2 file, for fstat */
+	uint64_t max;
+	volatile int hit;
+};
+
+static int limit_preadv(struct blockdev *bd, const struct iovec *iov, int n, uint64_t off)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->preadv(l->inner, iov, n, off);
+}
+
+static int limit_pwritev(struct blockdev *bd, const struct iovec *iov, int n, uint64_t off)
+{
+	struct disk_limit *l = bd->priv;
+	struct stat st;
+
+	if (fstat(l->fd, &st))
+		return sbx_error_errno(SBX_EIO, "task disk");
+	if ((uint64_t)st.st_blocks * 512 >= l->max) {
+		l->hit = 1;
+		return sbx_error_set(SBX_ELIMIT, "the task disk reached its limit");
+	}
+	return l->inner->ops->pwritev(l->inner, iov, n, off);
+}
+
+static int limit_flush(struct blockdev *bd)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->flush(l->inner);
+}
+
+static int limit_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->discard(l->inner, off, len);
+}
+
+static int limit_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->write_zeroes(l->inner, off, len);
+}
+
+static int limit_close(struct blockdev *bd)
+{
+	struct disk_limit *l = bd->priv;
+	int err = blockdev_close(l->inner);
+
+	l->inner = NULL;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	return err;
+}
+
+static const struct blockdev_ops limit_ops = {
+	limit_preadv, limit_pwritev, limit_flush, limit_discard, limit_write_zeroes, limit_close,
+};
+
+static int open_limited(struct disk_limit **out, struct blockdev *inner, const char *path,
+			uint64_t max)
+{
+	struct disk_limit *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	l->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0) {
+		free(l);
+		return sbx_error_errno(SBX_EIO, "cannot open '%s'", path);
+	}
+	l->inner = inner;
+	l->max = max;
+	l->bd = *inner;
+	l->bd.ops = &limit_ops;
+	l->bd.priv = l;
+	*out = l;
+	return 0;
+}
+
+bool sbx_sandbox_disk_full(const struct sbx_sandbox *sb)
+{
+	return sb->limit && sb->limit->hit;
 }
 
 static void *vm_thread(void *arg)
@@ -86,6 +186,11 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	err = blockdev_open_raw(&sb->disks[0], o->image->root, true);
 	if (!err)
 		err = blockdev_open_qcow2(&sb->disks[1], o->task_disk, false);
+	if (!err && o->disk_limit) {
+		err = open_limited(&sb->limit, sb->disks[1], o->task_disk, o->disk_limit);
+		if (!err)
+			sb->disks[1] = &sb->limit->bd;
+	}
 	if (err)
 		return sbx_error_prefix(err, "cannot open the sandbox's disks");
 	cfg.kernel = o->image->kernel;
@@ -220,6 +325,7 @@ static void free_sandbox(struct sbx_sandbox *sb)
 	vm_free(sb->vm);
 	for (i = 0; i < 2; i++)
 		blockdev_close(sb->disks[i]);
+	free(sb->limit);
 	if (sb->qemu > 0) {
 		kill(sb->qemu, SIGKILL);
 		waitpid(sb->qemu, NULL, 0);
@@ -331,6 +437,7 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 	}
 	snprintf(end->message, sizeof(end->message), "%s",
 		 end->clean ? "powered off" : "stopped by force");
+	end->disk_full = sbx_sandbox_disk_full(sb);
 	free_sandbox(sb);
 	return err;
 }

@@ -31,6 +31,7 @@ struct sbx_sandbox_opts {
 	uint64_t boot_timeout_ms;	/* until sbx-init says hello; default 60 s (600 s under TCG) */
 	uint64_t vm_timeout_ms;		/* the VM's whole life; 0 = none */
 	const char *serial_log;		/* the guest kernel's console; NULL = discard */
+	uint64_t disk_limit;		/* bytes the task disk's file may take; 0 = none (VMM only) */
 	enum sbx_backend backend;
 	bool quiet;			/* no warning about emulation */
 };
@@ -47,9 +48,12 @@ struct sbx_session *sbx_sandbox_session(struct sbx_sandbox *sb);
 /* Milliseconds from start to hello. */
 uint64_t sbx_sandbox_boot_ms(const struct sbx_sandbox *sb);
 const char *sbx_sandbox_backend_name(const struct sbx_sandbox *sb);
+/* Has the guest written past opts.disk_limit? */
+bool sbx_sandbox_disk_full(const struct sbx_sandbox *sb);
 
 struct sbx_sandbox_end {
 	bool clean;		/* sbx-init powered the VM off when asked */
+	bool disk_full;		/* the guest wrote past disk_limit */
 	char message[256];
 };
 /*

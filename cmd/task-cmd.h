@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* What `git sbx task` and `git sbx demo` share: create a task, run it, print the summary. */
+#ifndef SBX_CMD_TASK_CMD_H
+#define SBX_CMD_TASK_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sbx/sandbox.h"
+
+struct cmd_ctx;
+
+struct task_cmd_args {
+	const char *prompt;
+	const char *agent, *agent_cmd;	/* at most one */
+	const char *base;		/* NULL: HEAD */
+	const char *image;		/* NULL: the default image */
+	unsigned cpus;			/* 0: default */
+	uint64_t memory;		/* 0: default */
+	uint64_t timeout_ms;		/* 0: none */
+	enum sbx_backend backend;
+	bool detach;
+};
+
+/* --memory, --timeout, --backend and --cpus into `a`; SBX_EINVAL with a message. */
+int parse_task_common(struct task_cmd_args *a, const char *memory, const char *timeout,
+		      const char *backend, int cpus);
+/* Create and run the task in ctx->repo; returns the exit code (0, 1 or 128). */
+int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a);
+
+#endif

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+/* git sbx task PROMPT: an agent in a microVM, its work on branch sbx/<id>. */
+#include "cmd/builtin.h"
+#include "cmd/task-print.h"
+#include "cmd/task-cmd.h"
+#include "sbx/agent.h"
+#include "sbx/config.h"
+#include "sbx/repo.h"
+#include "sbx/task.h"
+#include "sbx/task-run.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const task_usage[] = {
+	"git sbx task [<options>] [--] <prompt>...",
+	"git sbx task [<options>] --prompt-file <file>",
+	NULL,
+};
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	if (interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	interrupted = 1;
+	{
+		static const char msg[] = "\ngit-sbx: stopping the agent; its work so far will be "
+					  "imported (interrupt again to abort)\n";
+
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			return;
+	}
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno == EPIPE ? 0 : sbx_error_errno(SBX_EIO, "writing output");
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int out_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	(void)opaque;
+	return write_all(fd == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
+}
+
+static void on_progress(void *opaque, const char *what)
+{
+	const struct sbx_task *t = opaque;
+
+	fprintf(stderr, "task %u: %s\n", t->id, what);
+}
+
+static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
+			  const struct sbx_task_run_result *res)
+{
+	struct sbx_task_summary s;
+	char a[16], b[16], c[16], d[16], e[16], hex[GIT_OID_HEXSZ + 1];
+	size_t i;
+
+	printf("\ntask %u %s", t->id, sbx_task_state_name(t->state));
+	if (res->agent_status >= 0)
+		printf(": the agent exited with status %d", res->agent_status);
+	if (res->backend)
+		printf(" (%s)", res->backend);
+	putchar('\n');
+	if (t->error)
+		printf("  %s\n", t->error);
+	if (!sbx_task_summarize(&s, ctx->repo, t, true)) {
+		if (res->no_changes || !s.ncommits) {
+			printf("  no changes: %s is still at the base %s\n", t->branch,
+			       git_oid_tostr(hex, sizeof(hex), &t->base));
+		} else {
+			printf("  %zu commit%s on %s:\n", s.ncommits, s.ncommits == 1 ? "" : "s", t->branch);
+			for (i = 0; i < s.ncommits_listed; i++)
+				printf("    %s\n", s.commits[i]);
+			if (s.ncommits > s.ncommits_listed)
+				printf("    ... and %zu more\n", s.ncommits - s.ncommits_listed);
+			printf("  %zu file%s changed, %zu insertion%s(+), %zu deletion%s(-)\n",
+			       s.files_changed, s.files_changed == 1 ? "" : "s", s.insertions,
+			       s.insertions == 1 ? "" : "s", s.deletions, s.deletions == 1 ? "" : "s");
+		}
+		sbx_task_summary_clear(&s);
+	}
+	if (t->worktree)
+		printf("  worktree: %s%s\n", t->worktree,
+		       res->worktree_kept ? " (kept as it was: it has changes of yours)" : "");
+	format_ms(a, sizeof(a), t->boot_ms);
+	format_ms(b, sizeof(b), t->transfer_in_ms);
+	format_ms(c, sizeof(c), t->agent_ms);
+	format_ms(d, sizeof(d), t->transfer_out_ms);
+	format_ms(e, sizeof(e), t->import_ms);
+	printf("  time: boot %s, transfer in %s, agent %s, transfer out %s, import %s\n", a, b, c, d, e);
+	if (res->log_truncated)
+		printf("  the log stopped at sbx.maxLogSize; the rest of the output was discarded\n");
+	if (res->imported)
+		printf("review: git sbx diff %u    merge: git merge %s    discard: git sbx rm %u\n",
+		       t->id, t->branch, t->id);
+}
+
+static char *join_args(int argc, const char **argv)
+{
+	size_t len = 1;
+	char *s;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	s = calloc(1, len);
+	if (!s)
+		die("out of memory");
+	for (i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static char *read_prompt_file(const char *path)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+
+	if (fd < 0)
+		die("cannot open '%s': %s", path, strerror(errno));
+	if (!buf)
+		die("out of memory");
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 >= cap) {
+			cap *= 2;
+			if (cap > SBX_TASK_PROMPT_MAX + 2)
+				die("the prompt is over %u bytes", SBX_TASK_PROMPT_MAX);
+			buf = realloc(buf, cap);
+			if (!buf)
+				die("out of memory");
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("cannot read '%s': %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return buf;
+}
+
+/* Wait until the detached child holds the task's lock (or has died). */
+static int wait_started(pid_t pid, struct sbx_task *t)
+{
+	int i, status;
+
+	for (i = 0; i < 3000; i++) {
+		if (sbx_task_running(t))
+			return 0;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return -1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
+{
+	struct sbx_task_create_opts co = SBX_TASK_CREATE_OPTS_INIT;
+	struct sbx_task_run_opts ro = SBX_TASK_RUN_OPTS_INIT;
+	struct sbx_task_run_result res;
+	struct sbx_config *cfg = NULL;
+	struct sbx_agent agent;
+	struct sbx_task *t = NULL;
+	git_object *obj = NULL;
+	git_oid base;
+	int err, ret;
+
+	if (sbx_config_open(&cfg, ctx->repo))
+		die_sbx("cannot read the configuration");
+	if (sbx_agent_resolve(&agent, cfg, a->agent, a->agent_cmd))
+		die_sbx("cannot use that agent");
+	sbx_config_free(cfg);
+	if (git_revparse_single(&obj, ctx->repo->git, a->base ? a->base : "HEAD") < 0) {
+		sbx_git_error(SBX_ENOTFOUND, a->base ? a->base : "HEAD");
+		die_sbx("no base commit");
+	}
+	{
+		git_object *c = NULL;
+
+		if (git_object_peel(&c, obj, GIT_OBJECT_COMMIT) < 0) {
+			sbx_git_error(SBX_EINVAL, a->base ? a->base : "HEAD");
+			die_sbx("the base is not a commit");
+		}
+		base = *git_object_id(c);
+		git_object_free(c);
+		git_object_free(obj);
+	}
+	co.prompt = a->prompt;
+	co.base = &base;
+	co.agent = agent.label;
+	co.image = a->image ? a->image : SBX_IMAGE_DEFAULT_NAME;
+	if (sbx_task_create(&t, ctx->repo, &co))
+		die_sbx("cannot create the task");
+	fprintf(stderr, "task %u: %s at %.12s%s%s\n", t->id, t->branch, git_oid_tostr_s(&base),
+		t->worktree ? ", worktree " : "", t->worktree ? t->worktree : "");
+
+	ro.agent = &agent;
+	ro.image = a->image;
+	ro.cpus = a->cpus;
+	ro.memory = a->memory;
+	ro.timeout_ms = a->timeout_ms;
+	ro.backend = a->backend;
+	ro.progress = on_progress;
+	ro.progress_opaque = t;
+	ro.interrupt = &interrupted;
+
+	if (a->detach) {
+		char *logp = sbx_task_log_path(t);
+		pid_t pid;
+		int fd;
+
+		if (!logp)
+			die("out of memory");
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0)
+			die("cannot fork: %s", strerror(errno));
+		if (pid > 0) {
+			if (wait_started(pid, t))
+				die("task %u did not start; see git sbx show %u", t->id, t->id);
+			printf("task %u is running in the background: git sbx logs -f %u\n", t->id, t->id);
+			free(logp);
+			return 0;
+		}
+		setsid();
+		fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, STDIN_FILENO);
+			close(fd);
+		}
+		free(logp);
+		signal(SIGHUP, SIG_IGN);
+		/* The session writes the agent's output to the log itself. */
+	} else {
+		ro.output = out_sink;
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	err = sbx_task_run(&res, ctx->repo, t, &ro);
+	if (err)
+		fprintf(stderr, "error: task %u failed: %s\n", t->id, sbx_error());
+	if (!a->detach || !err)
+		print_summary(ctx, t, &res);
+	fflush(stdout);
+	if (err)
+		ret = 128;
+	else if (t->state != SBX_TASK_DONE || res.agent_status)
+		ret = 1;
+	else
+		ret = 0;
+	sbx_task_free(t);
+	sbx_agent_clear(&agent);
+	return ret;
+}
+
+int parse_task_common(struct task_cmd_args *a, const char *memory, const char *timeout,
+		      const char *backend, int cpus)
+{
+	if (cpus < 0 || cpus > 64)
+		return sbx_error_set(SBX_EINVAL, "--cpus must be 1..64");
+	a->cpus = (unsigned)cpus;
+	if (memory && parse_size(memory, 1 << 20, &a->memory))
+		return sbx_error_prefix(SBX_EINVAL, "bad --memory");
+	if (timeout && parse_duration_ms(timeout, &a->timeout_ms))
+		return sbx_error_prefix(SBX_EINVAL, "bad --timeout");
+	if (!backend)
+		a->backend = SBX_BACKEND_AUTO;
+	else if (!strcmp(backend, "kvm"))
+		a->backend = SBX_BACKEND_VMM;
+	else if (!strcmp(backend, "qemu"))
+		a->backend = SBX_BACKEND_QEMU;
+	else
+		return sbx_error_set(SBX_EINVAL, "--backend is kvm or qemu");
+	return 0;
+}
+
+int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	struct task_cmd_args a = { 0 };
+	const char *memory = NULL, *timeout = NULL, *backend = NULL, *prompt_file = NULL;
+	char *prompt = NULL;
+	int cpus = 0, n, ret;
+	const struct option opts[] = {
+		OPT_STRING(0, "agent", &a.agent, "name",
+			   "claude, codex, gemini, aider, a sbx-agent.<name> preset, or script:<file>"),
+		OPT_STRING(0, "agent-cmd", &a.agent_cmd, "command", "run this command line as the agent"),
+		OPT_STRING(0, "base", &a.base, "rev", "start from this commit (default HEAD)"),
+		OPT_STRING(0, "image", &a.image, "name", "the image to run in (default \"default\")"),
+		OPT_STRING('F', "prompt-file", &prompt_file, "file", "read the prompt from a file (- for stdin)"),
+		OPT_INT(0, "cpus", &cpus, "n", "virtual CPUs (default 2)"),
+		OPT_STRING(0, "memory", &memory, "size", "guest memory, e.g. 2G (default 1G)"),
+		OPT_STRING(0, "timeout", &timeout, "duration", "stop the agent after this long (e.g. 30m)"),
+		OPT_BOOL('d', "detach", &a.detach, "run in the background; follow with git sbx logs -f"),
+		OPT_STRING(0, "backend", &backend, "kvm|qemu", "force our VMM or the QEMU fallback"),
+		OPT_END(),
+	};
+
+	n = parse_options(argc, argv, opts, task_usage, 0);
+	if (prompt_file && n)
+		usage_msg_opt("give the prompt as arguments or with --prompt-file, not both", task_usage, opts);
+	if (!prompt_file && !n)
+		usage_msg_opt("no prompt given", task_usage, opts);
+	if (a.agent && a.agent_cmd)
+		usage_msg_opt("--agent and --agent-cmd exclude each other", task_usage, opts);
+	if (parse_task_common(&a, memory, timeout, backend, cpus))
+		usage_msg_opt(sbx_error(), task_usage, opts);
+	if (!timeout) {
+		struct sbx_config *cfg = NULL;
+
+		if (!sbx_config_open(&cfg, ctx->repo)) {
+			int err = sbx_config_duration_ms(cfg, "sbx.timeout", &a.timeout_ms);
+
+			sbx_config_free(cfg);
+			if (err && err != SBX_ENOTFOUND)
+				die_sbx("bad sbx.timeout");
+		}
+	}
+	prompt = prompt_file ? read_prompt_file(prompt_file) : join_args(n, argv);
+	if (!*prompt)
+		die("the prompt is empty");
+	a.prompt = prompt;
+	ret = task_cmd_run(ctx, &a);
+	free(prompt);
+	return ret;
+}

@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: MIT
+/* One task's session: boot, transfer in, agent, transfer out, import (sbx/task-run.h). */
+#include "sbx/task-run.h"
+#include "sbx/agent.h"
+#include "sbx/bundle.h"
+#include "sbx/config.h"
+#include "sbx/fsutil.h"
+#include "sbx/repo.h"
+#include "sbx/task.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_UID 1000
+#define TAIL_MAX 2048
+
+/* Staged by root: the base bundle, the prompt, a script agent. */
+static const char stage_script[] =
+	"umask 022 && mkdir -p /run/sbx && cat > \"/run/sbx/$1\" && chmod \"$2\" \"/run/sbx/$1\"";
+
+/*
+ * The agent user's clone of the base.  `git clone` cannot take a cut
+ * bundle (docs/design.md, "Git as the transport"), so: init, shallow list,
+ * fetch, reset.
+ */
+static const char clone_script[] =
+	"set -e\n"
+	"cd /workspace\n"
+	"git init -q .\n"
+	"git symbolic-ref HEAD \"refs/heads/$SBX_BRANCH\"\n"
+	"if [ -n \"$SBX_SHALLOW\" ]; then printf '%s\\n' $SBX_SHALLOW > .git/shallow; fi\n"
+	"git fetch -q /run/sbx/base.bundle \"+refs/heads/$SBX_BRANCH:refs/remotes/host/$SBX_BRANCH\"\n"
+	"git reset -q --hard \"refs/remotes/host/$SBX_BRANCH\"\n"
+	"git config user.name \"$SBX_USER_NAME\"\n"
+	"git config user.email \"$SBX_USER_EMAIL\"\n"
+	"rm -f /run/sbx/base.bundle 2>/dev/null || true\n";
+
+/*
+ * The agent: $SBX_PROMPT comes from the staged file (a prompt may be larger
+ * than one channel string), then the agent's command line.
+ */
+static const char agent_wrapper[] =
+	"if [ \"$(wc -c < \"$SBX_PROMPT_FILE\")\" -le 100000 ]; then\n"
+	"  SBX_PROMPT=$(cat \"$SBX_PROMPT_FILE\"); export SBX_PROMPT\n"
+	"else\n"
+	"  echo 'git-sbx: the prompt is over 100000 bytes: read it from $SBX_PROMPT_FILE' >&2\n"
+	"fi\n"
+	"exec sh -c \"$1\"\n";
+
+/*
+ * What comes back: leftovers committed (with no hook of the agent's run),
+ * then the bundle on stdout.  Exit 3: nothing to send (HEAD is the base).
+ */
+static const char collect_script[] =
+	"cd /workspace || exit 90\n"
+	"git add -A || exit 91\n"
+	"if ! git diff --cached --quiet; then\n"
+	"  git -c core.hooksPath=/dev/null -c commit.gpgSign=false commit -q --no-verify \\\n"
+	"      -m 'sbx: uncommitted work' >&2 || exit 92\n"
+	"fi\n"
+	"head=$(git rev-parse -q --verify 'HEAD^{commit}') || { echo 'no HEAD commit' >&2; exit 93; }\n"
+	"[ \"$head\" != \"$SBX_BASE\" ] || exit 3\n"
+	"exec git bundle create -q - \"$SBX_BASE..HEAD\"\n";
+
+struct run {
+	struct sbx_task_run_result *res;
+	const struct sbx_task_run_opts *o;
+	struct sbx_repo *repo;
+	struct sbx_task *task;
+	struct sbx_sandbox *sb;
+	struct sbx_session *s;
+	int log_fd;
+	uint64_t log_bytes, log_max;
+	uint64_t disk_limit;
+	unsigned depth;
+	char *user_name, *user_email;
+	char base_hex[GIT_OID_HEXSZ + 1];
+	char id[16];
+	char *shallow;			/* space-separated hex */
+	/* the import while the bundle streams */
+	struct sbx_bundle_import *imp;
+	git_oid old_tip;
+	int imp_err;
+	char imp_msg[512];
+	/* stderr of a step, its last bytes */
+	char tail[TAIL_MAX + 1];
+	size_t tail_len;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void progress(struct run *r, const char *fmt, ...) SBX_PRINTF(2, 3);
+static void progress(struct run *r, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!r->o->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r->o->progress(r->o->progress_opaque, buf);
+}
+
+static void write_log(struct run *r, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (r->log_fd < 0 || r->res->log_truncated)
+		return;
+	if (r->log_bytes + len > r->log_max) {
+		char note[160];
+		int n;
+
+		len = (size_t)(r->log_max - r->log_bytes);
+		r->res->log_truncated = true;
+		n = snprintf(note, sizeof(note),
+			     "\n[git-sbx: output over sbx.maxLogSize (%llu bytes); the rest was discarded]\n",
+			     (unsigned long long)r->log_max);
+		if (len && write(r->log_fd, p, len) < 0)
+			return;
+		if (write(r->log_fd, note, (size_t)n) < 0)
+			return;
+		if (r->o->output)
+			r->o->output(r->o->output_opaque, 2, (const uint8_t *)note, (size_t)n);
+		r->log_bytes = r->log_max;
+		return;
+	}
+	while (len) {
+		ssize_t w = write(r->log_fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;	/* the log is best effort; the task goes on */
+		p += w;
+		len -= (size_t)w;
+		r->log_bytes += (uint64_t)w;
+	}
+}
+
+static void keep_tail(struct run *r, const uint8_t *data, size_t len)
+{
+	if (len >= TAIL_MAX) {
+		memcpy(r->tail, data + len - TAIL_MAX, TAIL_MAX);
+		r->tail_len = TAIL_MAX;
+	} else {
+		if (r->tail_len + len > TAIL_MAX) {
+			size_t drop = r->tail_len + len - TAIL_MAX;
+
+			memmove(r->tail, r->tail + drop, r->tail_len - drop);
+			r->tail_len -= drop;
+		}
+		memcpy(r->tail + r->tail_len, data, len);
+		r->tail_len += len;
+	}
+	r->tail[r->tail_len] = 0;
+}
+
+/* The last line of a step's stderr, printable, for an error message. */
+static const char *tail_line(struct run *r)
+{
+	char *end, *start;
+	size_t i;
+
+	for (i = 0; i < r->tail_len; i++)
+		if ((unsigned char)r->tail[i] < 0x20 && r->tail[i] != '\n')
+			r->tail[i] = '?';
+		else if ((unsigned char)r->tail[i] >= 0x7f)
+			r->tail[i] = '?';
+	end = r->tail + r->tail_len;
+	while (end > r->tail && end[-1] == '\n')
+		*--end = 0;
+	start = strrchr(r->tail, '\n');
+	start = start ? start + 1 : r->tail;
+	return *start ? start : "no message";
+}
+
+/* The agent's output: to the caller and the log, both bounded. */
+static int agent_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	struct run *r = opaque;
+	bool shown = !r->res->log_truncated;
+
+	write_log(r, data, len);
+	if (shown && r->o->output) {
+		size_t n = len;
+
+		/* Past the cap the caller gets what the log got, then the note. */
+		if (r->res->log_truncated && r->log_bytes == r->log_max)
+			n = 0;
+		if (n)
+			return r->o->output(r->o->output_opaque, fd, data, n);
+	}
+	return 0;
+}
+
+/* A step's output: stderr into the log and the tail; stdout discarded. */
+static int step_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	struct run *r = opaque;
+
+	if (fd == 2) {
+		keep_tail(r, data, len);
+		write_log(r, data, len);
+	}
+	return 0;
+}
+
+/* The result bundle: stdout into the import, stderr as a step's. */
+static int collect_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	struct run *r = opaque;
+	int err;
+
+	if (fd != 1)
+		return step_sink(opaque, fd, data, len);
+	if (r->imp_err)
+		return r->imp_err;
+	err = sbx_bundle_import_write(r->imp, data, len);
+	if (err) {
+		r->imp_err = err;
+		snprintf(r->imp_msg, sizeof(r->imp_msg), "%s", sbx_error());
+	}
+	return err;
+}
+
+static const char *const base_env[] = {
+	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/sbx", "USER=sbx", "LOGNAME=sbx",
+	"LANG=C.UTF-8", "TERM=dumb",
+};
+#define NBASE_ENV (sizeof(base_env) / sizeof(base_env[0]))
+
+#define MAX_ENV (NBASE_ENV + 16 + 64)
+
+struct envb {
+	char *v[MAX_ENV + 1];
+	size_t n;
+	char *owned[MAX_ENV];
+	size_t nowned;
+};
+
+static int env_take(struct envb *e, char *s)
+{
+	if (!s)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if (e->n >= MAX_ENV) {
+		free(s);
+		return sbx_error_set(SBX_ELIMIT, "too many environment variables");
+	}
+	e->owned[e->nowned++] = s;
+	e->v[e->n++] = s;
+	e->v[e->n] = NULL;
+	return 0;
+}
+
+/* A whole "NAME=value" entry. */
+static int env_add_entry(struct envb *e, const char *entry)
+{
+	return env_take(e, strdup(entry));
+}
+
+static int env_add(struct envb *e, const char *name, const char *value)
+{
+	char *s;
+
+	if (asprintf(&s, "%s=%s", name, value) < 0)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	return env_take(e, s);
+}
+
+static void env_free(struct envb *e)
+{
+	while (e->nowned)
+		free(e->owned[--e->nowned]);
+}
+
+static int env_init(struct envb *e, struct run *r)
+{
+	size_t i;
+	int err = 0;
+
+	memset(e, 0, sizeof(*e));
+	for (i = 0; i < NBASE_ENV; i++)
+		e->v[e->n++] = (char *)base_env[i];
+	if ((err = env_add(e, "SBX_TASK_ID", r->id)) || (err = env_add(e, "SBX_BASE", r->base_hex)) ||
+	    (err = env_add(e, "SBX_BRANCH", r->task->branch)) ||
+	    (err = env_add(e, "SBX_PROMPT_FILE", "/run/sbx/prompt")))
+		env_free(e);
+	return err;
+}
+
+static int exec_step(struct run *r, const char *what, const char *const *argv,
+		     const char *const *env, bool as_agent, const uint8_t *in, size_t in_len,
+		     int in_fd, sbx_sink_fn sink, struct sbx_exec_result *res)
+{
+	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
+	int err;
+
+	eo.argv = argv;
+	eo.env = env;
+	eo.cwd = as_agent ? "/workspace" : "/";
+	eo.set_user = as_agent;
+	eo.uid = eo.gid = AGENT_UID;
+	eo.timeout_ms = SBX_TASK_TRANSFER_TIMEOUT_MS;
+	eo.stdin_fd = in_fd;
+	eo.stdin_buf = in;
+	eo.stdin_len = in_len;
+	eo.sink = sink ? sink : step_sink;
+	eo.opaque = r;
+	r->tail_len = 0;
+	r->tail[0] = 0;
+	err = sbx_session_exec(r->s, &eo, res);
+	if (err)
+		return sbx_error_prefix(err, "%s", what);
+	return 0;
+}
+
+static int stage(struct run *r, const char *name, const char *mode, const uint8_t *buf,
+		 size_t len, int fd)
+{
+	const char *argv[] = { "sh", "-c", stage_script, "sbx-stage", name, mode, NULL };
+	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct sbx_exec_result res;
+	char what[64];
+	int err;
+
+	snprintf(what, sizeof(what), "sending %s", name);
+	if ((err = exec_step(r, what, argv, env, false, buf, len, fd, NULL, &res)))
+		return err;
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest could not store %s (exit %d: %s)", name,
+				     res.code, tail_line(r));
+	return 0;
+}
+
+static int transfer_in(struct run *r)
+{
+	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
+	struct sbx_bundle_info info = { 0 };
+	const char *argv[] = { "sh", "-c", clone_script, NULL };
+	struct sbx_exec_result res;
+	struct envb env;
+	char *path = sbx_path_join(r->task->dir, "base.bundle");
+	size_t i;
+	int fd = -1, err;
+
+	if (!path)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot create '%s'", path);
+		goto out;
+	}
+	bo.branch = r->task->branch;
+	bo.depth = r->depth;
+	if ((err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, &bo, fd))) {
+		sbx_error_prefix(err, "cannot pack the base");
+		goto out;
+	}
+	progress(r, "sending the base: %zu commits, %zu objects, %llu bytes", info.ncommits,
+		 info.nobjects, (unsigned long long)info.bytes);
+	r->shallow = calloc(info.nshallow ? info.nshallow : 1, GIT_OID_HEXSZ + 1);
+	if (!r->shallow) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < info.nshallow; i++) {
+		if (i)
+			strcat(r->shallow, " ");
+		git_oid_tostr(r->shallow + strlen(r->shallow), GIT_OID_HEXSZ + 1, &info.shallow[i]);
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot rewind the bundle");
+		goto out;
+	}
+	if ((err = stage(r, "base.bundle", "644", NULL, 0, fd)) ||
+	    (err = stage(r, "prompt", "644", (const uint8_t *)r->task->prompt,
+			 strlen(r->task->prompt), -1)) ||
+	    (r->o->agent->script &&
+	     (err = stage(r, "agent", "755", (const uint8_t *)r->o->agent->script,
+			  r->o->agent->script_len, -1))))
+		goto out;
+	if ((err = env_init(&env, r)))
+		goto out;
+	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow)) &&
+	    !(err = env_add(&env, "SBX_USER_NAME", r->user_name)) &&
+	    !(err = env_add(&env, "SBX_USER_EMAIL", r->user_email)))
+		err = exec_step(r, "cloning the base in the guest", argv, (const char *const *)env.v,
+				true, NULL, 0, -1, NULL, &res);
+	env_free(&env);
+	if (!err && res.code)
+		err = sbx_error_set(SBX_ERROR, "the guest could not check out the base (exit %d: %s)",
+				    res.code, tail_line(r));
+out:
+	sbx_bundle_info_clear(&info);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	free(path);
+	return err;
+}
+
+static int run_agent(struct run *r)
+{
+	const char *argv[] = { "sh", "-c", agent_wrapper, "sbx-agent", r->o->agent->command, NULL };
+	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct envb env;
+	size_t i;
+	int err;
+
+	if ((err = env_init(&env, r)))
+		return err;
+	for (i = 0; i < r->o->agent->nenv && !err; i++)
+		err = env_add_entry(&env, r->o->agent->env[i]);
+	if (err) {
+		env_free(&env);
+		return err;
+	}
+	eo.argv = argv;
+	eo.env = (const char *const *)env.v;
+	eo.cwd = "/workspace";
+	eo.set_user = true;
+	eo.uid = eo.gid = AGENT_UID;
+	eo.timeout_ms = r->o->timeout_ms;
+	eo.sink = agent_sink;
+	eo.opaque = r;
+	eo.interrupt = r->o->interrupt;
+	err = sbx_session_exec(r->s, &eo, &res);
+	env_free(&env);
+	if (err)
+		return sbx_error_prefix(err, "the sandbox failed while the agent ran");
+	r->res->agent_status = res.code;
+	r->res->timed_out = (res.flags & PROTO_EXIT_TIMEOUT) != 0;
+	r->res->interrupted = r->o->interrupt && *r->o->interrupt;
+	if (res.flags & PROTO_EXIT_SPAWN_FAILED)
+		return sbx_error_set(SBX_ERROR, "the guest could not start the agent (status %d)", res.code);
+	return 0;
+}
+
+static int transfer_out(struct run *r)
+{
+	const char *argv[] = { "sh", "-c", collect_script, NULL };
+	struct sbx_exec_result res;
+	struct envb env;
+	int err;
+
+	if ((err = sbx_task_import_begin(&r->imp, &r->old_tip, r->repo, r->task)))
+		return err;
+	if ((err = env_init(&env, r)))
+		return err;
+	err = exec_step(r, "bringing the result back", argv, (const char *const *)env.v, true,
+			NULL, 0, -1, collect_sink, &res);
+	env_free(&env);
+	if (r->imp_err)
+		return sbx_error_set(r->imp_err, "rejected the result: %s", r->imp_msg);
+	if (err)
+		return err;
+	if (res.code == 3) {
+		r->res->no_changes = true;
+		return 0;
+	}
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest sent no result (exit %d: %s)", res.code,
+				     tail_line(r));
+	return 0;
+}
+
+static int read_config(struct run *r)
+{
+	struct sbx_config *cfg = NULL;
+	int err;
+
+	r->log_max = SBX_TASK_DEFAULT_MAX_LOG;
+	r->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
+	if ((err = sbx_bundle_config_depth(r->repo->git, &r->depth)) ||
+	    (err = sbx_config_open(&cfg, r->repo)))
+		return err;
+	err = sbx_config_size(cfg, "sbx.maxLogSize", 1, &r->log_max);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_size(cfg, "sbx.diskLimit", 1, &r->disk_limit);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_string(cfg, "user.name", &r->user_name);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_string(cfg, "user.email", &r->user_email);
+	sbx_config_free(cfg);
+	if (err && err != SBX_ENOTFOUND)
+		return err;
+	if (!r->user_name)
+		r->user_name = strdup("git-sbx agent");
+	if (!r->user_email)
+		r->user_email = strdup("sbx@localhost");
+	if (!r->user_name || !r->user_email)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int session(struct run *r)
+{
+	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
+	struct sbx_sandbox_end end;
+	struct sbx_image img;
+	char *disk = NULL, *console = NULL, *logp = NULL;
+	uint64_t t;
+	int err, stop_err;
+	bool session_ok = false;
+
+	if ((err = read_config(r)))
+		return err;
+	if ((err = sbx_image_resolve(&img, r->o->image)))
+		return sbx_error_prefix(err, "no image to run the task in");
+	disk = sbx_path_join(r->task->dir, "disk.qcow2");
+	console = sbx_path_join(r->task->dir, "console.log");
+	logp = sbx_task_log_path(r->task);
+	if (!disk || !console || !logp) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	r->log_fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (r->log_fd < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot open the task log '%s'", logp);
+		goto out;
+	}
+	unlink(disk);
+	if ((err = sbx_sandbox_make_disk(&img, disk))) {
+		sbx_error_prefix(err, "cannot create the task disk");
+		goto out;
+	}
+	so.image = &img;
+	so.task_disk = disk;
+	so.cpus = r->o->cpus ? r->o->cpus : 2;
+	if (r->o->memory)
+		so.memory = r->o->memory;
+	so.serial_log = console;
+	so.backend = r->o->backend;
+	so.disk_limit = r->disk_limit;
+	so.quiet = r->o->quiet;
+	progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
+	t = mono_ms();
+	if ((err = sbx_sandbox_start(&r->sb, &so))) {
+		sbx_error_prefix(err, "cannot start the sandbox");
+		goto out;
+	}
+	r->res->backend = sbx_sandbox_backend_name(r->sb);
+	r->s = sbx_sandbox_session(r->sb);
+	r->task->boot_ms = mono_ms() - t;
+	session_ok = true;
+
+	t = mono_ms();
+	err = transfer_in(r);
+	r->task->transfer_in_ms = mono_ms() - t;
+	if (err)
+		goto stop;
+
+	progress(r, "running the agent (%s)", r->o->agent->label);
+	t = mono_ms();
+	err = run_agent(r);
+	r->task->agent_ms = mono_ms() - t;
+	if (err)
+		goto stop;
+
+	progress(r, "bringing the result back");
+	t = mono_ms();
+	err = transfer_out(r);
+	r->task->transfer_out_ms = mono_ms() - t;
+stop:
+	/* The session is unusable after a channel error. */
+	if (err && (err == SBX_ECORRUPT || err == SBX_ETIMEDOUT || r->imp_err))
+		session_ok = false;
+	{
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", err ? sbx_error() : "");
+		stop_err = sbx_sandbox_stop(r->sb, session_ok, &end);
+		r->sb = NULL;
+		r->res->disk_full = end.disk_full;
+		if (err)
+			sbx_error_set(err, "%s", msg);
+		else if (stop_err)
+			pr_warn("the sandbox: %s", sbx_error());
+	}
+	if (err && end.disk_full)
+		sbx_error_prefix(err, "the task disk reached sbx.diskLimit (%llu bytes)",
+				 (unsigned long long)r->disk_limit);
+	if (err || r->res->no_changes)
+		goto out;
+
+	progress(r, "importing the result");
+	t = mono_ms();
+	err = sbx_task_import_finish(&r->res->tip, &r->res->worktree_kept, r->imp, &r->old_tip,
+				     r->task);
+	r->imp = NULL;
+	r->task->import_ms = mono_ms() - t;
+	if (err)
+		sbx_error_prefix(err, "rejected the result");
+	else
+		r->res->imported = true;
+out:
+	sbx_bundle_import_free(r->imp);
+	r->imp = NULL;
+	if (r->log_fd >= 0)
+		close(r->log_fd);
+	r->log_fd = -1;
+	free(disk);
+	free(console);
+	free(logp);
+	return err;
+}
+
+int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
+		 const struct sbx_task_run_opts *o)
+{
+	struct run r;
+	enum sbx_task_state state;
+	char msg[1200];
+	int lock = -1, err, ferr;
+
+	memset(res, 0, sizeof(*res));
+	res->agent_status = -1;
+	if (task->state != SBX_TASK_CREATED)
+		return sbx_error_set(SBX_EINVAL, "task %u is %s; only a new task can run", task->id,
+				     sbx_task_state_name(task->state));
+	if (!o->agent || !o->agent->command)
+		return sbx_error_set(SBX_EINVAL, "no agent to run");
+	if ((err = sbx_task_start(&lock, task)))
+		return err;
+	memset(&r, 0, sizeof(r));
+	r.res = res;
+	r.o = o;
+	r.repo = repo;
+	r.task = task;
+	r.log_fd = -1;
+	git_oid_tostr(r.base_hex, sizeof(r.base_hex), &task->base);
+	snprintf(r.id, sizeof(r.id), "%u", task->id);
+
+	err = session(&r);
+	free(r.shallow);
+	free(r.user_name);
+	free(r.user_email);
+
+	msg[0] = 0;
+	if (err) {
+		state = SBX_TASK_FAILED;
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+	} else if (res->interrupted) {
+		state = SBX_TASK_CANCELLED;
+		snprintf(msg, sizeof(msg), "stopped by the user; the agent's work so far was imported");
+	} else if (res->timed_out) {
+		state = SBX_TASK_FAILED;
+		snprintf(msg, sizeof(msg), "the agent timed out; its work so far was imported");
+	} else {
+		state = SBX_TASK_DONE;
+	}
+	ferr = sbx_task_finish(lock, task, state, res->agent_status < 0 ? -1 : res->agent_status & 255,
+			       msg[0] ? msg : NULL);
+	if (err)
+		return sbx_error_set(err, "%s", msg);
+	return ferr;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Running a task: the whole session of `git sbx task`.
+ *
+ *   boot          a sandbox (sbx/sandbox.h) from the image, with the task's
+ *                 qcow2 disk <task dir>/disk.qcow2 over the image's empty ext4
+ *   transfer in   a bundle of the base (sbx/bundle.h) and the prompt (and a
+ *                 script:FILE agent) are staged in the guest's /run/sbx; the
+ *                 agent user fetches the bundle into /workspace on sbx/<id>
+ *   agent         the agent's command as the agent user (uid 1000) in
+ *                 /workspace; its output goes to the caller and the task log
+ *   transfer out  the guest commits what is left ("sbx: uncommitted work")
+ *                 and writes `git bundle create - BASE..HEAD` to stdout,
+ *                 which streams straight into the verifying import
+ *   import        sbx_task_import_finish(): verified objects, the one ref,
+ *                 the host worktree, the record
+ *
+ * The guest does its git work with its own git and may do anything there;
+ * the host trusts nothing it says beyond bytes it verifies.
+ */
+#ifndef SBX_SBX_TASK_RUN_H
+#define SBX_SBX_TASK_RUN_H
+
+#include <git2.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sbx/channel.h"
+#include "sbx/image.h"
+#include "sbx/sandbox.h"
+
+struct sbx_repo;
+struct sbx_task;
+struct sbx_agent;
+
+#define SBX_TASK_DEFAULT_MAX_LOG (64ull << 20)
+#define SBX_TASK_DEFAULT_DISK_LIMIT (8ull << 30)
+#define SBX_TASK_TRANSFER_TIMEOUT_MS (10 * 60 * 1000)
+
+struct sbx_task_run_opts {
+	const struct sbx_agent *agent;
+	const char *image;		/* name or id; NULL: the default image */
+	unsigned cpus;			/* 0: 2 */
+	uint64_t memory;		/* 0: the sandbox's default (1 GiB) */
+	uint64_t timeout_ms;		/* the agent's; 0 = none */
+	enum sbx_backend backend;
+	/* The agent's output as it arrives (fd 1 or 2); NULL: the log only. */
+	sbx_sink_fn output;
+	void *output_opaque;
+	sbx_progress_fn progress;	/* one line per step; may be NULL */
+	void *progress_opaque;
+	/* Non-zero: stop the agent (its work so far still comes back). */
+	volatile int *interrupt;
+	bool quiet;			/* no emulation warning */
+};
+#define SBX_TASK_RUN_OPTS_INIT { 0 }
+
+struct sbx_task_run_result {
+	int agent_status;		/* -1: the agent did not finish */
+	bool timed_out, interrupted, disk_full, log_truncated;
+	bool no_changes;		/* the guest's HEAD was still the base */
+	bool imported;			/* the branch moved to `tip` */
+	bool worktree_kept;		/* the host worktree had changes in the way */
+	git_oid tip;
+	const char *backend;		/* "kvm" or "qemu" (static) */
+};
+
+/*
+ * Run a task in state "created".  Returns 0 when the result came back (the
+ * task is "done", whatever the agent's exit status, or "failed"/"cancelled"
+ * after a timeout or an interrupt with its work so far imported), or an
+ * error with the task recorded as failed and the message saying why.
+ */
+int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
+		 const struct sbx_task_run_opts *o);
+
+#endif
