@@ -223,6 +223,12 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 		git_object_free(c);
 		git_object_free(obj);
 	}
+	{
+		struct sbx_image img;
+
+		if (sbx_image_resolve(&img, a->image))
+			die_sbx("no image to run the task in (git sbx image build makes one)");
+	}
 	co.prompt = a->prompt;
 	co.base = &base;
 	co.agent = agent.label;

@@ -16,6 +16,8 @@
 #include "guest/sbx-init.h"
 #include "sbx/proto.h"
 
+#define SBX_INIT_MAX_USER_PROCS 2048
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -402,6 +405,17 @@ static void child(struct exec_req *r, int in, int out, int err, int report)
 		goto fail;
 	if (r->has_gid && (setgroups(0, NULL) || setgid(r->gid)))
 		goto fail;
+	if (r->has_uid && r->uid != 0) {
+		/*
+		 * A fork bomb of an unprivileged command stops at this many
+		 * processes of its user, so the guest stays able to kill it and
+		 * to send back the work.  (Root in the guest is not limited; the
+		 * host's deadlines end a guest that stops answering.)
+		 */
+		struct rlimit rl = { SBX_INIT_MAX_USER_PROCS, SBX_INIT_MAX_USER_PROCS };
+
+		setrlimit(RLIMIT_NPROC, &rl);
+	}
 	if (r->has_uid && setuid(r->uid))
 		goto fail;
 	if (r->cwd && chdir(r->cwd))

@@ -56,6 +56,16 @@ static const char agent_wrapper[] =
 	"exec sh -c \"$1\"\n";
 
 /*
+ * Before collecting: end every process the agent left behind (daemons, a
+ * fork bomb), so nothing writes to /workspace while it is committed.
+ * kill(-1) as the agent user reaches all of its processes but this shell.
+ */
+static const char sweep_script[] =
+	"i=0\n"
+	"while [ $i -lt 50 ] && kill -KILL -1 2>/dev/null; do i=$((i + 1)); done\n"
+	"exit 0\n";
+
+/*
  * What comes back: leftovers committed (with no hook of the agent's run),
  * then the bundle on stdout.  Exit 3: nothing to send (HEAD is the base).
  */
@@ -242,9 +252,10 @@ static int collect_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 
 static const char *const base_env[] = {
 	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/sbx", "USER=sbx", "LOGNAME=sbx",
-	"LANG=C.UTF-8", "TERM=dumb",
+	"LANG=C.UTF-8", "TERM=dumb", NULL,
 };
-#define NBASE_ENV (sizeof(base_env) / sizeof(base_env[0]))
+#define NBASE_ENV (sizeof(base_env) / sizeof(base_env[0]) - 1)
+
 
 #define MAX_ENV (NBASE_ENV + 16 + 64)
 
@@ -457,9 +468,14 @@ static int run_agent(struct run *r)
 static int transfer_out(struct run *r)
 {
 	const char *argv[] = { "sh", "-c", collect_script, NULL };
+	const char *sweep[] = { "sh", "-c", sweep_script, NULL };
 	struct sbx_exec_result res;
 	struct envb env;
 	int err;
+
+	if ((err = exec_step(r, "stopping the agent's processes", sweep, base_env, true,
+			     NULL, 0, -1, NULL, &res)))
+		return err;
 
 	if ((err = sbx_task_import_begin(&r->imp, &r->old_tip, r->repo, r->task)))
 		return err;

@@ -49,6 +49,7 @@ include tests/vmm.mk
 include tests/virtio.mk
 include tests/sbx.mk
 include tests/git.mk
+include tests/task.mk
 
 # KVM_CHECK_TESTS is what make check runs of KVM_TESTS (.ci/run empties it for distcheck).
 KVM_CHECK_TESTS = $(KVM_TESTS)

@@ -4,7 +4,9 @@
 #   sbx_test_image DIR NAME [git]
 #                             builds a busybox rootfs tarball (every applet,
 #                             /etc/passwd with root only; with "git", the
-#                             host's git and the libraries it links), then
+#                             host's git and the libraries it links, and
+#                             tests/t/helper/sbx-test-sudo as a set-uid
+#                             /usr/bin/sudo, as real images have sudo), then
 #                             `git sbx image build --from-tar ... --name NAME`
 #                             into $SBX_CACHE_DIR with the cached cloud kernel
 #                             (found when this file is sourced, so source it
@@ -36,6 +38,8 @@ sbx_test_image() {
 		sbx_test_add_program "$rootfs" "$(command -v git)" || return 1
 		mkdir -p "$rootfs/usr/share/git-core" &&
 			cp -r /usr/share/git-core/templates "$rootfs/usr/share/git-core/" || return 1
+		cp "$SBX_BUILD_DIR/tests/t/helper/sbx-test-sudo" "$rootfs/usr/bin/sudo" &&
+			chmod 4755 "$rootfs/usr/bin/sudo" || return 1
 	fi
 	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
 	printf 'root:x:0:\n' > "$rootfs/etc/group"

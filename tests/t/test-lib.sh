@@ -7,7 +7,8 @@
 #
 # Helpers: test_expect_success DESC BODY, test_expect_failure DESC BODY
 # (a known breakage), test_must_fail CMD..., test_when_finished CMD,
-# test_skip_all REASON, test_cmp EXPECTED ACTUAL, test_path_is_file F,
+# test_skip_all REASON, test_cmp EXPECTED ACTUAL, test_line_count OP N FILE,
+# test_path_is_file F,
 # test_path_is_missing F, test_have_prereq NAME.
 
 : "${SBX_BUILD_DIR:?run through make check (SBX_BUILD_DIR is not set)}"
@@ -119,6 +120,14 @@ test_expect_code() {
 
 test_cmp() {
 	diff -u "$1" "$2"
+}
+
+test_line_count() {
+	if [ "$(wc -l < "$3")" "-$(echo "$1" | sed 's/^=$/eq/; s/^-//')" "$2" ]; then
+		return 0
+	fi
+	echo "test_line_count: $3 has $(wc -l < "$3") lines, want $1 $2"
+	return 1
 }
 
 test_path_is_file() {

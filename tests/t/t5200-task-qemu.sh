@@ -1,0 +1,177 @@
+#!/bin/sh
+test_description='git sbx task end to end; without /dev/kvm, through the QEMU fallback with its warning'
+. "$SBX_SRC_DIR/tests/t/test-lib.sh"
+
+. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
+if ! sbx_nested_kernel_dir cloud-amd64 >/dev/null 2>&1 || ! command -v qemu-system-x86_64 >/dev/null; then
+	if [ "${SBX_TEST_KVM:-auto}" = require ]; then
+		echo "Bail out! the task tests need tools/setup (cloud kernel package, QEMU)"
+		exit 1
+	fi
+	test_skip_all "no Debian cloud kernel package or QEMU (run tools/setup)"
+fi
+. "$SBX_SRC_DIR/tests/kvm/image-lib.sh"
+. "$SBX_SRC_DIR/tests/t/task-lib.sh"
+SBX_CACHE_DIR=$TRASH_DIRECTORY/cache
+TMPDIR=$TRASH_DIRECTORY
+export SBX_CACHE_DIR TMPDIR
+if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>/dev/null; then
+	have_kvm=yes
+else
+	have_kvm=
+fi
+
+test_expect_success 'an image with git builds' '
+	sbx_test_image "$TRASH_DIRECTORY" default git &&
+	task_repo repo
+'
+
+write_agent edit.sh <<'EOF'
+#!/bin/sh
+set -e
+echo "agent: prompt=$SBX_PROMPT"
+echo "agent: history $(git log --oneline | wc -l) commits, author $(git config user.name)"
+echo "agent: on $(git symbolic-ref --short HEAD), base $SBX_BASE"
+echo added > added.txt
+echo "line 7" >> src/main.c
+git rm -q gone.txt
+git mv old-name.txt new-name.txt
+git add -A
+git commit -q -m "agent: edit, add, delete, rename"
+echo "more" >> keep.txt
+echo untracked > untracked.txt
+rm doc/page1.txt
+echo "to stderr" >&2
+EOF
+
+test_expect_success 'a scripted agent edits, adds, deletes, renames, commits once and leaves more: two commits on sbx/1' '
+	repo_fingerprint repo >before &&
+	(cd repo && git sbx task --agent script:../edit.sh "fix the bug" >../out 2>../err) &&
+	cat out err &&
+	grep "^agent: prompt=fix the bug$" out &&
+	grep "^agent: history 7 commits, author Host User$" out &&
+	grep "^agent: on sbx/1, base $(git -C repo rev-parse HEAD)$" out &&
+	grep "^to stderr$" err &&
+	git -C repo log --format=%s main..sbx/1 >subjects &&
+	printf "sbx: uncommitted work\nagent: edit, add, delete, rename\n" >expect &&
+	test_cmp expect subjects &&
+	git -C repo diff --name-status -M main~0 sbx/1~1 >first &&
+	printf "A\tadded.txt\nD\tgone.txt\nR100\told-name.txt\tnew-name.txt\nM\tsrc/main.c\n" >expect &&
+	test_cmp expect first &&
+	git -C repo diff --name-status sbx/1~1 sbx/1 >second &&
+	printf "D\tdoc/page1.txt\nM\tkeep.txt\nA\tuntracked.txt\n" >expect &&
+	test_cmp expect second &&
+	git -C repo log -1 --format="%an <%ae>" sbx/1 >author &&
+	echo "Host User <host@example.com>" >expect &&
+	test_cmp expect author &&
+	repo_fingerprint repo >after &&
+	test_cmp before after
+'
+
+test_expect_success 'the host worktree shows the result' '
+	wt=repo/.git/sbx/worktrees/1 &&
+	test "$(git -C $wt rev-parse HEAD)" = "$(git -C repo rev-parse sbx/1)" &&
+	test -z "$(git -C $wt status --porcelain)" &&
+	test_path_is_file $wt/added.txt && test_path_is_file $wt/new-name.txt &&
+	test_path_is_missing $wt/gone.txt && test_path_is_missing $wt/old-name.txt &&
+	test_path_is_missing $wt/doc/page1.txt &&
+	echo untracked >expect && test_cmp expect $wt/untracked.txt
+'
+
+test_expect_success 'the summary, the record and the log' '
+	grep "^task 1 done: the agent exited with status 0" out &&
+	grep "2 commits on sbx/1" out &&
+	grep "time: boot .*, transfer in .*, agent .*, transfer out .*, import " out &&
+	(cd repo && git sbx show --json 1) >show.json &&
+	grep "\"state\": \"done\"" show.json &&
+	grep "\"exit_status\": 0" show.json &&
+	(cd repo && git sbx logs 1) >log &&
+	grep "^agent: prompt=fix the bug$" log &&
+	grep "^to stderr$" log
+'
+
+test_expect_success 'without a working /dev/kvm the task ran under QEMU, with the warning' '
+	if test -n "$have_kvm"; then
+		say "this machine has KVM: the task ran on our VMM" &&
+		grep "(kvm)" out
+	else
+		grep "^warning: /dev/kvm is not usable here: running the VM under QEMU" err &&
+		grep "(qemu-tcg)" out
+	fi
+'
+
+write_agent nothing.sh <<'EOF'
+echo "looked, changed nothing"
+EOF
+test_expect_success 'an agent that changes nothing: no commits, exit 0' '
+	(cd repo && git sbx task --agent script:../nothing.sh "look only" >../out 2>../err) &&
+	grep "no changes: sbx/2 is still at the base" out &&
+	test "$(git -C repo rev-parse sbx/2)" = "$(git -C repo rev-parse main)"
+'
+
+write_agent fails.sh <<'EOF'
+echo partial > partial.txt
+exit 7
+EOF
+test_expect_success 'an agent that fails: its work still comes back, git sbx task exits 1' '
+	(cd repo && test_expect_code 1 git sbx task --agent script:../fails.sh "try" >../out 2>../err) &&
+	grep "task 3 done: the agent exited with status 7" out &&
+	git -C repo show sbx/3:partial.txt
+'
+
+write_agent slow.sh <<'EOF'
+echo before > before.txt
+git add before.txt && git commit -q -m before
+sleep 600
+EOF
+test_expect_success '--timeout stops the agent; the work so far comes back; the task says why' '
+	(cd repo && test_expect_code 1 git sbx task --timeout 5s --agent script:../slow.sh "slow" >../out 2>../err) &&
+	grep "the agent timed out" out &&
+	git -C repo log --format=%s -1 sbx/4 >s && echo before >expect && test_cmp expect s &&
+	(cd repo && git sbx show 4) | grep "^state: *failed"
+'
+
+test_expect_success 'sbx.historyDepth cuts the history the guest sees' '
+	git -C repo config sbx.historyDepth 2 &&
+	(cd repo && git sbx task --agent script:../edit.sh "shallow" >../out 2>../err) &&
+	grep "^agent: history 2 commits" out &&
+	git -C repo log --format=%s main..sbx/5 >subjects &&
+	test_line_count = 2 subjects &&
+	git -C repo config --unset sbx.historyDepth
+'
+
+test_expect_success '--agent-cmd, --base and a prompt from a file' '
+	echo "prompt from a file" >prompt &&
+	(cd repo && git sbx task --base HEAD~2 --agent-cmd "echo \"\$SBX_PROMPT\" > p.txt" -F ../prompt >../out 2>../err) &&
+	test "$(git -C repo rev-parse sbx/6~1)" = "$(git -C repo rev-parse main~2)" &&
+	git -C repo show sbx/6:p.txt >p && test_cmp prompt p
+'
+
+test_expect_success '--detach runs the task in the background; logs -f follows it to the end' '
+	(cd repo && git sbx task --detach --agent script:../nothing.sh "detached" >../out 2>../err) &&
+	grep "task 7 is running in the background" out &&
+	(cd repo && timeout 300 git sbx logs -f 7) >log &&
+	grep "looked, changed nothing" log &&
+	(cd repo && git sbx show 7) | grep "^state: *done"
+'
+
+test_expect_success 'clear errors: an unknown agent, an unknown image, no prompt; no task is left' '
+	(cd repo && test_must_fail git sbx task --agent nosuch "x" 2>../err) &&
+	grep "no agent .nosuch." err &&
+	(cd repo && test_must_fail git sbx task --image nosuch --agent script:../nothing.sh "x" 2>../err) &&
+	grep "no image" err &&
+	(cd repo && test_expect_code 129 git sbx task 2>../err) &&
+	grep "no prompt given" err &&
+	(cd repo && git sbx list) >list &&
+	test_line_count = 8 list
+'
+
+test_expect_success 'git sbx rm removes a task: worktree, branch, disk' '
+	test_path_is_file repo/.git/sbx/tasks/1/disk.qcow2 &&
+	(cd repo && git sbx rm 1) &&
+	test_path_is_missing repo/.git/sbx/tasks/1 &&
+	test_path_is_missing repo/.git/sbx/worktrees/1 &&
+	test_must_fail git -C repo rev-parse --verify -q sbx/1
+'
+
+test_done
