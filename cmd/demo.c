@@ -87,7 +87,7 @@ static void write_file(const char *dir, const char *name, const char *a, const c
 		die("cannot write '%s': %s", path, strerror(errno));
 }
 
-static void git(const char *dir, const char *const *args)
+static void git_out(const char *dir, const char *const *args, int out_fd)
 {
 	const char *argv[16] = { "git", "-C", dir, "-c", "init.defaultBranch=main", NULL };
 	int n = 5, i;
@@ -95,8 +95,13 @@ static void git(const char *dir, const char *const *args)
 	for (i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	if (spawn_wait(argv, -1, -1, 1))
+	if (spawn_wait(argv, -1, out_fd, 1))
 		die("'git %s' in %s failed (%s)", args[0], dir, sbx_error());
+}
+
+static void git(const char *dir, const char *const *args)
+{
+	git_out(dir, args, -1);
 }
 
 static void make_repo(const char *dir)
@@ -199,7 +204,7 @@ int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx)
 
 		printf("\n$ git log -p main..sbx/1   (in %s)\n", abs);
 		fflush(stdout);
-		git(abs, diff);
+		git_out(abs, diff, STDOUT_FILENO);
 		printf("\nThe agent's branch is sbx/1 in %s; its worktree is checked out at\n"
 		       "%s/.git/sbx/worktrees/1.  Try: cd %s && git sbx show 1\n", abs, abs, dir);
 	}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* ---- importing the guest's result ---- */
@@ -208,6 +209,31 @@ static bool in_pack(struct verify_ctx *v, const git_oid *id)
 }
 
 /*
+ * A tree entry name no checkout may write: ".", "..", and ".git" in any
+ * case or with the trailing dots and spaces Windows drops, or its 8.3
+ * name "git~1" (what git's fsck calls hasDot, hasDotdot, hasDotgit).  A
+ * tree holding one could put files into the host's .git when the branch
+ * is checked out by a tool less careful than libgit2.
+ */
+static bool bad_entry_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/'))
+		return true;
+	if (!strcasecmp(name, "git~1"))
+		return true;
+	if (n >= 4 && !strncasecmp(name, ".git", 4)) {
+		const char *p = name + 4;
+
+		while (*p == '.' || *p == ' ')
+			p++;
+		return !*p;
+	}
+	return false;
+}
+
+/*
  * Everything reachable from the tip must be in the pack or already in the
  * repository.  We descend only into objects of the pack: what the
  * repository already had is trusted as git trusts its own store, which
@@ -252,6 +278,11 @@ static int walk_from_tip(struct verify_ctx *v, const git_oid *tip)
 			for (i = 0; i < n && !err; i++) {
 				const git_tree_entry *e = git_tree_entry_byindex(t, i);
 
+				if (bad_entry_name(git_tree_entry_name(e))) {
+					err = SBX_CORRUPT("tree %s has an entry named '%s', which no checkout may write",
+							  git_oid_tostr_s(&id), git_tree_entry_name(e));
+					break;
+				}
 				if (git_tree_entry_filemode(e) == GIT_FILEMODE_COMMIT)
 					continue;	/* a submodule: not ours to carry */
 				err = sbx_oidvec_push(&stack, git_tree_entry_id(e));

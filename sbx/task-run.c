@@ -623,9 +623,7 @@ stop:
 				     r->task);
 	r->imp = NULL;
 	r->task->import_ms = mono_ms() - t;
-	if (err)
-		sbx_error_prefix(err, "rejected the result");
-	else
+	if (!err)
 		r->res->imported = true;
 out:
 	sbx_bundle_import_free(r->imp);

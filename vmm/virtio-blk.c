@@ -41,7 +41,11 @@ struct virtio_blk {
 	struct blockdev *bd;
 	struct iovec iov[BLK_CHAIN_MAX];
 	struct iovec data[BLK_CHAIN_MAX];
+	unsigned long errors;	/* backend errors reported to the guest */
 };
+
+/* A guest retrying a failing disk must not flood the host's terminal. */
+#define BLK_ERRORS_SHOWN 3
 
 static const uint8_t zeroes[65536];
 
@@ -74,9 +78,11 @@ static bool in_disk(const struct blockdev *bd, uint64_t sector, uint64_t bytes, 
 	return !chk_mul(sector, (uint64_t)BLOCKDEV_SECTOR, off) && range_ok(*off, bytes, bd->size);
 }
 
-static uint8_t backend_error(const char *what)
+static uint8_t backend_error(struct virtio_blk *b, const char *what)
 {
-	pr_warn("virtio-blk: %s: %s", what, sbx_error());
+	if (++b->errors <= BLK_ERRORS_SHOWN)
+		pr_warn("virtio-blk: %s: %s%s", what, sbx_error(),
+			b->errors == BLK_ERRORS_SHOWN ? " (further errors not shown)" : "");
 	return VIRTIO_BLK_S_IOERR;
 }
 
@@ -99,7 +105,7 @@ static uint8_t do_io(struct virtio_blk *b, const struct virtq_chain *c, bool wri
 		return VIRTIO_BLK_S_IOERR;
 	if (write ? b->bd->ops->pwritev(b->bd, b->data, n, off)
 		  : b->bd->ops->preadv(b->bd, b->data, n, off))
-		return backend_error(write ? "write" : "read");
+		return backend_error(b, write ? "write" : "read");
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -152,7 +158,7 @@ static uint8_t do_discard_zeroes(struct virtio_blk *b, const struct virtq_chain 
 			continue;
 		err = discard ? b->bd->ops->discard(b->bd, off, bytes) : zero_range(b->bd, off, bytes);
 		if (err)
-			return backend_error(discard ? "discard" : "write zeroes");
+			return backend_error(b, discard ? "discard" : "write zeroes");
 	}
 	return VIRTIO_BLK_S_OK;
 }
@@ -188,7 +194,7 @@ static uint32_t handle(struct virtio_blk *b, const struct virtq_chain *c)
 	case VIRTIO_BLK_T_FLUSH:
 		status = VIRTIO_BLK_S_OK;
 		if (!b->bd->read_only && b->bd->ops->flush(b->bd))
-			status = backend_error("flush");
+			status = backend_error(b, "flush");
 		break;
 	case VIRTIO_BLK_T_GET_ID: {
 		char id[VIRTIO_BLK_ID_BYTES];

@@ -17,13 +17,12 @@ test -x "$helper" || { echo "build $helper first (make check or make tests/t/hel
 files=${1:-10000}
 changed=${2:-1000}
 runs=${3:-3}
+. "$(dirname "$0")/import-lib.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sbx-bench-import.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 export HOME="$tmp" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0 GIT_AUTHOR_NAME=B GIT_AUTHOR_EMAIL=b@example.com \
 	GIT_COMMITTER_NAME=B GIT_COMMITTER_EMAIL=b@example.com
-
-now() { date +%s.%N; }
 
 git init -q -b main repo
 (cd repo && for d in $(seq -f 'dir%03g' 0 99); do mkdir "$d"; done &&
@@ -36,29 +35,5 @@ git clone -q repo guest
 	git commit -qam "agent: $changed files" && git bundle create -q ../result.bundle origin/main..HEAD)
 size=$(wc -c <result.bundle)
 want=$(git -C guest rev-parse HEAD)
-
-best_ours= best_git= best_inner=
-i=0
-while [ $i -lt "$runs" ]; do
-	rm -rf a b && cp -a repo a && cp -a repo b
-	t0=$(now)
-	out=$(cd a && "$helper" bundle-import sbx/1 main ../result.bundle)
-	got=${out%% *}
-	inner=${out#* }
-	t1=$(now)
-	(cd b && git fetch -q ../result.bundle HEAD:refs/heads/fetched)
-	t2=$(now)
-	test "$got" = "$want" && test "$(git -C b rev-parse fetched)" = "$want" &&
-		test "$(git -C a rev-parse sbx/1)" = "$want"
-	ours=$(echo "$t1 - $t0" | bc -l)
-	theirs=$(echo "$t2 - $t1" | bc -l)
-	if [ -z "$best_inner" ] || [ "$(echo "$inner < $best_inner" | bc -l)" = 1 ]; then best_inner=$inner; fi
-	if [ -z "$best_ours" ] || [ "$(echo "$ours < $best_ours" | bc -l)" = 1 ]; then best_ours=$ours; fi
-	if [ -z "$best_git" ] || [ "$(echo "$theirs < $best_git" | bc -l)" = 1 ]; then best_git=$theirs; fi
-	i=$((i + 1))
-done
 printf 'repository: %d files; result: %d changed files, bundle %d bytes\n' "$files" "$changed" "$size"
-printf 'sbx import (sbx_bundle_import, process included): %.3f s\n' "$best_ours"
-printf '  of which sbx_bundle_import itself:               %.3f s\n' "$best_inner"
-printf 'git fetch of the same bundle:                     %.3f s\n' "$best_git"
-printf 'ratio sbx/git: %.2f (best of %d runs each)\n' "$(echo "$best_ours / $best_git" | bc -l)" "$runs"
+bench_import "$tmp/repo" "$tmp/result.bundle" sbx/1 main "$want" "$runs"

@@ -26,25 +26,9 @@ test_expect_success 'an image with git builds' '
 	task_repo repo
 '
 
-write_agent edit.sh <<'EOF'
-#!/bin/sh
-set -e
-echo "agent: prompt=$SBX_PROMPT"
-echo "agent: history $(git log --oneline | wc -l) commits, author $(git config user.name)"
-echo "agent: on $(git symbolic-ref --short HEAD), base $SBX_BASE"
-echo added > added.txt
-echo "line 7" >> src/main.c
-git rm -q gone.txt
-git mv old-name.txt new-name.txt
-git add -A
-git commit -q -m "agent: edit, add, delete, rename"
-echo "more" >> keep.txt
-echo untracked > untracked.txt
-rm doc/page1.txt
-echo "to stderr" >&2
-EOF
+write_edit_agent edit.sh
 
-test_expect_success 'a scripted agent edits, adds, deletes, renames, commits once and leaves more: two commits on sbx/1' '
+test_expect_success 'a scripted agent edits, adds, deletes, renames, commits once and leaves more: two commits on sbx/1, shown in its worktree' '
 	repo_fingerprint repo >before &&
 	(cd repo && git sbx task --agent script:../edit.sh "fix the bug" >../out 2>../err) &&
 	cat out err &&
@@ -52,30 +36,12 @@ test_expect_success 'a scripted agent edits, adds, deletes, renames, commits onc
 	grep "^agent: history 7 commits, author Host User$" out &&
 	grep "^agent: on sbx/1, base $(git -C repo rev-parse HEAD)$" out &&
 	grep "^to stderr$" err &&
-	git -C repo log --format=%s main..sbx/1 >subjects &&
-	printf "sbx: uncommitted work\nagent: edit, add, delete, rename\n" >expect &&
-	test_cmp expect subjects &&
-	git -C repo diff --name-status -M main~0 sbx/1~1 >first &&
-	printf "A\tadded.txt\nD\tgone.txt\nR100\told-name.txt\tnew-name.txt\nM\tsrc/main.c\n" >expect &&
-	test_cmp expect first &&
-	git -C repo diff --name-status sbx/1~1 sbx/1 >second &&
-	printf "D\tdoc/page1.txt\nM\tkeep.txt\nA\tuntracked.txt\n" >expect &&
-	test_cmp expect second &&
+	check_edit_result repo 1 &&
 	git -C repo log -1 --format="%an <%ae>" sbx/1 >author &&
 	echo "Host User <host@example.com>" >expect &&
 	test_cmp expect author &&
 	repo_fingerprint repo >after &&
 	test_cmp before after
-'
-
-test_expect_success 'the host worktree shows the result' '
-	wt=repo/.git/sbx/worktrees/1 &&
-	test "$(git -C $wt rev-parse HEAD)" = "$(git -C repo rev-parse sbx/1)" &&
-	test -z "$(git -C $wt status --porcelain)" &&
-	test_path_is_file $wt/added.txt && test_path_is_file $wt/new-name.txt &&
-	test_path_is_missing $wt/gone.txt && test_path_is_missing $wt/old-name.txt &&
-	test_path_is_missing $wt/doc/page1.txt &&
-	echo untracked >expect && test_cmp expect $wt/untracked.txt
 '
 
 test_expect_success 'the summary, the record and the log' '

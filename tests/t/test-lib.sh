@@ -67,6 +67,10 @@ test_expect_success() {
 	test_count=$((test_count + 1))
 	if run_case "$2"; then
 		echo "ok $test_count - $1"
+		# SBX_TEST_VERBOSE=1 shows what passing cases printed too.
+		if [ -n "${SBX_TEST_VERBOSE-}" ]; then
+			sed -e 's/^/#    /' "$TRASH_DIRECTORY/.case-out"
+		fi
 	else
 		echo "not ok $test_count - $1"
 		sed -e 's/^/#    /' "$TRASH_DIRECTORY/.case-out"
