@@ -13,10 +13,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -216,7 +216,48 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	return 0;
 }
 
-extern char **environ;
+
+/*
+ * QEMU dies with us: PR_SET_PDEATHSIG, so a `git sbx task` killed with
+ * SIGKILL leaves no emulator running behind it.  Returns 0 or an errno.
+ */
+static int spawn_qemu(pid_t *pid, const char *const *argv)
+{
+	pid_t parent = getpid();
+	int pfd[2], e = 0;
+	ssize_t n;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return errno;
+	*pid = fork();
+	if (*pid < 0) {
+		e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return e;
+	}
+	if (*pid == 0) {
+		close(pfd[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
+		execvp(argv[0], (char *const *)argv);
+		e = errno;
+		if (write(pfd[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		waitpid(*pid, NULL, 0);
+		*pid = 0;
+		return e ? e : ENOEXEC;
+	}
+	return 0;
+}
 
 static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 {
@@ -292,7 +333,7 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	argv[n++] = "-monitor";
 	argv[n++] = "none";
 	argv[n] = NULL;
-	rc = posix_spawnp(&sb->qemu, argv[0], NULL, NULL, (char *const *)argv, environ);
+	rc = spawn_qemu(&sb->qemu, argv);
 	if (rc) {
 		close(lfd);
 		errno = rc;
@@ -372,7 +413,7 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	if (err)
 		goto fail;
 	hello_ms = o->boot_timeout_ms ? o->boot_timeout_ms :
-		   sb->backend == SBX_BACKEND_QEMU ? 600000 : 60000;
+		   sb->backend == SBX_BACKEND_QEMU ? 600000 : 120000;
 	err = sbx_session_start(&sb->session, sb->chan, hello_ms);
 	if (err) {
 		if (sb->vm_done)

@@ -28,7 +28,7 @@ struct sbx_sandbox_opts {
 	const char *task_disk;		/* a qcow2 image; see sbx_sandbox_make_disk() */
 	unsigned cpus;			/* default 2 */
 	uint64_t memory;		/* bytes; default 1 GiB */
-	uint64_t boot_timeout_ms;	/* until sbx-init says hello; default 60 s (600 s under TCG) */
+	uint64_t boot_timeout_ms;	/* until sbx-init says hello; 0: sbx.bootTimeout or 120 s (600 s under TCG) */
 	uint64_t vm_timeout_ms;		/* the VM's whole life; 0 = none */
 	const char *serial_log;		/* the guest kernel's console; NULL = discard */
 	uint64_t disk_limit;		/* bytes the task disk's file may take; 0 = none (VMM only) */

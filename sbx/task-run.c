@@ -90,6 +90,7 @@ struct run {
 	int log_fd;
 	uint64_t log_bytes, log_max;
 	uint64_t disk_limit;
+	uint64_t boot_timeout_ms;	/* 0: the sandbox's default */
 	unsigned depth;
 	char *user_name, *user_email;
 	char base_hex[GIT_OID_HEXSZ + 1];
@@ -512,6 +513,8 @@ static int read_config(struct run *r)
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_size(cfg, "sbx.diskLimit", 1, &r->disk_limit);
 	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_duration_ms(cfg, "sbx.bootTimeout", &r->boot_timeout_ms);
+	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_string(cfg, "user.name", &r->user_name);
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_string(cfg, "user.email", &r->user_email);
@@ -566,6 +569,7 @@ static int session(struct run *r)
 	so.serial_log = console;
 	so.backend = r->o->backend;
 	so.disk_limit = r->disk_limit;
+	so.boot_timeout_ms = r->boot_timeout_ms;
 	so.quiet = r->o->quiet;
 	progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
 	t = mono_ms();

@@ -121,6 +121,68 @@ test_expect_success '--detach runs the task in the background; logs -f follows i
 	(cd repo && git sbx show 7) | grep "^state: *done"
 '
 
+write_agent sleepy.sh <<'EOF'
+echo work > work.txt
+git add work.txt && git commit -q -m "work before the interrupt"
+echo started
+sleep 600
+EOF
+
+# start_task ID GIT...: run a task with sleepy.sh in the background, wait for its agent.
+start_task() {
+	id=$1
+	shift
+	(cd repo && exec "$@" task --agent script:../sleepy.sh "interrupt me" >../out.$id 2>../err.$id) &
+	echo $! >pid.$id
+	i=0
+	while ! grep -q "^started$" out.$id 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 600 ]; then cat out.$id err.$id; return 1; fi
+		sleep 0.2
+	done
+}
+
+wait_gone() {
+	i=0
+	while kill -0 "$1" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 600 ]; then return 1; fi
+		sleep 0.2
+	done
+}
+
+# no_vm_left ID: no process (QEMU) still has task ID's disk open, within 10 s.
+no_vm_left() {
+	i=0
+	while pgrep -f "repo/.git/sbx/tasks/$1/" >/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 50 ]; then pgrep -af "repo/.git/sbx/tasks/$1/"; return 1; fi
+		sleep 0.2
+	done
+}
+
+test_expect_success 'Ctrl-C stops the agent, brings its work back and marks the task cancelled' '
+	start_task 8 git sbx &&
+	kill -INT "$(cat pid.8)" &&
+	wait_gone "$(cat pid.8)" &&
+	cat out.8 err.8 &&
+	grep "stopping the agent" err.8 &&
+	(cd repo && git sbx show 8) >show &&
+	grep "^state: *cancelled" show &&
+	git -C repo log -1 --format=%s sbx/8 >s &&
+	echo "work before the interrupt" >expect && test_cmp expect s
+'
+
+test_expect_success 'git sbx task killed with SIGKILL: no VM left behind, gc marks the task failed' '
+	start_task 9 git-sbx &&
+	kill -KILL "$(cat pid.9)" &&
+	wait_gone "$(cat pid.9)" &&
+	no_vm_left 9 &&
+	(cd repo && git sbx gc) &&
+	(cd repo && git sbx show 9) >show &&
+	grep "^state: *failed" show
+'
+
 test_expect_success 'clear errors: an unknown agent, an unknown image, no prompt; no task is left' '
 	(cd repo && test_must_fail git sbx task --agent nosuch "x" 2>../err) &&
 	grep "no agent .nosuch." err &&
@@ -129,7 +191,7 @@ test_expect_success 'clear errors: an unknown agent, an unknown image, no prompt
 	(cd repo && test_expect_code 129 git sbx task 2>../err) &&
 	grep "no prompt given" err &&
 	(cd repo && git sbx list) >list &&
-	test_line_count = 8 list
+	test_line_count = 10 list
 '
 
 test_expect_success 'git sbx rm removes a task: worktree, branch, disk' '
