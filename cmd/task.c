@@ -27,6 +27,8 @@ static const char *const task_usage[] = {
 	NULL,
 };
 
+#define TASK_DEFAULT_TIMEOUT_MS (2ull * 60 * 60 * 1000)
+
 static volatile int interrupted;
 
 static void on_signal(int sig)
@@ -340,7 +342,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING('F', "prompt-file", &prompt_file, "file", "read the prompt from a file (- for stdin)"),
 		OPT_INT(0, "cpus", &cpus, "n", "virtual CPUs (default 2)"),
 		OPT_STRING(0, "memory", &memory, "size", "guest memory, e.g. 2G (default 1G)"),
-		OPT_STRING(0, "timeout", &timeout, "duration", "stop the agent after this long (e.g. 30m)"),
+		OPT_STRING(0, "timeout", &timeout, "duration", "stop the agent after this long (default 2h; 0: never)"),
 		OPT_BOOL('d', "detach", &a.detach, "run in the background; follow with git sbx logs -f"),
 		OPT_STRING(0, "backend", &backend, "kvm|qemu", "force our VMM or the QEMU fallback"),
 		OPT_END(),
@@ -358,6 +360,8 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (!timeout) {
 		struct sbx_config *cfg = NULL;
 
+		/* A guest that stops answering is only noticed past the agent's deadline. */
+		a.timeout_ms = TASK_DEFAULT_TIMEOUT_MS;
 		if (!sbx_config_open(&cfg, ctx->repo)) {
 			int err = sbx_config_duration_ms(cfg, "sbx.timeout", &a.timeout_ms);
 

@@ -215,7 +215,7 @@ static bool in_pack(struct verify_ctx *v, const git_oid *id)
  * tree holding one could put files into the host's .git when the branch
  * is checked out by a tool less careful than libgit2.
  */
-static bool bad_entry_name(const char *name)
+bool sbx_bundle_bad_entry_name(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -278,7 +278,7 @@ static int walk_from_tip(struct verify_ctx *v, const git_oid *tip)
 			for (i = 0; i < n && !err; i++) {
 				const git_tree_entry *e = git_tree_entry_byindex(t, i);
 
-				if (bad_entry_name(git_tree_entry_name(e))) {
+				if (sbx_bundle_bad_entry_name(git_tree_entry_name(e))) {
 					err = SBX_CORRUPT("tree %s has an entry named '%s', which no checkout may write",
 							  git_oid_tostr_s(&id), git_tree_entry_name(e));
 					break;

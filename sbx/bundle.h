@@ -164,6 +164,11 @@ void sbx_bundle_import_free(struct sbx_bundle_import *imp);
 int sbx_bundle_import_fd(git_oid *tip, git_repository *repo,
 			 const struct sbx_bundle_import_opts *opts, int fd);
 
+/*
+ * A tree entry name no checkout may write (".", "..", ".git" in any case or
+ * with trailing dots or spaces, "git~1"): such a result is refused.
+ */
+bool sbx_bundle_bad_entry_name(const char *name);
 /* Leftover quarantine directories from crashed imports (for gc): removes those of dead processes. */
 int sbx_bundle_gc(git_repository *repo, unsigned *removed);
 

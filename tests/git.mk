@@ -6,7 +6,7 @@ tests_unit_test_bundle_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-bundle
 
 check_PROGRAMS += tests/unit/test-task
-tests_unit_test_task_SOURCES = tests/unit/test-task.c
+tests_unit_test_task_SOURCES = tests/unit/test-task.c tests/unit/git-fixture.h
 tests_unit_test_task_CFLAGS = $(UNIT_CFLAGS) $(ZLIB_CFLAGS)
 tests_unit_test_task_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-task

@@ -6,6 +6,13 @@ tests_t_helper_sbx_test_sudo_CFLAGS = $(GUEST_CFLAGS)
 tests_t_helper_sbx_test_sudo_LDFLAGS = -static
 EXTRA_DIST += tests/t/task-lib.sh
 # A task end to end through the QEMU fallback, and the hostile agents.
-E2E_TESTS += tests/t/t5200-task-qemu.sh tests/t/t5210-task-hostile.sh
+E2E_TESTS += tests/t/t5200-task-qemu.sh tests/t/t5210-task-hostile.sh tests/t/t5220-demo.sh
 # A task on our VMM in the nested harness.
 KVM_TESTS += tests/kvm/task.kvm
+# Agents (presets, git config, scripts) and the tree names a result may not carry.
+check_PROGRAMS += tests/unit/test-agent
+tests_unit_test_agent_SOURCES = tests/unit/test-agent.c tests/unit/git-fixture.h
+tests_unit_test_agent_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_agent_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-agent
+EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh

@@ -2,18 +2,7 @@
 test_description='git sbx run without KVM: the same machine under QEMU (TCG), with a warning'
 . "$SBX_SRC_DIR/tests/t/test-lib.sh"
 
-. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
-if ! sbx_nested_kernel_dir cloud-amd64 >/dev/null 2>&1 || ! command -v qemu-system-x86_64 >/dev/null; then
-	if [ "${SBX_TEST_KVM:-auto}" = require ]; then
-		echo "Bail out! the QEMU fallback test needs tools/setup (cloud kernel package, QEMU)"
-		exit 1
-	fi
-	test_skip_all "no Debian cloud kernel package or QEMU (run tools/setup)"
-fi
-. "$SBX_SRC_DIR/tests/kvm/image-lib.sh"
-SBX_CACHE_DIR=$TRASH_DIRECTORY/cache
-TMPDIR=$TRASH_DIRECTORY
-export SBX_CACHE_DIR TMPDIR
+test_need_vm
 
 test_expect_success 'a busybox image builds' '
 	sbx_test_image "$TRASH_DIRECTORY" t &&

@@ -2,19 +2,8 @@
 test_description='git sbx task end to end; without /dev/kvm, through the QEMU fallback with its warning'
 . "$SBX_SRC_DIR/tests/t/test-lib.sh"
 
-. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
-if ! sbx_nested_kernel_dir cloud-amd64 >/dev/null 2>&1 || ! command -v qemu-system-x86_64 >/dev/null; then
-	if [ "${SBX_TEST_KVM:-auto}" = require ]; then
-		echo "Bail out! the task tests need tools/setup (cloud kernel package, QEMU)"
-		exit 1
-	fi
-	test_skip_all "no Debian cloud kernel package or QEMU (run tools/setup)"
-fi
-. "$SBX_SRC_DIR/tests/kvm/image-lib.sh"
+test_need_vm
 . "$SBX_SRC_DIR/tests/t/task-lib.sh"
-SBX_CACHE_DIR=$TRASH_DIRECTORY/cache
-TMPDIR=$TRASH_DIRECTORY
-export SBX_CACHE_DIR TMPDIR
 if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>/dev/null; then
 	have_kvm=yes
 else

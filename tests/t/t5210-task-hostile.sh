@@ -3,19 +3,8 @@ test_description='git sbx task against hostile agents: each case is a script age
 takes back only verified objects and one ref, and nothing outside the task changes'
 . "$SBX_SRC_DIR/tests/t/test-lib.sh"
 
-. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
-if ! sbx_nested_kernel_dir cloud-amd64 >/dev/null 2>&1 || ! command -v qemu-system-x86_64 >/dev/null; then
-	if [ "${SBX_TEST_KVM:-auto}" = require ]; then
-		echo "Bail out! the task tests need tools/setup (cloud kernel package, QEMU)"
-		exit 1
-	fi
-	test_skip_all "no Debian cloud kernel package or QEMU (run tools/setup)"
-fi
-. "$SBX_SRC_DIR/tests/kvm/image-lib.sh"
+test_need_vm
 . "$SBX_SRC_DIR/tests/t/task-lib.sh"
-SBX_CACHE_DIR=$TRASH_DIRECTORY/cache
-TMPDIR=$TRASH_DIRECTORY
-export SBX_CACHE_DIR TMPDIR
 
 test_expect_success 'an image with git and sudo; a repository with history' '
 	sbx_test_image "$TRASH_DIRECTORY" default git &&

@@ -8,8 +8,8 @@
 # Helpers: test_expect_success DESC BODY, test_expect_failure DESC BODY
 # (a known breakage), test_must_fail CMD..., test_when_finished CMD,
 # test_skip_all REASON, test_cmp EXPECTED ACTUAL, test_line_count OP N FILE,
-# test_path_is_file F,
-# test_path_is_missing F, test_have_prereq NAME.
+# test_path_is_file F, test_path_is_missing F, test_have_prereq NAME,
+# test_need_vm.
 
 : "${SBX_BUILD_DIR:?run through make check (SBX_BUILD_DIR is not set)}"
 : "${SBX_SRC_DIR:?run through make check (SBX_SRC_DIR is not set)}"
@@ -45,6 +45,25 @@ export PATH
 cd "$TRASH_DIRECTORY" || exit 1
 
 say() { echo "# $*"; }
+
+# test_need_vm: for scripts that boot VMs.  Without tools/setup's kernel
+# package or QEMU the script is skipped, or fails with SBX_TEST_KVM=require
+# (CI); then tests/kvm/image-lib.sh is sourced and the script gets its own
+# image cache and TMPDIR in its trash directory.
+test_need_vm() {
+	. "$SBX_SRC_DIR/tests/nested/kernel-dir.sh"
+	if ! sbx_nested_kernel_dir cloud-amd64 >/dev/null 2>&1 || ! command -v qemu-system-x86_64 >/dev/null; then
+		if [ "${SBX_TEST_KVM:-auto}" = require ]; then
+			echo "Bail out! $test_name needs tools/setup (cloud kernel package, QEMU)"
+			exit 1
+		fi
+		test_skip_all "no Debian cloud kernel package or QEMU (run tools/setup)"
+	fi
+	. "$SBX_SRC_DIR/tests/kvm/image-lib.sh"
+	SBX_CACHE_DIR=$TRASH_DIRECTORY/cache
+	TMPDIR=$TRASH_DIRECTORY
+	export SBX_CACHE_DIR TMPDIR
+}
 
 test_when_finished() {
 	test_cleanup="$*; $test_cleanup"

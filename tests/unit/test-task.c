@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "sbx/fsutil.h"
+#include "tests/unit/git-fixture.h"
 #include "sbx/repo.h"
 #include "sbx/task.h"
 #include "util/error.h"
@@ -87,14 +88,7 @@ static int setup(void **state)
 	assert_non_null(getcwd(cwd0, sizeof(cwd0)));
 	snprintf(tmp, sizeof(tmp), "%s/sbx-test-task.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	assert_non_null(mkdtemp(tmp));
-	setenv("HOME", tmp, 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	setenv("GIT_AUTHOR_NAME", "A U Thor", 1);
-	setenv("GIT_AUTHOR_EMAIL", "author@example.com", 1);
-	setenv("GIT_COMMITTER_NAME", "C O Mitter", 1);
-	setenv("GIT_COMMITTER_EMAIL", "committer@example.com", 1);
-	unsetenv("GIT_DIR");
-	unsetenv("GIT_WORK_TREE");
+	fixture_git_env(tmp);
 	sh("git config --global init.defaultBranch main && git config --global user.name T && "
 	   "git config --global user.email t@example.com");
 	sh("git init -q r && cd r && echo a >a.txt && mkdir d && echo b >d/b.txt && git add -A && "
