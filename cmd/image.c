@@ -26,7 +26,7 @@ static int image_build(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_image img;
 	const struct option opts[] = {
 		OPT_STRING(0, "preset", &o.preset, "preset", "minimal, or default (adds build tools, python3, node)"),
-		OPT_STRING(0, "agent", &o.agent, "agent", "also install an agent's CLI: claude, codex, gemini"),
+		OPT_STRING(0, "agent", &o.agent, "agent", "also install an agent's CLI: claude, codex, gemini (npm), aider (pipx)"),
 		OPT_STRING(0, "from-tar", &o.from_tar, "file", "use this rootfs tarball (e.g. from docker export)"),
 		OPT_STRING(0, "name", &o.name, "name", "name the image (default: \"default\")"),
 		OPT_STRING(0, "kernel-dir", &o.kernel_dir, "dir", "an extracted linux-image-*-cloud-amd64 package"),

@@ -34,13 +34,18 @@ static const char *const preset_default =
 	"git,bash,coreutils,ca-certificates,sudo,procps,less,findutils,grep,sed,"
 	"build-essential,python3,nodejs,npm,curl";
 
+/* An agent's CLI: the Debian packages it needs and how it is installed in the rootfs. */
 static const struct {
 	const char *name;
-	const char *npm;
+	const char *packages;
+	const char *install;
 } agents[] = {
-	{ "claude", "@anthropic-ai/claude-code" },
-	{ "codex", "@openai/codex" },
-	{ "gemini", "@google/gemini-cli" },
+	{ "claude", "nodejs,npm", "npm install -g --no-fund --no-audit @anthropic-ai/claude-code" },
+	{ "codex", "nodejs,npm", "npm install -g --no-fund --no-audit @openai/codex" },
+	{ "gemini", "nodejs,npm", "npm install -g --no-fund --no-audit @google/gemini-cli" },
+	/* From PyPI, into its own venv, on every user's PATH. */
+	{ "aider", "python3,pipx",
+	  "env PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx install aider-chat" },
 };
 
 int sbx_cache_dir(char *out, size_t outlen)
@@ -220,11 +225,11 @@ static int make_rootfs_tar(const struct sbx_image_build_opts *o, const char *tmp
 			if (!strcmp(o->agent, agents[i].name))
 				break;
 		if (i == sizeof(agents) / sizeof(agents[0]))
-			return sbx_error_set(SBX_EINVAL, "unknown agent '%s' (claude, codex, gemini)", o->agent);
-		if (!strstr(include, "npm"))
-			strncat(include, ",nodejs,npm", sizeof(include) - strlen(include) - 1);
-		snprintf(hook, sizeof(hook), "--customize-hook=chroot \"$1\" npm install -g --no-fund --no-audit %s",
-			 agents[i].npm);
+			return sbx_error_set(SBX_EINVAL, "unknown agent '%s' (claude, codex, gemini, aider)",
+					     o->agent);
+		strncat(include, ",", sizeof(include) - strlen(include) - 1);
+		strncat(include, agents[i].packages, sizeof(include) - strlen(include) - 1);
+		snprintf(hook, sizeof(hook), "--customize-hook=chroot \"$1\" %s", agents[i].install);
 	}
 	snprintf(tar, tarlen, "%s/rootfs.tar", tmp);
 	argv[n++] = "mmdebstrap";

@@ -36,7 +36,7 @@ typedef void (*sbx_progress_fn)(void *opaque, const char *what);
 
 struct sbx_image_build_opts {
 	const char *preset;		/* "minimal" or "default" (the default) */
-	const char *agent;		/* NULL, or claude, codex, gemini */
+	const char *agent;		/* NULL, or claude, codex, gemini (npm), aider (pipx) */
 	const char *from_tar;		/* a rootfs tarball instead of a preset */
 	const char *name;		/* NULL: SBX_IMAGE_DEFAULT_NAME */
 	const char *kernel_dir;		/* an extracted linux-image-*-cloud-amd64; NULL: the cache's */

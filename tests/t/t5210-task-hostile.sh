@@ -1,6 +1,8 @@
 #!/bin/sh
 test_description='git sbx task against hostile agents: each case is a script agent; the host
 takes back only verified objects and one ref, and nothing outside the task changes'
+# The disk-filling agent is in tests/kvm/task.kvm: only our VMM caps a task
+# disk (sbx.diskLimit); under the QEMU fallback it could grow to 16 GiB.
 . "$SBX_SRC_DIR/tests/t/test-lib.sh"
 
 test_need_vm
