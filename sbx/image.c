@@ -40,9 +40,13 @@ static const struct {
 	const char *packages;
 	const char *install;
 } agents[] = {
-	{ "claude", "nodejs,npm", "npm install -g --no-fund --no-audit @anthropic-ai/claude-code" },
-	{ "codex", "nodejs,npm", "npm install -g --no-fund --no-audit @openai/codex" },
-	{ "gemini", "nodejs,npm", "npm install -g --no-fund --no-audit @google/gemini-cli" },
+	/* node ignores the system's CA store unless told: local CAs (below) must count. */
+	{ "claude", "nodejs,npm", "env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
+				  "npm install -g --no-fund --no-audit @anthropic-ai/claude-code" },
+	{ "codex", "nodejs,npm", "env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
+				 "npm install -g --no-fund --no-audit @openai/codex" },
+	{ "gemini", "nodejs,npm", "env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
+				  "npm install -g --no-fund --no-audit @google/gemini-cli" },
 	/* From PyPI, into its own venv, on every user's PATH. */
 	{ "aider", "python3,pipx",
 	  "env PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx install aider-chat" },
@@ -205,6 +209,25 @@ static void progress(const struct sbx_image_build_opts *o, const char *fmt, ...)
 		o->progress(o->opaque, msg);
 }
 
+#define LOCAL_CA_DIR "/usr/local/share/ca-certificates"
+
+static bool has_local_cas(void)
+{
+	DIR *d = opendir(LOCAL_CA_DIR);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		found = n > 4 && !strcmp(e->d_name + n - 4, ".crt");
+	}
+	closedir(d);
+	return found;
+}
+
 /* The rootfs tarball: given, or made by mmdebstrap from a preset. */
 static int make_rootfs_tar(const struct sbx_image_build_opts *o, const char *tmp, char *tar,
 			   size_t tarlen)
@@ -236,6 +259,15 @@ static int make_rootfs_tar(const struct sbx_image_build_opts *o, const char *tmp
 	argv[n++] = "--quiet";
 	argv[n++] = "--variant=minbase";
 	argv[n++] = include;
+	/*
+	 * The host's own CAs (a TLS-inspecting proxy's, a company's) are
+	 * trusted in the image too, or the agent's install and later its
+	 * HTTPS would fail there while working on the host.
+	 */
+	if (has_local_cas()) {
+		argv[n++] = "--customize-hook=copy-in " LOCAL_CA_DIR " /usr/local/share";
+		argv[n++] = "--customize-hook=chroot \"$1\" update-ca-certificates";
+	}
 	if (hook[0])
 		argv[n++] = hook;
 	argv[n++] = "bookworm";

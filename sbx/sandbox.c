@@ -476,8 +476,13 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 			usleep(20000);
 		}
 	}
-	snprintf(end->message, sizeof(end->message), "%s",
-		 end->clean ? "powered off" : "stopped by force");
+	if (sb->backend == SBX_BACKEND_VMM && sb->vm_done && sb->vr.message[0])
+		snprintf(end->message, sizeof(end->message), "%s", sb->vr.message);
+	else if (sb->backend == SBX_BACKEND_VMM && sb->vm_done && sb->vr.end == VM_END_REBOOT)
+		snprintf(end->message, sizeof(end->message), "the guest rebooted");
+	else
+		snprintf(end->message, sizeof(end->message), "%s",
+			 end->clean ? "powered off" : "stopped by force");
 	end->disk_full = sbx_sandbox_disk_full(sb);
 	free_sandbox(sb);
 	return err;

@@ -601,7 +601,7 @@ static int session(struct run *r)
 	r->task->transfer_out_ms = mono_ms() - t;
 stop:
 	/* The session is unusable after a channel error. */
-	if (err && (err == SBX_ECORRUPT || err == SBX_ETIMEDOUT || r->imp_err))
+	if (err && (err == SBX_ECORRUPT || err == SBX_ETIMEDOUT || err == SBX_EIO || r->imp_err))
 		session_ok = false;
 	{
 		char msg[1024];
@@ -610,7 +610,10 @@ stop:
 		stop_err = sbx_sandbox_stop(r->sb, session_ok, &end);
 		r->sb = NULL;
 		r->res->disk_full = end.disk_full;
-		if (err)
+		/* After a channel failure, how the VM ended says why. */
+		if (err && !session_ok)
+			sbx_error_set(err, "%s (the VM: %s)", msg, end.message);
+		else if (err)
 			sbx_error_set(err, "%s", msg);
 		else if (stop_err)
 			pr_warn("the sandbox: %s", sbx_error());
