@@ -22,6 +22,7 @@
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
 #include "util/error.h"
+#include "tests/unit/git-fixture.h"
 
 static char tmp[256];
 
@@ -111,14 +112,7 @@ static int setup(void **state)
 	(void)state;
 	snprintf(tmp, sizeof(tmp), "%s/sbx-test-bundle.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	assert_non_null(mkdtemp(tmp));
-	setenv("HOME", tmp, 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	setenv("GIT_AUTHOR_NAME", "A U Thor", 1);
-	setenv("GIT_AUTHOR_EMAIL", "author@example.com", 1);
-	setenv("GIT_COMMITTER_NAME", "C O Mitter", 1);
-	setenv("GIT_COMMITTER_EMAIL", "committer@example.com", 1);
-	unsetenv("GIT_DIR");
-	unsetenv("GIT_WORK_TREE");
+	fixture_git_env(tmp);
 	sh("git config --global init.defaultBranch main && git config --global advice.detachedHead false");
 	/* r: eight commits with files in a subdirectory, one merge, the base at the top. */
 	sh("git init -q r && cd r && mkdir -p src/deep && "
