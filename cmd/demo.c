@@ -166,7 +166,10 @@ int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx)
 
 	if (parse_options(argc, argv, opts, demo_usage, 0))
 		usage_with_options(demo_usage, opts);
-	if (parse_task_common(&a, NULL, NULL, backend, 0))
+	ret = parse_task_common(&a, NULL, NULL, backend, 0);
+	if (ret == SBX_ENOKVM)
+		die("%s", sbx_error());
+	else if (ret)
 		usage_msg_opt(sbx_error(), demo_usage, opts);
 	if (!dir) {
 		for (i = 1; i < 1000; i++) {

@@ -104,7 +104,7 @@ static int run_command(const struct cmd_struct *c, int argc, const char **argv,
 		else if (ret)
 			die("%s", sbx_error());
 	}
-	if (!wants_help && (c->flags & NEED_KVM) && sbx_kvm_check())
+	if (!wants_help && (c->flags & NEED_KVM) && sbx_kvm_check(NULL))
 		die("'git sbx %s' needs KVM (%s)", prefix, sbx_error());
 	ret = c->fn(argc, argv, &ctx);
 	sbx_repo_free(ctx.repo);

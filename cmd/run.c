@@ -4,6 +4,7 @@
 #include "sbx/channel.h"
 #include "sbx/image.h"
 #include "sbx/sandbox.h"
+#include "sbx/sysinfo.h"
 #include "util/error.h"
 #include "util/parse.h"
 
@@ -94,6 +95,8 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		so.backend = SBX_BACKEND_QEMU;
 	else if (backend)
 		usage_msg_opt("--backend is kvm or qemu", run_usage, opts);
+	if (so.backend == SBX_BACKEND_VMM && sbx_kvm_check(NULL))
+		die("--backend kvm: %s", sbx_error());
 	if (sbx_image_resolve(&img, image))
 		die_sbx("cannot find the image");
 	so.image = &img;

@@ -44,7 +44,7 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_task_summary s;
 	struct sbx_task *t;
 	bool json = false;
-	char hex[GIT_OID_HEXSZ + 1], a[16], b[16], c[16], d[16], e[16];
+	char hex[GIT_OID_HEXSZ + 1], phases[160];
 	size_t i;
 	const struct option opts[] = {
 		OPT_BOOL(0, "json", &json, "print the task as JSON"),
@@ -91,14 +91,9 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 	print_time("created:", t->created_ms);
 	print_time("started:", t->started_ms);
 	print_time("finished:", t->finished_ms);
-	if (t->boot_ms || t->agent_ms || t->import_ms) {
-		format_ms(a, sizeof(a), t->boot_ms);
-		format_ms(b, sizeof(b), t->transfer_in_ms);
-		format_ms(c, sizeof(c), t->agent_ms);
-		format_ms(d, sizeof(d), t->transfer_out_ms);
-		format_ms(e, sizeof(e), t->import_ms);
-		printf("%-10sboot %s, transfer in %s, agent %s, transfer out %s, import %s\n",
-		       "time:", a, b, c, d, e);
+	if (t->started_ms) {
+		format_phases(phases, sizeof(phases), t);
+		printf("%-10s%s\n", "time:", phases);
 	}
 	print_prompt(t->prompt);
 	if (s.ncommits_listed) {

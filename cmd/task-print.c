@@ -58,6 +58,35 @@ void format_ms(char *buf, size_t n, uint64_t ms)
 		snprintf(buf, n, "%.1fs", (double)ms / 1000.0);
 }
 
+void format_phases(char *buf, size_t n, const struct sbx_task *t)
+{
+	const uint64_t ms[] = { t->boot_ms, t->transfer_in_ms, t->agent_ms, t->transfer_out_ms,
+				t->import_ms };
+	static const char *const names[] = { "boot", "transfer in", "agent", "transfer out", "import" };
+	size_t i, last = 0, used = 0;
+	char v[16];
+
+	/*
+	 * The phases run in order and a measured one is never 0 ms except by
+	 * rounding; those after the last measured one never ran, and are not
+	 * shown as if they took no time.
+	 */
+	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (ms[i])
+			last = i + 1;
+	buf[0] = 0;
+	if (!last) {
+		snprintf(buf, n, "none measured (the VM did not start)");
+		return;
+	}
+	for (i = 0; i < last && used < n; i++) {
+		format_ms(v, sizeof(v), ms[i]);
+		used += (size_t)snprintf(buf + used, n - used, "%s%s %s", i ? ", " : "", names[i], v);
+	}
+	if (last < sizeof(ms) / sizeof(ms[0]) && used < n)
+		snprintf(buf + used, n - used, " (then it ended)");
+}
+
 void json_str(FILE *f, const char *s)
 {
 	const unsigned char *p;

@@ -19,6 +19,12 @@ const char *task_state_label(const struct sbx_task *t);
 void format_age(char *buf, size_t n, int64_t ms);
 /* "1.2s" / "340ms" */
 void format_ms(char *buf, size_t n, uint64_t ms);
+/*
+ * "boot 4.7s, transfer in 2.0s, agent 1.0s, transfer out 1.3s, import 172ms";
+ * the phases that never ran are left out ("boot 4.7s (then it ended)"), and
+ * a task whose VM never started says so.
+ */
+void format_phases(char *buf, size_t n, const struct sbx_task *t);
 /* A JSON string (quoted and escaped). */
 void json_str(FILE *f, const char *s);
 /* One task as a JSON object (no trailing newline). */

@@ -6,6 +6,7 @@
 #include "sbx/agent.h"
 #include "sbx/config.h"
 #include "sbx/repo.h"
+#include "sbx/sysinfo.h"
 #include "sbx/task.h"
 #include "sbx/task-run.h"
 #include "util/error.h"
@@ -80,7 +81,7 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 			  const struct sbx_task_run_result *res)
 {
 	struct sbx_task_summary s;
-	char a[16], b[16], c[16], d[16], e[16], hex[GIT_OID_HEXSZ + 1];
+	char phases[160], hex[GIT_OID_HEXSZ + 1];
 	size_t i;
 
 	printf("\ntask %u %s", t->id, sbx_task_state_name(t->state));
@@ -110,12 +111,8 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 	if (t->worktree)
 		printf("  worktree: %s%s\n", t->worktree,
 		       res->worktree_kept ? " (kept as it was: it has changes of yours)" : "");
-	format_ms(a, sizeof(a), t->boot_ms);
-	format_ms(b, sizeof(b), t->transfer_in_ms);
-	format_ms(c, sizeof(c), t->agent_ms);
-	format_ms(d, sizeof(d), t->transfer_out_ms);
-	format_ms(e, sizeof(e), t->import_ms);
-	printf("  time: boot %s, transfer in %s, agent %s, transfer out %s, import %s\n", a, b, c, d, e);
+	format_phases(phases, sizeof(phases), t);
+	printf("  time: %s\n", phases);
 	if (res->log_truncated)
 		printf("  the log stopped at sbx.maxLogSize; the rest of the output was discarded\n");
 	if (res->imported)
@@ -324,6 +321,9 @@ int parse_task_common(struct task_cmd_args *a, const char *memory, const char *t
 		a->backend = SBX_BACKEND_QEMU;
 	else
 		return sbx_error_set(SBX_EINVAL, "--backend is kvm or qemu");
+	/* Before a task exists: a KVM that cannot run the VM is said at once. */
+	if (a->backend == SBX_BACKEND_VMM && sbx_kvm_check(NULL))
+		return sbx_error_prefix(SBX_ENOKVM, "--backend kvm");
 	return 0;
 }
 
@@ -332,7 +332,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct task_cmd_args a = { 0 };
 	const char *memory = NULL, *timeout = NULL, *backend = NULL, *prompt_file = NULL;
 	char *prompt = NULL;
-	int cpus = 0, n, ret;
+	int cpus = 0, n, ret, err;
 	const struct option opts[] = {
 		OPT_STRING(0, "agent", &a.agent, "name",
 			   "claude, codex, gemini, aider, a sbx-agent.<name> preset, or script:<file>"),
@@ -355,7 +355,10 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		usage_msg_opt("no prompt given", task_usage, opts);
 	if (a.agent && a.agent_cmd)
 		usage_msg_opt("--agent and --agent-cmd exclude each other", task_usage, opts);
-	if (parse_task_common(&a, memory, timeout, backend, cpus))
+	err = parse_task_common(&a, memory, timeout, backend, cpus);
+	if (err == SBX_ENOKVM)
+		die("%s", sbx_error());
+	else if (err)
 		usage_msg_opt(sbx_error(), task_usage, opts);
 	if (!timeout) {
 		struct sbx_config *cfg = NULL;
@@ -363,8 +366,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		/* A guest that stops answering is only noticed past the agent's deadline. */
 		a.timeout_ms = TASK_DEFAULT_TIMEOUT_MS;
 		if (!sbx_config_open(&cfg, ctx->repo)) {
-			int err = sbx_config_duration_ms(cfg, "sbx.timeout", &a.timeout_ms);
-
+			err = sbx_config_duration_ms(cfg, "sbx.timeout", &a.timeout_ms);
 			sbx_config_free(cfg);
 			if (err && err != SBX_ENOTFOUND)
 				die_sbx("bad sbx.timeout");

@@ -3,7 +3,6 @@
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
 
-#include <linux/kvm.h>
 #include <stdio.h>
 
 static const char *const version_usage[] = {
@@ -28,10 +27,21 @@ int cmd_version(int argc, const char **argv, struct cmd_ctx *ctx)
 	sbx_sysinfo_get(&info);
 	printf("libgit2: %s\n", info.libgit2);
 	printf("zstd: %s\n", info.zstd);
-	if (info.kvm_ok)
-		printf("kvm: API %d, up to %d vCPUs per VM\n", info.kvm_api, info.kvm_max_vcpus);
-	else
-		printf("kvm: unavailable (%s); built for API %d\n", info.kvm_why, KVM_API_VERSION);
+	switch (info.kvm.state) {
+	case VMM_KVM_WORKS:
+		printf("kvm: works (%s, API %d, up to %d vCPUs; a 64-bit test guest ran in %llu us)\n",
+		       info.kvm.device, info.kvm.api_version, info.kvm.max_vcpus,
+		       (unsigned long long)info.kvm.guest_us);
+		break;
+	case VMM_KVM_MISSING:
+		printf("kvm: unavailable (%s %s); tasks run under QEMU's emulation\n",
+		       info.kvm.device, info.kvm.why);
+		break;
+	case VMM_KVM_UNUSABLE:
+		printf("kvm: present but unusable: %s%s; tasks run under QEMU's emulation\n",
+		       info.kvm.pvm ? "" : "it cannot run a stock kernel: ", info.kvm.why);
+		break;
+	}
 	if (ctx->repo)
 		printf("repository: %s\n", ctx->repo->workdir ? ctx->repo->workdir : ctx->repo->gitdir);
 	else

@@ -45,6 +45,7 @@ struct sbx_sandbox {
 	/* QEMU */
 	pid_t qemu;
 	char sock_dir[64];
+	char qemu_why[512];		/* why QEMU: the KVM check's summary, or "--backend qemu" */
 };
 
 static uint64_t now_ms(void)
@@ -267,8 +268,10 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	int lfd, n = 0, rc;
 	struct pollfd p;
 
-	if (!o->quiet)
-		pr_warn("/dev/kvm is not usable here: running the VM under QEMU's emulation (slow)");
+	if (!o->quiet && !strcmp(sb->qemu_why, "--backend qemu"))
+		pr_warn("running the VM under QEMU's emulation (slow) (--backend qemu)");
+	else if (!o->quiet)
+		pr_warn("%s: running the VM under QEMU's emulation (slow)", sb->qemu_why);
 	snprintf(sb->sock_dir, sizeof(sb->sock_dir), "/tmp/sbx-qemu.XXXXXX");
 	if (!mkdtemp(sb->sock_dir))
 		return sbx_error_errno(SBX_EIO, "mkdtemp");
@@ -401,8 +404,23 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	sb->chan = sb->vm_chan = sb->serial_fd = -1;
 	sb->backend = o->backend;
-	if (sb->backend == SBX_BACKEND_AUTO)
-		sb->backend = sbx_kvm_check() ? SBX_BACKEND_QEMU : SBX_BACKEND_VMM;
+	if (sb->backend != SBX_BACKEND_QEMU) {
+		struct vmm_kvm_info kvm;
+
+		/* One check for both: auto falls back with its reason, kvm fails at once with it. */
+		if (sbx_kvm_check(&kvm)) {
+			if (sb->backend == SBX_BACKEND_VMM) {
+				err = sbx_error_prefix(SBX_ENOKVM, "--backend kvm");
+				goto fail;
+			}
+			vmm_kvm_summary(&kvm, sb->qemu_why, sizeof(sb->qemu_why));
+			sb->backend = SBX_BACKEND_QEMU;
+		} else {
+			sb->backend = SBX_BACKEND_VMM;
+		}
+	} else {
+		snprintf(sb->qemu_why, sizeof(sb->qemu_why), "--backend qemu");
+	}
 	sb->serial_fd = open(o->serial_log ? o->serial_log : "/dev/null",
 			     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (sb->serial_fd < 0) {
@@ -417,7 +435,8 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	err = sbx_session_start(&sb->session, sb->chan, hello_ms);
 	if (err) {
 		if (sb->vm_done)
-			sbx_error_set(err, "the VM ended before sbx-init answered: %s",
+			sbx_error_set(err, "the VM ended %.1f s after it started, before sbx-init answered: %s",
+				      (double)(now_ms() - t0) / 1000,
 				      sb->vr.message[0] ? sb->vr.message : "see the serial log");
 		goto fail;
 	}

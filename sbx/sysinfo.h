@@ -3,17 +3,20 @@
 #ifndef SBX_SBX_SYSINFO_H
 #define SBX_SBX_SYSINFO_H
 
+#include "vmm/kvm-probe.h"
+
 struct sbx_sysinfo {
 	char libgit2[32];
 	char zstd[32];
-	int kvm_ok;		/* 1 when /dev/kvm works */
-	int kvm_api;		/* KVM_GET_API_VERSION when kvm_ok */
-	int kvm_max_vcpus;
-	char kvm_why[256];	/* why not, when !kvm_ok */
+	struct vmm_kvm_info kvm;	/* the KVM usability check's answer */
 };
 
 void sbx_sysinfo_get(struct sbx_sysinfo *info);
-/* 0 when /dev/kvm is usable, SBX_ENOKVM with the reason otherwise. */
-int sbx_kvm_check(void);
+
+/*
+ * The KVM usability check (vmm/kvm-probe.h): 0 when /dev/kvm can run our
+ * VMM, SBX_ENOKVM with one sentence saying why not.  `info` may be NULL.
+ */
+int sbx_kvm_check(struct vmm_kvm_info *info);
 
 #endif

@@ -28,9 +28,20 @@ clean-kvm-initramfs:
 check_PROGRAMS += tests/unit/test-vm
 tests_unit_test_vm_SOURCES = tests/unit/test-vm.c
 tests_unit_test_vm_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_vm_LDFLAGS = -Wl,--wrap=kvm_open -Wl,--wrap=kvm_ioctl
+tests_unit_test_vm_LDFLAGS = -Wl,--wrap=kvm_open -Wl,--wrap=kvm_ioctl \
+	-Wl,--wrap=kvm_host_module -Wl,--wrap=kvm_host_cpu_virt
 tests_unit_test_vm_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-vm
+
+# The KVM usability check (vmm/kvm-probe.c) against a fake KVM for each answer.
+check_PROGRAMS += tests/unit/test-kvm-probe
+tests_unit_test_kvm_probe_SOURCES = tests/unit/test-kvm-probe.c
+tests_unit_test_kvm_probe_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_kvm_probe_LDFLAGS = -Wl,--wrap=kvm_open -Wl,--wrap=kvm_ioctl \
+	-Wl,--wrap=kvm_map_run -Wl,--wrap=kvm_unmap_run \
+	-Wl,--wrap=kvm_host_module -Wl,--wrap=kvm_host_cpu_virt
+tests_unit_test_kvm_probe_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-kvm-probe
 
 EXTRA_DIST += tests/bench/boot.sh
 

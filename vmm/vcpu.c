@@ -5,6 +5,7 @@
  * dispatches port and MMIO exits to the devices, serialised per device.
  */
 #include "vmm/vm-int.h"
+#include "vmm/kvm-exit.h"
 #include "vmm/kvm-sys.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -123,17 +124,15 @@ void *vcpu_thread(void *arg)
 			vm_request_end(vm, VM_END_ERROR, "vCPU %u halted with interrupts off", c->id);
 			return NULL;
 		case KVM_EXIT_FAIL_ENTRY:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: entry failed (reason 0x%llx)", c->id,
-				       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			return NULL;
 		case KVM_EXIT_INTERNAL_ERROR:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: KVM internal error %u", c->id,
-				       run->internal.suberror);
+		default: {
+			char what[256];
+
+			/* Say what stopped it and where, at once: nothing retries these. */
+			kvm_exit_describe(what, sizeof(what), c->fd, run, &vm->mem);
+			vm_request_end(vm, VM_END_ERROR, "vCPU %u: %s", c->id, what);
 			return NULL;
-		default:
-			vm_request_end(vm, VM_END_ERROR, "vCPU %u: unexpected exit reason %u", c->id,
-				       run->exit_reason);
-			return NULL;
+		}
 		}
 	}
 	return NULL;
@@ -268,8 +267,8 @@ int vcpu_create(struct vm *vm, unsigned id)
 	if (c->fd < 0)
 		return sbx_error_errno(SBX_ENOKVM, "KVM_CREATE_VCPU %u", id);
 	vm->nvcpus = id + 1;
-	run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-	if (run == MAP_FAILED)
+	run = kvm_map_run(c->fd, vm->run_size);
+	if (!run)
 		return sbx_error_errno(SBX_ENOKVM, "mmap of vCPU %u's kvm_run", id);
 	c->run = run;
 	ret = setup_cpuid(vm, c);

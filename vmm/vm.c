@@ -13,6 +13,7 @@
  * the devices in reverse order of creation.
  */
 #include "vmm/vm-int.h"
+#include "vmm/kvm-probe.h"
 #include "vmm/kvm-sys.h"
 #include "vmm/platform.h"
 #include "vmm/virtio.h"
@@ -420,36 +421,17 @@ static const struct {
 
 static int check_kvm(struct vm *vm, const char *dev)
 {
-	static const struct {
-		int cap;
-		const char *what;
-	} caps[] = {
-		{ KVM_CAP_USER_MEMORY, "user memory regions (KVM_CAP_USER_MEMORY)" },
-		{ KVM_CAP_IRQCHIP, "an in-kernel irqchip (KVM_CAP_IRQCHIP)" },
-		{ KVM_CAP_PIT2, "an in-kernel PIT (KVM_CAP_PIT2)" },
-		{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-		{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
-		{ KVM_CAP_EXT_CPUID, "KVM_GET_SUPPORTED_CPUID (KVM_CAP_EXT_CPUID)" },
-		{ KVM_CAP_IRQFD, "interrupts from eventfds (KVM_CAP_IRQFD)" },
-		{ KVM_CAP_IOEVENTFD, "eventfds for guest writes (KVM_CAP_IOEVENTFD)" },
-		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
-	};
-	int api, max;
-	size_t i;
+	struct vmm_kvm_info info;
+	int ret;
 
-	api = kvm_ioctl(vm->kvm_fd, KVM_GET_API_VERSION, NULL);
-	if (api != KVM_API_VERSION)
-		return sbx_error_set(SBX_ENOKVM, "'%s' speaks KVM API %d, we need %d", dev, api,
-				     KVM_API_VERSION);
-	for (i = 0; i < ARRAY_SIZE(caps); i++)
-		if (kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)caps[i].cap) <= 0)
-			return sbx_error_set(SBX_ENOKVM, "KVM on '%s' lacks %s", dev, caps[i].what);
-	max = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_MAX_VCPUS);
-	if (max <= 0)
-		max = kvm_ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_NR_VCPUS);
-	if (max > 0 && vm->cfg.cpus > (unsigned)max)
-		return sbx_error_set(SBX_ELIMIT, "KVM on '%s' allows %d vCPUs; %u asked", dev, max,
-				     vm->cfg.cpus);
+	/* The same check as the backend choice's (vmm/kvm-probe.c): PVM is refused here too. */
+	memset(&info, 0, sizeof(info));
+	ret = vmm_kvm_check_fd(vm->kvm_fd, dev, &info);
+	if (ret)
+		return ret;
+	if (info.max_vcpus > 0 && vm->cfg.cpus > (unsigned)info.max_vcpus)
+		return sbx_error_set(SBX_ELIMIT, "KVM on '%s' allows %d vCPUs; %u asked", dev,
+				     info.max_vcpus, vm->cfg.cpus);
 	vm->run_size = (size_t)kvm_ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
 	if ((int)vm->run_size < (int)sizeof(struct kvm_run))
 		return sbx_error_errno(SBX_ENOKVM, "KVM_GET_VCPU_MMAP_SIZE");

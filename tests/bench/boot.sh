@@ -39,7 +39,7 @@ if [ ! -x "$build/git-sbx" ]; then
 	echo "boot.sh: no git-sbx in '$build' (set SBX_BUILD_DIR)" >&2
 	exit 125
 fi
-if ! [ -w /dev/kvm ]; then
+if ! "$build/tests/kvm/kvm-probe" 2>/dev/null; then
 	if [ -n "${SBX_NESTED:-}" ]; then
 		echo "boot.sh: no usable /dev/kvm even inside the harness" >&2
 		exit 125

@@ -44,7 +44,7 @@ for f in "$build/git-sbx" "$helper" "$build/tests/t/helper/sbx-test-sudo"; do
 		exit 125
 	fi
 done
-if [ "$backend" != qemu ] && ! [ -w /dev/kvm ]; then
+if [ "$backend" != qemu ] && ! "$build/tests/kvm/kvm-probe" 2>/dev/null; then
 	if [ -n "${SBX_NESTED:-}" ]; then
 		echo "task.sh: no usable /dev/kvm even inside the harness" >&2
 		exit 125

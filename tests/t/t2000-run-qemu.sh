@@ -14,15 +14,29 @@ test_expect_success 'git sbx run --backend qemu runs the command as the agent an
 	test_expect_code 4 git sbx run --backend qemu --image t -- sh -c "echo hello; id -u; exit 4" >out 2>err &&
 	printf "hello\n1000\n" >expect &&
 	test_cmp expect out &&
-	grep "^warning: .*QEMU.s emulation" err
+	grep "^warning: running the VM under QEMU.s emulation (slow) (--backend qemu)$" err
 '
 
-test_expect_success 'without a working /dev/kvm the default backend is QEMU, with the warning' '
+test_expect_success 'without a working /dev/kvm the default backend is QEMU, with the check'"'"'s reason' '
 	if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>/dev/null; then
 		say "this machine has KVM: nothing to check"
 	else
+		why=$("$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>&1)
 		git sbx run --image t -- true 2>err &&
-		grep "^warning: /dev/kvm is not usable here" err
+		grep -F "warning: $why: running the VM under QEMU" err
+	fi
+'
+
+test_expect_success 'without a working /dev/kvm, --backend kvm fails at once with the reason' '
+	if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>/dev/null; then
+		say "this machine has KVM: nothing to check"
+	else
+		why=$("$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>&1)
+		t0=$(date +%s) &&
+		test_expect_code 128 git sbx run --backend kvm --image t -- true 2>err &&
+		t1=$(date +%s) &&
+		grep -F "fatal: --backend kvm: $why" err &&
+		test $((t1 - t0)) -le 2
 	fi
 '
 

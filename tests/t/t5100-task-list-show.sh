@@ -111,4 +111,15 @@ test_expect_success 'a corrupt record is reported, not trusted' '
 	cp rec.save .git/sbx/tasks/2/record && git sbx show 2 >/dev/null
 '
 
+test_expect_success 'phases that never ran are not shown as 0 ms' '
+	cd repo && test "$("$helper" create "never booted")" = 3 &&
+	SBX_TEST_PHASES=0 "$helper" finish 3 failed -1 "cannot start the sandbox" &&
+	git sbx show 3 >out &&
+	grep "^time: *none measured (the VM did not start)$" out &&
+	test "$("$helper" create "booted, then failed")" = 4 &&
+	SBX_TEST_PHASES=2 "$helper" finish 4 failed -1 "the guest stopped responding" &&
+	git sbx show 4 >out &&
+	grep "^time: *boot 1.2s, transfer in 56ms (then it ended)$" out
+'
+
 test_done

@@ -4,7 +4,7 @@ test_description='git sbx task end to end; without /dev/kvm, through the QEMU fa
 
 test_need_vm
 . "$SBX_SRC_DIR/tests/t/task-lib.sh"
-if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>/dev/null; then
+if why=$("$SBX_BUILD_DIR/tests/kvm/kvm-probe" 2>&1); then
 	have_kvm=yes
 else
 	have_kvm=
@@ -50,12 +50,25 @@ test_expect_success 'without a working /dev/kvm the task ran under QEMU, with th
 		say "this machine has KVM: the task ran on our VMM" &&
 		grep "(kvm)" out
 	else
-		grep "^warning: /dev/kvm is not usable here: running the VM under QEMU" err &&
+		grep -F "warning: $why: running the VM under QEMU" err &&
 		grep "(qemu-tcg)" out
 	fi
 '
 
+test_expect_success 'without a working /dev/kvm, --backend kvm fails before a task exists' '
+	if test -n "$have_kvm"; then
+		say "this machine has KVM: nothing to check"
+	else
+		git -C repo sbx list >before &&
+		test_expect_code 128 git -C repo sbx task --backend kvm --agent script:../edit.sh "x" 2>err &&
+		grep -F "fatal: --backend kvm: $why" err &&
+		git -C repo sbx list >after &&
+		test_cmp before after
+	fi
+'
+
 write_agent nothing.sh <<'EOF'
+
 echo "looked, changed nothing"
 EOF
 test_expect_success 'an agent that changes nothing: no commits, exit 0' '

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,9 +24,25 @@ static int fake_api = KVM_API_VERSION;
 static long fake_missing_cap = -1;
 static int fake_max_vcpus = 8;
 static int opens, fds_open;
+static bool fake_pvm_module;
 
 int __wrap_kvm_open(const char **path_out);
 int __wrap_kvm_ioctl(int fd, unsigned long request, void *arg);
+bool __wrap_kvm_host_module(const char *name);
+bool __wrap_kvm_host_cpu_virt(void);
+
+/* A host with kvm_amd on an SVM CPU, or with kvm_pvm alone. */
+bool __wrap_kvm_host_module(const char *name)
+{
+	if (!strcmp(name, "kvm_pvm"))
+		return fake_pvm_module;
+	return !strcmp(name, "kvm_amd") && !fake_pvm_module;
+}
+
+bool __wrap_kvm_host_cpu_virt(void)
+{
+	return !fake_pvm_module;
+}
 
 int __wrap_kvm_open(const char **path_out)
 {
@@ -71,6 +88,7 @@ static int reset(void **state)
 	fake_api = KVM_API_VERSION;
 	fake_missing_cap = -1;
 	fake_max_vcpus = 8;
+	fake_pvm_module = false;
 	opens = 0;
 	return 0;
 }
@@ -167,6 +185,15 @@ static void test_too_many_vcpus(void **state)
 	expect_refusal(&cfg, SBX_ELIMIT, "allows 2 vCPUs; 4 asked");
 }
 
+/* vm_create and the backend choice share one check: PVM is refused here too, at once. */
+static void test_pvm_refused(void **state)
+{
+	struct vm_config cfg = VM_CONFIG_INIT;
+
+	fake_pvm_module = true;
+	expect_refusal(&cfg, SBX_ENOKVM, "/dev/fake-kvm is PVM (kvm_pvm), which runs only PVM-enabled guest kernels");
+}
+
 /* Past the checks, a failing KVM_GET_SUPPORTED_CPUID is reported, and nothing leaks. */
 static void test_later_failure_frees(void **state)
 {
@@ -183,6 +210,7 @@ int main(void)
 		cmocka_unit_test_setup(test_api_version, reset),
 		cmocka_unit_test_setup(test_each_capability_named, reset),
 		cmocka_unit_test_setup(test_too_many_vcpus, reset),
+		cmocka_unit_test_setup(test_pvm_refused, reset),
 		cmocka_unit_test_setup(test_later_failure_frees, reset),
 	};
 
