@@ -11,7 +11,8 @@ UNIT_TESTS = tests/unit/test-util
 
 E2E_TESTS = \
 	tests/t/t0001-cli-basics.sh \
-	tests/t/t0002-nested-harness.sh
+	tests/t/t0002-nested-harness.sh \
+	tests/t/t0003-kvm-check.sh
 
 # KVM tests: each *.kvm is a shell script run by tests/kvm/with-kvm.
 check_PROGRAMS += tests/kvm/kvm-probe tests/kvm/kvm-smoke
@@ -20,7 +21,7 @@ tests_kvm_kvm_probe_LDADD = $(SBX_LIBS)
 tests_kvm_kvm_smoke_SOURCES = tests/kvm/kvm-smoke.c tests/kvm/tap.h
 
 KVM_TESTS = \
-	tests/kvm/smoke.kvm
+	tests/kvm/smoke.kvm tests/kvm/probe.kvm
 
 # Fuzz targets (tests/fuzz/fuzz-<name>.c define LLVMFuzzerTestOneInput).
 # In every build each is linked with tests/fuzz/driver.c as
