@@ -28,22 +28,50 @@ static const char *const vm_run_usage[] = {
 	NULL,
 };
 
-/* "FILE", "FILE,ro" or "FILE,rw"; *owned is what to free (NULL when d->path is arg). */
+/*
+ * "FILE[,ro|,rw][,format=raw|qcow2|auto]", options in any order at the end
+ * (a file name may hold commas); *owned is what to free (NULL when d->path
+ * is arg).
+ */
 static int parse_disk(struct sbx_machine_disk *d, char **owned, const char *arg)
 {
-	const char *comma = strrchr(arg, ',');
+	size_t len = strlen(arg);
 
 	d->path = arg;
 	d->read_only = false;
+	d->format = BLOCKDEV_FORMAT_AUTO;
 	*owned = NULL;
-	if (comma && (!strcmp(comma, ",ro") || !strcmp(comma, ",rw"))) {
-		*owned = strndup(arg, (size_t)(comma - arg));
+	for (;;) {
+		const char *comma = memrchr(arg, ',', len);
+
+		if (!comma)
+			break;
+		if (!strncmp(comma, ",ro", 3) && arg + len == comma + 3)
+			d->read_only = true;
+		else if (!strncmp(comma, ",rw", 3) && arg + len == comma + 3)
+			d->read_only = false;
+		else if (!strncmp(comma, ",format=", 8)) {
+			char name[16];
+			size_t n = (size_t)(arg + len - (comma + 8));
+
+			if (n >= sizeof(name))
+				return sbx_error_set(SBX_EINVAL, "unknown disk format '%.*s'", (int)n, comma + 8);
+			memcpy(name, comma + 8, n);
+			name[n] = 0;
+			if (blockdev_parse_format(name, &d->format))
+				return SBX_EINVAL;
+		} else {
+			break;
+		}
+		len = (size_t)(comma - arg);
+	}
+	if (len != strlen(arg)) {
+		*owned = strndup(arg, len);
 		if (!*owned)
 			die("out of memory");
 		d->path = *owned;
-		d->read_only = !strcmp(comma, ",ro");
 	}
-	return *d->path ? 0 : -1;
+	return *d->path ? 0 : sbx_error_set(SBX_EINVAL, "--disk needs a file name");
 }
 
 static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
@@ -61,7 +89,7 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "kernel", &m.kernel, "bzImage", "the Linux kernel to boot"),
 		OPT_STRING(0, "initrd", &m.initrd, "file", "an initramfs"),
 		OPT_STRING(0, "append", &m.append, "cmdline", "the kernel command line"),
-		OPT_STRING_LIST(0, "disk", &disks, "file[,ro]", "a raw disk image (virtio-blk), repeatable"),
+		OPT_STRING_LIST(0, "disk", &disks, "file[,ro][,format=F]", "a disk image (virtio-blk; qcow2 or raw by its magic), repeatable"),
 		OPT_STRING(0, "console-socket", &m.console_socket, "path",
 			   "connect the guest's hvc0 to this Unix socket"),
 		OPT_BOOL(0, "console-stdio", &console_stdio, "connect the guest's hvc0 to stdin/stdout"),
@@ -101,7 +129,7 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		usage_msg_opt("too many --disk options", vm_run_usage, opts);
 	for (i = 0; i < disks.nr; i++) {
 		if (parse_disk(&m.disks[i], &owned[i], disks.items[i]))
-			usage_msg_opt("--disk needs a file name", vm_run_usage, opts);
+			usage_msg_opt(sbx_error(), vm_run_usage, opts);
 		m.ndisks++;
 	}
 	m.rng = rng;

@@ -116,7 +116,8 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 		cfg.serial_fd = STDERR_FILENO;
 	}
 	for (i = 0; i < m->ndisks; i++) {
-		ret = blockdev_open_raw(&cfg.disks[i], m->disks[i].path, m->disks[i].read_only);
+		ret = blockdev_open_image(&cfg.disks[i], m->disks[i].path, m->disks[i].read_only,
+					  m->disks[i].format);
 		if (ret) {
 			sbx_error_prefix(ret, "disk '%s'", m->disks[i].path);
 			goto out;

@@ -7,6 +7,8 @@
 #ifndef SBX_SBX_MACHINE_H
 #define SBX_SBX_MACHINE_H
 
+#include "util/blockdev.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,6 +23,7 @@ enum sbx_console {
 struct sbx_machine_disk {
 	const char *path;
 	bool read_only;
+	enum blockdev_format format;	/* AUTO (0): by the file's magic */
 };
 
 struct sbx_machine {

@@ -1,6 +1,6 @@
 # snapshot/: on-disk formats (qcow2, memory snapshots); knows nothing of KVM or git.
 libsbx_a_SOURCES += \
-	snapshot/raw.c \
+	snapshot/raw.c snapshot/image-format.c \
 	snapshot/qcow2.c snapshot/qcow2.h snapshot/qcow2-int.h \
 	snapshot/qcow2-header.c \
 	snapshot/qcow2-io.c \

@@ -26,6 +26,13 @@ tests_unit_test_qcow2_crash_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_crash_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-qcow2-crash
 
+# Disk images opened by their format (snapshot/image-format.c).
+check_PROGRAMS += tests/unit/test-disk-format
+tests_unit_test_disk_format_SOURCES = tests/unit/test-disk-format.c
+tests_unit_test_disk_format_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_disk_format_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-disk-format
+
 E2E_TESTS += tests/t/t1000-disk-cli.sh
 
 # Fuzzing the qcow2 parsers (header, extensions, L1/L2, subclusters, compressed clusters).

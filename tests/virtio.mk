@@ -48,4 +48,4 @@ check_PROGRAMS += tests/kvm/guest/virtio-malformed
 tests_kvm_guest_virtio_malformed_SOURCES = tests/kvm/guest/virtio-malformed.c
 tests_kvm_guest_virtio_malformed_CFLAGS = $(GUEST_CFLAGS)
 tests_kvm_guest_virtio_malformed_LDFLAGS = -static
-KVM_TESTS += tests/kvm/virtio.kvm
+KVM_TESTS += tests/kvm/virtio.kvm tests/kvm/disk-format.kvm

@@ -17,6 +17,7 @@
 #define SBX_UTIL_BLOCKDEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -57,5 +58,27 @@ int blockdev_open_raw(struct blockdev **out, const char *path, bool read_only);
  * files shared): SBX_ELOCKED otherwise.
  */
 int blockdev_open_qcow2(struct blockdev **out, const char *path, bool read_only);
+
+enum blockdev_format {
+	BLOCKDEV_FORMAT_AUTO,	/* by the file's first bytes (snapshot/image-format.c) */
+	BLOCKDEV_FORMAT_RAW,
+	BLOCKDEV_FORMAT_QCOW2,
+};
+
+/*
+ * Open a disk image as `format`.  AUTO: qcow2 by its magic, raw when no
+ * known format's magic is there, and any other known format (VMDK, VDI,
+ * VHD/VHDX, QED, LUKS, qcow v1, ...) refused by name.  RAW on a file that
+ * is a known image is refused unless read-only (the guest would write over
+ * the image's header); QCOW2 on anything else fails qcow2_open's checks.
+ */
+int blockdev_open_image(struct blockdev **out, const char *path, bool read_only,
+			enum blockdev_format format);
+
+/* The name of the image format whose magic `head` starts with, or NULL (raw). */
+const char *blockdev_format_sniff(const uint8_t *head, size_t len);
+
+/* "raw", "qcow2", "auto" -> *format; SBX_EINVAL otherwise. */
+int blockdev_parse_format(const char *name, enum blockdev_format *format);
 
 #endif
