@@ -115,6 +115,8 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	/* A reader that left (`| head`) is an EPIPE that ends the run and cleans up, not a death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (sbx_sandbox_start(&sb, &so)) {
 		ret = error_sbx("cannot start the sandbox");
 		goto out;

@@ -40,6 +40,14 @@ test_expect_success 'without a working /dev/kvm, --backend kvm fails at once wit
 	fi
 '
 
+test_expect_success 'a reader that leaves early does not leave the temporary disk behind' '
+	mkdir tmp-pipe &&
+	TMPDIR=$TRASH_DIRECTORY/tmp-pipe git sbx run --backend qemu --image t -- \
+		sh -c "while :; do echo line; done" 2>err | head -n 1 >out &&
+	echo line >expect && test_cmp expect out &&
+	test -z "$(ls tmp-pipe)"
+'
+
 test_expect_success 'the task disk is the guest workspace; --keep-disk keeps it as qcow2' '
 	git sbx run --backend qemu --image t --keep-disk "$TRASH_DIRECTORY/task.qcow2" -- \
 		sh -c "echo kept >/workspace/file" &&
