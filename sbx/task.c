@@ -572,7 +572,7 @@ int sbx_task_import_begin(struct sbx_bundle_import **imp, git_oid *old_tip,
 	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
 	if (git_reference_name_to_id(old_tip, repo->git, refname) < 0)
 		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
-	if ((err = sbx_bundle_config_max_size(repo->git, &opts.max_size)))
+	if ((err = sbx_bundle_config_import(repo->git, &opts)))
 		return err;
 	opts.branch = t->branch;
 	opts.base = t->base;
