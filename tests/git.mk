@@ -20,7 +20,9 @@ tests_t_helper_sbx_test_task_LDADD = $(SBX_LIBS)
 E2E_TESTS += \
 	tests/t/t5100-task-list-show.sh \
 	tests/t/t5110-task-diff-logs.sh \
-	tests/t/t5120-task-rm-gc.sh
+	tests/t/t5120-task-rm-gc.sh \
+	tests/t/t5130-task-hostile-result.sh
+EXTRA_DIST += tests/t/helper/make-bomb.py
 
 # Fuzzing the import of result bundles (header parser, pack stream, verification).
 check_PROGRAMS += tests/fuzz/check-bundle
