@@ -34,15 +34,18 @@ static uint32_t be32(const unsigned char *p)
 /* Count a whole object of `size` inflated bytes against the limits. */
 static int account(struct sbx_pack_scan *s, uint64_t size)
 {
+	uint64_t total;
+
 	if (size > s->lim.max_object)
 		return sbx_error_set(SBX_ELIMIT,
 				     "object %u of the pack (at offset %llu) is %llu bytes, more than the limit of %llu (sbx.maxObjectSize)",
 				     s->done + 1, (unsigned long long)s->obj_offset,
 				     (unsigned long long)size, (unsigned long long)s->lim.max_object);
-	if (chk_add(s->total, size, &s->total) || s->total > s->lim.max_total)
+	if (chk_add(s->total, size, &total) || total > s->lim.max_total)
 		return sbx_error_set(SBX_ELIMIT,
 				     "the pack's objects add up to more than the limit of %llu bytes (sbx.maxInflatedSize)",
 				     (unsigned long long)s->lim.max_total);
+	s->total = total;
 	return 0;
 }
 
@@ -187,10 +190,10 @@ static int feed(struct sbx_pack_scan *s, const unsigned char *d, size_t len)
 				return SBX_CORRUPT("the bundle's pack has no PACK signature");
 			if (be32(s->hdr + 4) != 2 && be32(s->hdr + 4) != 3)
 				return sbx_error_set(SBX_EUNSUPPORTED, "pack version %u", be32(s->hdr + 4));
-			s->count = be32(s->hdr + 8);
-			if (s->count > s->lim.max_objects)
+			if (be32(s->hdr + 8) > s->lim.max_objects)
 				return sbx_error_set(SBX_ELIMIT, "the pack claims %u objects, more than the limit of %u",
-						     s->count, s->lim.max_objects);
+						     be32(s->hdr + 8), s->lim.max_objects);
+			s->count = be32(s->hdr + 8);
 			s->hdr_len = 0;
 			s->obj_offset = s->offset;
 			s->state = s->count ? SBX_PACK_SCAN_OBJ_HEADER : SBX_PACK_SCAN_TRAILER;

@@ -38,3 +38,18 @@ tests_fuzz_fuzz_bundle_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
 tests_fuzz_fuzz_bundle_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_bundle_LDADD = $(SBX_LIBS)
 endif
+
+# Fuzzing the pack stream scanner (sbx/pack-scan.c) on its own: fast, no git.
+check_PROGRAMS += tests/fuzz/check-pack-scan
+tests_fuzz_check_pack_scan_SOURCES = tests/fuzz/fuzz-pack-scan.c tests/fuzz/driver.c
+tests_fuzz_check_pack_scan_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
+tests_fuzz_check_pack_scan_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/pack-scan.fuzz
+EXTRA_DIST += tests/fuzz/corpus/pack-scan
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-pack-scan
+tests_fuzz_fuzz_pack_scan_SOURCES = tests/fuzz/fuzz-pack-scan.c
+tests_fuzz_fuzz_pack_scan_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
+tests_fuzz_fuzz_pack_scan_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_pack_scan_LDADD = $(SBX_LIBS)
+endif
