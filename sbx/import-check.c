@@ -220,7 +220,8 @@ static int position_ok(struct sbx_import_walk *w, const struct sbx_import_tree *
 {
 	unsigned deep;
 
-	if (chk_add(depth - 1, t->height, &deep) || deep > w->max_tree_depth)
+	/* Directories below the root: this tree's own depth, then its subtrees'. */
+	if (chk_add(depth - 1, t->height - 1, &deep) || deep > w->max_tree_depth)
 		return sbx_error_set(SBX_ELIMIT,
 				     "the result's trees at '%s' are nested more than %u directories deep (sbx.maxTreeDepth)",
 				     *path ? path : "/", w->max_tree_depth);
@@ -323,7 +324,7 @@ static int tree_info(struct sbx_import_walk *w, const git_oid *id, const char *p
 
 	if (ti)
 		goto placed;
-	if (depth > w->max_tree_depth)
+	if (depth - 1 > w->max_tree_depth)
 		return sbx_error_set(SBX_ELIMIT,
 				     "the result's trees at '%s' are nested more than %u directories deep (sbx.maxTreeDepth)",
 				     path, w->max_tree_depth);

@@ -37,7 +37,7 @@ struct sbx_import_walk {
 	git_odb *repo_odb;		/* the repository's own objects */
 	git_odb *pack_odb;		/* only the received pack (NULL: it was empty) */
 	git_repository *qrepo;		/* both */
-	unsigned max_tree_depth;	/* directories, the root tree counting 1 */
+	unsigned max_tree_depth;	/* directories below the root (a/b/c/file: 3) */
 	bool allow_embedded_repos;
 	struct sbx_oidset visited;	/* objects of the pack reached from the tip */
 	/* internal: what each tree was found to hold */
