@@ -332,7 +332,7 @@ out:
 	return err;
 }
 
-void task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
+int task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
 {
 	git_worktree_prune_options popts;
 	git_worktree *wt = NULL;
@@ -348,8 +348,8 @@ void task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
 				git_error_last() ? git_error_last()->message : "unknown error");
 		git_worktree_free(wt);
 	}
-	if (path)
-		sbx_rmtree(path);
+	/* Whatever libgit2 left (it gives up on some trees) must go, or we say so. */
+	return path ? sbx_rmtree(path) : 0;
 }
 
 int task_delete_branch(bool *kept, struct sbx_repo *repo, const char *branch)
