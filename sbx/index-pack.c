@@ -81,6 +81,38 @@ static int open_log(const char *dir, const char *name)
 	return fd;
 }
 
+/*
+ * GIT_ALTERNATE_OBJECT_DIRECTORIES is ':'-separated; a path with ':' or a
+ * leading '"' must be C-quoted for git to read it as one entry.
+ */
+static char *alternate_entry(const char *dir)
+{
+	size_t i, n = strlen(dir), k = 0;
+	char *q;
+
+	if (!strchr(dir, ':') && dir[0] != '"')
+		return strdup(dir);
+	q = malloc(4 * n + 3);
+	if (!q)
+		return NULL;
+	q[k++] = '"';
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)dir[i];
+
+		if (c == '"' || c == '\\') {
+			q[k++] = '\\';
+			q[k++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			k += (size_t)sprintf(q + k, "\\%03o", c);
+		} else {
+			q[k++] = (char)c;
+		}
+	}
+	q[k++] = '"';
+	q[k] = '\0';
+	return q;
+}
+
 int sbx_index_pack_start(struct sbx_index_pack **out, const char *qdir, const char *objdir)
 {
 	static const char *const argv[] = {
@@ -89,7 +121,7 @@ int sbx_index_pack_start(struct sbx_index_pack **out, const char *qdir, const ch
 	};
 	struct sbx_index_pack *ip;
 	posix_spawn_file_actions_t fa;
-	char *env[16] = { NULL }, *repodir = NULL, *objects = NULL, *refs = NULL;
+	char *env[16] = { NULL }, *repodir = NULL, *objects = NULL, *refs = NULL, *alt = NULL;
 	const char *path = getenv("PATH");
 	int sv[2] = { -1, -1 }, err = 0, rc;
 	size_t i, n = 0;
@@ -103,7 +135,8 @@ int sbx_index_pack_start(struct sbx_index_pack **out, const char *qdir, const ch
 	repodir = sbx_path_join(qdir, "repo");
 	objects = sbx_path_join(qdir, "objects");
 	refs = repodir ? sbx_path_join(repodir, "refs") : NULL;
-	if (!repodir || !objects || !refs) {
+	alt = alternate_entry(objdir);
+	if (!repodir || !objects || !refs || !alt) {
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -125,7 +158,7 @@ int sbx_index_pack_start(struct sbx_index_pack **out, const char *qdir, const ch
 	    asprintf(&env[n++], "XDG_CONFIG_HOME=%s", qdir) < 0 ||
 	    asprintf(&env[n++], "GIT_DIR=%s", repodir) < 0 ||
 	    asprintf(&env[n++], "GIT_OBJECT_DIRECTORY=%s", objects) < 0 ||
-	    asprintf(&env[n++], "GIT_ALTERNATE_OBJECT_DIRECTORIES=%s", objdir) < 0 ||
+	    asprintf(&env[n++], "GIT_ALTERNATE_OBJECT_DIRECTORIES=%s", alt) < 0 ||
 	    !(env[n++] = strdup("GIT_CONFIG_NOSYSTEM=1")) ||
 	    !(env[n++] = strdup("GIT_CONFIG_GLOBAL=/dev/null")) ||
 	    !(env[n++] = strdup("GIT_CONFIG_SYSTEM=/dev/null")) ||
@@ -160,6 +193,7 @@ out:
 	free(repodir);
 	free(objects);
 	free(refs);
+	free(alt);
 	if (err)
 		sbx_index_pack_free(ip);
 	else
