@@ -50,6 +50,9 @@ test_expect_success 'setup: a repository and its guest' '
 	task_repo repo
 '
 
+# The attack is shown to work in the guest's clone first (and to be stopped
+# there by the safe.bareRepository=explicit the docs advise), so this case fails
+# if the refusal goes.
 test_expect_success 'an embedded repository with core.fsmonitor is refused, and no git status runs it' '
 	guest && (
 		cd g && mkdir -p sub/objects/info sub/refs/heads &&
@@ -57,6 +60,8 @@ test_expect_success 'an embedded repository with core.fsmonitor is refused, and 
 		echo keep >sub/objects/info/keep && echo keep >sub/refs/heads/keep &&
 		printf "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = .\n\tfsmonitor = touch %s; false\n" "$marker" >sub/config &&
 		git add -A && git commit -qm "a fixture" &&
+		test_path_is_missing "$marker" &&
+		(cd sub && git -c safe.bareRepository=explicit status >/dev/null 2>&1; true) &&
 		test_path_is_missing "$marker" &&
 		(cd sub && git status >/dev/null 2>&1; true) &&
 		test_path_is_file "$marker"

@@ -20,7 +20,9 @@
 
 #include "sbx/bundle.h"
 #include "sbx/fsutil.h"
+#include "sbx/import-check.h"
 #include "sbx/repo.h"
+#include "util/checked.h"
 #include "util/error.h"
 #include "tests/unit/git-fixture.h"
 
@@ -668,6 +670,43 @@ static void test_parser_chunking(void **state)
 	assert_int_equal(p.hdr.refs[0].oid.id[0], 0x33);
 }
 
+/* Symlink targets: how far up they climb, or -1 (absolute, through .git, ".." after going down). */
+static void test_symlink_climb(void **state)
+{
+	static const struct {
+		const char *target;
+		int climb;
+	} cases[] = {
+		{ "file", 0 }, { "a/b/c", 0 }, { "./a", 0 }, { "a//b/", 0 }, { "..", 1 },
+		{ "../x", 1 }, { "../../../hooks", 3 }, { "./../.././x", 2 },
+		{ "/etc/passwd", -1 }, { "/", -1 }, { "", -1 }, { "a/../b", -1 }, { "../a/..", -1 },
+		{ ".git/hooks", -1 }, { "../.GIT/config", -1 }, { "a/.git./x", -1 }, { "git~1", -1 },
+		{ ".github/x", 0 }, { "..a", 0 }, { "...", 0 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got = sbx_import_symlink_climb(cases[i].target, strlen(cases[i].target));
+
+		if (got != cases[i].climb)
+			fprintf(stderr, "# '%s': %d, want %d\n", cases[i].target, got, cases[i].climb);
+		assert_int_equal(got, cases[i].climb);
+	}
+	/* A NUL inside the target (a blob may hold one): refused. */
+	assert_int_equal(sbx_import_symlink_climb("a\0b", 3), -1);
+	/* Deeper than any tree may be: refused, never an overflow. */
+	{
+		char *t = malloc(3 * 100 + 1), *p = t;
+
+		for (i = 0; i < 100; i++, p += 3)
+			memcpy(p, "../", 3);
+		*p = '\0';
+		assert_int_equal(sbx_import_symlink_climb(t, strlen(t)), -1);
+		free(t);
+	}
+}
+
 static void test_config_depth(void **state)
 {
 	git_repository *repo;
@@ -704,6 +743,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_size_limit, setup, teardown),
 		cmocka_unit_test(test_parser_chunking),
 		cmocka_unit_test_setup_teardown(test_config_depth, setup, teardown),
+		cmocka_unit_test(test_symlink_climb),
 	};
 	int ret;
 
