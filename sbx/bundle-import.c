@@ -356,6 +356,15 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 				  git_oid_tostr_s(tip), git_object_type2string(type));
 		goto out;
 	}
+	{
+		git_commit *bc = NULL;
+
+		if (git_commit_lookup(&bc, v.walk.qrepo, &imp->opts.base) == 0) {
+			git_oid_cpy(&v.walk.base_tree, git_commit_tree_id(bc));
+			v.walk.has_base_tree = true;
+		}
+		git_commit_free(bc);
+	}
 	if ((err = sbx_import_walk(&v.walk, tip)))
 		goto out;
 	if (git_oid_cmp(tip, &imp->opts.base)) {

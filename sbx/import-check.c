@@ -20,6 +20,7 @@ struct sbx_import_tree {
 	unsigned climb;		/* directories above its own that a symlink below reaches */
 	char *climb_path;	/* that symlink, relative to the tree */
 	char *gitlink_path;	/* a gitlink to a commit the repository lacks, relative */
+	git_oid base;		/* the base's tree at the path where it was examined (new trees), or zero */
 	bool has_gitmodules;
 };
 
@@ -80,14 +81,19 @@ static size_t slot_of(const struct sbx_import_walk *w, const git_oid *id)
 	return h & (w->cap - 1);
 }
 
-static struct sbx_import_tree *memo_get(struct sbx_import_walk *w, const git_oid *id)
+/*
+ * Keyed by the tree and, for a new tree, the base's tree at the same path:
+ * what is skipped as the base's own depends on both.
+ */
+static struct sbx_import_tree *memo_get(struct sbx_import_walk *w, const git_oid *id,
+					const git_oid *base)
 {
 	size_t j;
 
 	if (!w->cap)
 		return NULL;
 	for (j = slot_of(w, id); w->trees[j]; j = (j + 1) & (w->cap - 1))
-		if (git_oid_equal(&w->trees[j]->id, id))
+		if (git_oid_equal(&w->trees[j]->id, id) && git_oid_equal(&w->trees[j]->base, base))
 			return w->trees[j];
 	return NULL;
 }
@@ -212,8 +218,8 @@ static bool name_is(const char *a, const char *b)
 	return !strcasecmp(a, b);
 }
 
-static int tree_info(struct sbx_import_walk *w, const git_oid *id, const char *path,
-		     unsigned depth, struct sbx_import_tree **out);
+static int tree_info(struct sbx_import_walk *w, const git_oid *id, const git_tree *base,
+		     const char *path, unsigned depth, struct sbx_import_tree **out);
 
 static int position_ok(struct sbx_import_walk *w, const struct sbx_import_tree *t,
 		       const char *path, unsigned depth)
@@ -231,8 +237,45 @@ static int position_ok(struct sbx_import_walk *w, const struct sbx_import_tree *
 	return 0;
 }
 
+/* The facts of a subtree `c` (named `name`) into its parent's `ti`. */
+static int add_subtree(struct sbx_import_tree *ti, const struct sbx_import_tree *c, const char *name)
+{
+	if (c->height + 1 > ti->height)
+		ti->height = c->height + 1;
+	if (c->climb > ti->climb + 1) {
+		ti->climb = c->climb - 1;
+		free(ti->climb_path);
+		if (!(ti->climb_path = join(name, c->climb_path)))
+			return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	if (c->gitlink_path && !ti->gitlink_path && !(ti->gitlink_path = join(name, c->gitlink_path)))
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * A subtree of a new tree that the base has, unchanged, at the same path is
+ * the host's own where the host had it: nothing to check, and skipping it
+ * keeps the walk proportional to what changed.  Otherwise the base's tree at
+ * that path (if any) goes down with the walk.
+ */
+static bool same_as_base(struct sbx_import_walk *w, const git_tree *base, const char *name,
+			 const git_oid *id, git_tree **base_sub)
+{
+	const git_tree_entry *be = base ? git_tree_entry_byname(base, name) : NULL;
+
+	*base_sub = NULL;
+	if (!be || git_tree_entry_filemode(be) != GIT_FILEMODE_TREE)
+		return false;
+	if (git_oid_equal(git_tree_entry_id(be), id))
+		return true;
+	if (git_tree_lookup(base_sub, w->qrepo, git_tree_entry_id(be)) < 0)
+		*base_sub = NULL;
+	return false;
+}
+
 static int scan_entries(struct sbx_import_walk *w, struct sbx_import_tree *ti, const git_tree *tree,
-			bool fresh, const char *path, unsigned depth)
+			bool fresh, const git_tree *base, const char *path, unsigned depth)
 {
 	bool head = false, repoish = false;
 	size_t i, n = git_tree_entrycount(tree);
@@ -252,22 +295,16 @@ static int scan_entries(struct sbx_import_walk *w, struct sbx_import_tree *ti, c
 					  git_oid_tostr_s(&ti->id), name);
 		} else if (mode == GIT_FILEMODE_TREE) {
 			struct sbx_import_tree *c = NULL;
+			git_tree *base_sub = NULL;
 
 			if (fresh && (name_is(name, "objects") || name_is(name, "refs")))
 				repoish = true;
-			err = tree_info(w, eid, sub, depth + 1, &c);
-			if (!err && c->height + 1 > ti->height)
-				ti->height = c->height + 1;
-			if (!err && c->climb > ti->climb + 1) {
-				ti->climb = c->climb - 1;
-				free(ti->climb_path);
-				ti->climb_path = join(name, c->climb_path);
-				if (!ti->climb_path)
-					err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			if (!fresh || !same_as_base(w, base, name, eid, &base_sub)) {
+				err = tree_info(w, eid, base_sub, sub, depth + 1, &c);
+				if (!err)
+					err = add_subtree(ti, c, name);
 			}
-			if (!err && c->gitlink_path && !ti->gitlink_path &&
-			    !(ti->gitlink_path = join(name, c->gitlink_path)))
-				err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			git_tree_free(base_sub);
 		} else if (mode == GIT_FILEMODE_COMMIT) {
 			/* A submodule: its commit lives elsewhere; without .gitmodules it is a stray clone. */
 			if (fresh && !in_repo(w, eid) && !ti->gitlink_path &&
@@ -314,21 +351,26 @@ static int scan_entries(struct sbx_import_walk *w, struct sbx_import_tree *ti, c
 	return err;
 }
 
-static int tree_info(struct sbx_import_walk *w, const git_oid *id, const char *path,
-		     unsigned depth, struct sbx_import_tree **out)
+/*
+ * What tree `id` holds, checked at `path` (`depth` 1 for the root).  `base`:
+ * the base commit's tree at the same path, or NULL.  *out stays in the memo.
+ */
+static int tree_info(struct sbx_import_walk *w, const git_oid *id, const git_tree *base,
+		     const char *path, unsigned depth, struct sbx_import_tree **out)
 {
-	struct sbx_import_tree *ti = memo_get(w, id);
+	static const git_oid none;
+	struct sbx_import_tree *ti;
 	git_tree *tree = NULL;
-	bool fresh;
+	bool fresh = in_pack(w, id);
+	const git_oid *key = fresh && base ? git_tree_id(base) : &none;
 	int err;
 
-	if (ti)
+	if ((ti = memo_get(w, id, key)))
 		goto placed;
 	if (depth - 1 > w->max_tree_depth)
 		return sbx_error_set(SBX_ELIMIT,
 				     "the result's trees at '%s' are nested more than %u directories deep (sbx.maxTreeDepth)",
 				     path, w->max_tree_depth);
-	fresh = in_pack(w, id);
 	if (!fresh && !in_repo(w, id))
 		return missing(id, *path ? path : "/");
 	if (fresh && (err = sbx_oidset_add(&w->visited, id)) < 0)
@@ -341,8 +383,9 @@ static int tree_info(struct sbx_import_walk *w, const git_oid *id, const char *p
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	}
 	git_oid_cpy(&ti->id, id);
+	git_oid_cpy(&ti->base, key);
 	ti->height = 1;
-	err = scan_entries(w, ti, tree, fresh, path, depth);
+	err = scan_entries(w, ti, tree, fresh, fresh ? base : NULL, path, depth);
 	git_tree_free(tree);
 	if (!err)
 		err = memo_put(w, ti);
@@ -358,15 +401,20 @@ placed:
 static int check_root(struct sbx_import_walk *w, const git_oid *commit, const git_oid *tree)
 {
 	struct sbx_import_tree *t = NULL;
-	int err = tree_info(w, tree, "", 1, &t);
+	git_tree *base = NULL;
+	int err;
 
-	if (err)
-		return err;
-	if (t->gitlink_path && !t->has_gitmodules)
-		return SBX_CORRUPT("commit %s has a gitlink '%s' to a commit the repository does not have, "
-				   "and no .gitmodules (an embedded clone?)",
-				   git_oid_tostr_s(commit), t->gitlink_path);
-	return 0;
+	if (w->has_base_tree && git_oid_equal(tree, &w->base_tree))
+		return 0;	/* the base's own tree */
+	if (w->has_base_tree && git_tree_lookup(&base, w->qrepo, &w->base_tree) < 0)
+		base = NULL;
+	err = tree_info(w, tree, base, "", 1, &t);
+	git_tree_free(base);
+	if (!err && t->gitlink_path && !t->has_gitmodules)
+		err = SBX_CORRUPT("commit %s has a gitlink '%s' to a commit the repository does not have, "
+				  "and no .gitmodules (an embedded clone?)",
+				  git_oid_tostr_s(commit), t->gitlink_path);
+	return err;
 }
 
 /*

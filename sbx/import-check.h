@@ -17,7 +17,9 @@
  *
  * Objects new in the pack are checked in full; trees already in the
  * repository are walked (once each) only for their depth and for relative
- * symlinks, whose meaning changes when a new tree moves them.
+ * symlinks, whose meaning changes when a new tree moves them -- except where
+ * a new tree holds, at the same path, the very subtree the task's base has
+ * there: that is the host's own checkout and is skipped.
  */
 #ifndef SBX_SBX_IMPORT_CHECK_H
 #define SBX_SBX_IMPORT_CHECK_H
@@ -39,6 +41,8 @@ struct sbx_import_walk {
 	git_repository *qrepo;		/* both */
 	unsigned max_tree_depth;	/* directories below the root (a/b/c/file: 3) */
 	bool allow_embedded_repos;
+	git_oid base_tree;		/* the task base's tree: its subtrees where it has them are skipped */
+	bool has_base_tree;
 	struct sbx_oidset visited;	/* objects of the pack reached from the tip */
 	/* internal: what each tree was found to hold */
 	struct sbx_import_tree **trees;
