@@ -198,18 +198,21 @@ static int check_symlink(struct sbx_import_walk *w, const git_oid *id, const cha
 		err = SBX_CORRUPT("symlink '%s' points to '%.*s': absolute, through .git or back up after going down; refused",
 				  path, (int)(len > 200 ? 200 : len), t);
 	git_odb_object_free(o);
-	if (err) {
-		/* The target came from the guest: no control bytes in our message. */
-		char *m = strdup(sbx_error()), *p;
+	return err;
+}
 
-		if (m) {
-			for (p = m; *p; p++)
-				if ((unsigned char)*p < 0x20 || *p == 0x7f)
-					*p = '?';
-			sbx_error_set(err, "%s", m);
-			free(m);
-		}
-	}
+/* Paths and targets in our messages come from the guest: no control bytes reach a terminal. */
+static int sanitized(int err)
+{
+	char *m, *p;
+
+	if (!err || !(m = strdup(sbx_error())))
+		return err;
+	for (p = m; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	sbx_error_set(err, "%s", m);
+	free(m);
 	return err;
 }
 
@@ -463,5 +466,5 @@ int sbx_import_walk(struct sbx_import_walk *w, const git_oid *tip)
 		git_object_free(obj);
 	}
 	sbx_oidvec_clear(&stack);
-	return err;
+	return sanitized(err);
 }

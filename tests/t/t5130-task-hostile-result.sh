@@ -87,6 +87,16 @@ test_expect_success 'the same in any case spelling, and at the top of the tree' 
 	refused $id top "./. looks like a git repository"
 '
 
+test_expect_success 'a path with terminal escapes is named without them' '
+	guest && (
+		cd g && d=$(printf "x\033]0;owned\007") && mkdir -p "$d/objects" "$d/refs" &&
+		echo x >"$d/HEAD" && echo x >"$d/objects/x" && echo x >"$d/refs/x" &&
+		git add -A && git commit -qm escape
+	) && bundle escape && id=$(task) &&
+	refused $id escape ".x?]0;owned?. looks like a git repository" &&
+	! grep "$(printf "\033")" err
+'
+
 test_expect_success 'sbx.allowEmbeddedRepositories lets a repository keep such fixtures' '
 	test_when_finished "git -C repo config --unset sbx.allowEmbeddedRepositories" &&
 	git -C repo config sbx.allowEmbeddedRepositories true &&
