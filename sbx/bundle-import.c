@@ -186,6 +186,7 @@ static bool in_repo(struct verify_ctx *v, const git_oid *id)
 	return git_odb_exists_ext(v->imp->odb, id, GIT_ODB_LOOKUP_NO_REFRESH) == 1;
 }
 
+/* ".", "..", ".git" and its variants (git's hasDot, hasDotdot, hasDotgit): sbx/import-check.c. */
 bool sbx_bundle_bad_entry_name(const char *name)
 {
 	return sbx_import_bad_name(name, strlen(name));
