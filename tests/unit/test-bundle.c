@@ -728,6 +728,39 @@ static void test_config_depth(void **state)
 	git_repository_free(repo);
 }
 
+/* The import's limits: defaults, sizes with suffixes, the depth's range, the bool. */
+static void test_config_import(void **state)
+{
+	struct sbx_bundle_import_opts opts = SBX_BUNDLE_IMPORT_OPTS_INIT;
+	git_repository *repo;
+
+	(void)state;
+	repo = open_repo("r");
+	assert_int_equal(sbx_bundle_config_import(repo, &opts), 0);
+	assert_true(opts.max_object_size == 100ull << 20 && opts.max_inflated == 1ull << 30);
+	assert_int_equal(opts.max_tree_depth, 48);
+	assert_false(opts.allow_embedded_repos);
+	git_repository_free(repo);
+	sh("git -C r config sbx.maxObjectSize 5m && git -C r config sbx.maxInflatedSize 2g && "
+	   "git -C r config sbx.maxTreeDepth 64 && git -C r config sbx.allowEmbeddedRepositories yes");
+	repo = open_repo("r");
+	assert_int_equal(sbx_bundle_config_import(repo, &opts), 0);
+	assert_true(opts.max_object_size == 5ull << 20 && opts.max_inflated == 2ull << 30);
+	assert_int_equal(opts.max_tree_depth, 64);
+	assert_true(opts.allow_embedded_repos);
+	git_repository_free(repo);
+	sh("git -C r config sbx.maxTreeDepth 65");
+	repo = open_repo("r");
+	assert_int_equal(sbx_bundle_config_import(repo, &opts), SBX_EINVAL);
+	assert_non_null(strstr(sbx_error(), "sbx.maxTreeDepth"));
+	git_repository_free(repo);
+	sh("git -C r config sbx.maxTreeDepth 8 && git -C r config sbx.maxObjectSize lots");
+	repo = open_repo("r");
+	assert_int_equal(sbx_bundle_config_import(repo, &opts), SBX_EINVAL);
+	assert_non_null(strstr(sbx_error(), "sbx.maxObjectSize"));
+	git_repository_free(repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_parser_chunking),
 		cmocka_unit_test_setup_teardown(test_config_depth, setup, teardown),
 		cmocka_unit_test(test_symlink_climb),
+		cmocka_unit_test_setup_teardown(test_config_import, setup, teardown),
 	};
 	int ret;
 
