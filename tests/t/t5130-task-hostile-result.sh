@@ -146,6 +146,16 @@ test_expect_success 'duplicate tree entries are refused by git fsck' '
 	refused $id dup "duplicateEntries"
 '
 
+test_expect_success 'a commit git fsck only warns about (GitHub refuses it on push) is refused' '
+	guest && (
+		cd g && c=$(printf "tree %s\nparent %s\nauthor A <a@example.com> 1700000000 +99999\ncommitter C <c@example.com> 1700000000 +0000\n\nbad zone\n" \
+			"$(git rev-parse HEAD^{tree})" "$(git rev-parse HEAD)" |
+			git hash-object -t commit -w --literally --stdin) &&
+		git update-ref refs/heads/work $c
+	) && bundle zone && id=$(task) &&
+	refused $id zone "badTimezone"
+'
+
 test_expect_success '.gitmodules with a ../ name or an --upload-pack= url are refused' '
 	guest && (
 		cd g && printf "[submodule \"../../hooks\"]\n\tpath = lib\n\turl = https://example.com/x\n" >.gitmodules &&
