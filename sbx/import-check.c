@@ -277,6 +277,15 @@ static bool same_as_base(struct sbx_import_walk *w, const git_tree *base, const 
 	return false;
 }
 
+/* The base has this very entry (name, mode, object) at this path: the host's own, as it was. */
+static bool base_has_entry(const git_tree *base, const char *name, const git_oid *id,
+			   git_filemode_t mode)
+{
+	const git_tree_entry *be = base ? git_tree_entry_byname(base, name) : NULL;
+
+	return be && git_tree_entry_filemode(be) == mode && git_oid_equal(git_tree_entry_id(be), id);
+}
+
 static int scan_entries(struct sbx_import_walk *w, struct sbx_import_tree *ti, const git_tree *tree,
 			bool fresh, const git_tree *base, const char *path, unsigned depth)
 {
@@ -329,8 +338,14 @@ static int scan_entries(struct sbx_import_walk *w, struct sbx_import_tree *ti, c
 				else if (new_blob && (err = sbx_oidset_add(&w->visited, eid)) > 0)
 					err = 0;
 			}
-			/* Relative symlinks of old trees too: a new tree may move them up. */
-			if (!err && mode == GIT_FILEMODE_LINK) {
+			/*
+			 * Relative symlinks of old trees too: a new tree may move them
+			 * up.  A link the base has, unchanged, at this very path is the
+			 * repository's own (an absolute link committed by its users
+			 * must not refuse every result that touches its directory).
+			 */
+			if (!err && mode == GIT_FILEMODE_LINK &&
+			    !(fresh && base_has_entry(base, name, eid, mode))) {
 				err = check_symlink(w, eid, sub, &climb);
 				if (!fresh && err == SBX_ECORRUPT) {
 					err = 0;	/* absolute in a tree the host already had */

@@ -233,4 +233,15 @@ test_expect_success 'an ordinary result with a symlink inside the worktree still
 	git -C repo fsck --strict --no-progress
 '
 
+test_expect_success 'a symlink the repository itself has, unchanged at its path, does not refuse a result' '
+	(cd repo && ln -s /usr/share/doc abs-doc && git add abs-doc && git commit -qm "an absolute link of our own") &&
+	guest && (cd g && echo again >>keep.txt && git add -A && git commit -qm "beside the link") &&
+	bundle beside && id=$(task) &&
+	(cd repo && "$helper" import $id ../beside.bundle) &&
+	test "$(git -C repo rev-parse sbx/$id)" = "$(git -C g rev-parse work)" &&
+	guest && (cd g && git mv abs-doc moved-doc && git commit -qm "moved") &&
+	bundle moved && id=$(task) &&
+	refused $id moved "symlink .moved-doc. points to ./usr/share/doc."
+'
+
 test_done
