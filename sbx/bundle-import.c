@@ -6,7 +6,10 @@
  */
 #include "sbx/bundle.h"
 #include "sbx/fsutil.h"
+#include "sbx/import-check.h"
+#include "sbx/index-pack.h"
 #include "sbx/oidset.h"
+#include "sbx/pack-scan.h"
 #include "sbx/repo.h"
 #include "util/checked.h"
 #include "util/error.h"
@@ -31,9 +34,8 @@ struct sbx_bundle_import {
 	char *refname;
 	struct sbx_bundle_parser parser;
 	char *objdir, *qdir;
-	git_indexer *idx;
-	git_indexer_progress stats;
-	unsigned char packhdr[12];
+	struct sbx_pack_scan scan;	/* every byte, before git sees it */
+	struct sbx_index_pack *ip;	/* git index-pack --strict, started with the pack */
 	uint64_t total, pack_bytes;
 	int err;			/* sticky */
 	bool done;
@@ -43,7 +45,8 @@ void sbx_bundle_import_free(struct sbx_bundle_import *imp)
 {
 	if (!imp)
 		return;
-	git_indexer_free(imp->idx);
+	sbx_index_pack_free(imp->ip);
+	sbx_pack_scan_clear(&imp->scan);
 	if (imp->qdir)
 		sbx_rmtree(imp->qdir);
 	git_odb_free(imp->odb);
@@ -57,7 +60,7 @@ int sbx_bundle_import_begin(struct sbx_bundle_import **out, git_repository *repo
 			    const struct sbx_bundle_import_opts *opts)
 {
 	struct sbx_bundle_import *imp;
-	git_indexer_options iopts;
+	struct sbx_pack_scan_limits lim;
 	git_buf objdir = { 0 };
 	int valid = 0, err;
 
@@ -115,12 +118,10 @@ int sbx_bundle_import_begin(struct sbx_bundle_import **out, git_repository *repo
 		imp->qdir = NULL;
 		goto fail;
 	}
-	git_indexer_options_init(&iopts, GIT_INDEXER_OPTIONS_VERSION);
-	iopts.verify = 0;	/* we check connectivity ourselves, against the tip */
-	if (git_indexer_new(&imp->idx, imp->qdir, 0, imp->odb, &iopts) < 0) {
-		err = sbx_git_error(SBX_ERROR, "cannot start indexing");
-		goto fail;
-	}
+	lim.max_object = opts->max_object_size;
+	lim.max_total = opts->max_inflated;
+	lim.max_objects = opts->max_objects > UINT32_MAX ? UINT32_MAX : (uint32_t)opts->max_objects;
+	sbx_pack_scan_init(&imp->scan, &lim);
 	*out = imp;
 	return 0;
 fail:
@@ -128,35 +129,19 @@ fail:
 	return err;
 }
 
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
+/* Pack bytes: our scanner sees them first; only what it accepts reaches git. */
 static int feed_pack(struct sbx_bundle_import *imp, const unsigned char *d, size_t len)
 {
-	if (imp->pack_bytes < sizeof(imp->packhdr)) {
-		size_t n = sizeof(imp->packhdr) - (size_t)imp->pack_bytes;
+	int err;
 
-		if (n > len)
-			n = len;
-		memcpy(imp->packhdr + imp->pack_bytes, d, n);
-		if (imp->pack_bytes + n == sizeof(imp->packhdr)) {
-			uint32_t version = be32(imp->packhdr + 4), count = be32(imp->packhdr + 8);
-
-			if (memcmp(imp->packhdr, "PACK", 4))
-				return SBX_CORRUPT("the bundle's pack has no PACK signature");
-			if (version != 2 && version != 3)
-				return sbx_error_set(SBX_EUNSUPPORTED, "pack version %u", version);
-			if (count > imp->opts.max_objects)
-				return sbx_error_set(SBX_ELIMIT, "the pack claims %u objects, more than the limit of %zu",
-						     count, imp->opts.max_objects);
-		}
-	}
+	if (!len)
+		return 0;
+	if ((err = sbx_pack_scan_feed(&imp->scan, d, len)))
+		return err;
 	imp->pack_bytes += len;
-	if (len && git_indexer_append(imp->idx, d, len, &imp->stats) < 0)
-		return sbx_git_error(SBX_ECORRUPT, "the bundle's pack is corrupt");
-	return 0;
+	if (!imp->ip && (err = sbx_index_pack_start(&imp->ip, imp->qdir, imp->objdir)))
+		return err;
+	return sbx_index_pack_write(imp->ip, d, len);
 }
 
 int sbx_bundle_import_write(struct sbx_bundle_import *imp, const void *data, size_t len)
@@ -192,9 +177,7 @@ fail:
 /* Objects in the pack we received, and what we reached from the tip. */
 struct verify_ctx {
 	struct sbx_bundle_import *imp;
-	git_odb *packodb;		/* only the new pack */
-	git_repository *qrepo;		/* the repository's objects plus the new pack */
-	struct sbx_oidset visited;
+	struct sbx_import_walk walk;	/* its packodb holds only the new pack */
 	int err;
 };
 
@@ -203,104 +186,17 @@ static bool in_repo(struct verify_ctx *v, const git_oid *id)
 	return git_odb_exists_ext(v->imp->odb, id, GIT_ODB_LOOKUP_NO_REFRESH) == 1;
 }
 
-static bool in_pack(struct verify_ctx *v, const git_oid *id)
-{
-	return v->packodb && git_odb_exists_ext(v->packodb, id, GIT_ODB_LOOKUP_NO_REFRESH) == 1;
-}
-
-/*
- * A tree entry name no checkout may write: ".", "..", and ".git" in any
- * case or with the trailing dots and spaces Windows drops, or its 8.3
- * name "git~1" (what git's fsck calls hasDot, hasDotdot, hasDotgit).  A
- * tree holding one could put files into the host's .git when the branch
- * is checked out by a tool less careful than libgit2.
- */
+/* ".", "..", ".git" and its variants (git's hasDot, hasDotdot, hasDotgit): sbx/import-check.c. */
 bool sbx_bundle_bad_entry_name(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (!n || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/'))
-		return true;
-	if (!strcasecmp(name, "git~1"))
-		return true;
-	if (n >= 4 && !strncasecmp(name, ".git", 4)) {
-		const char *p = name + 4;
-
-		while (*p == '.' || *p == ' ')
-			p++;
-		return !*p;
-	}
-	return false;
-}
-
-/*
- * Everything reachable from the tip must be in the pack or already in the
- * repository.  We descend only into objects of the pack: what the
- * repository already had is trusted as git trusts its own store, which
- * keeps the walk proportional to the pack.
- */
-static int walk_from_tip(struct verify_ctx *v, const git_oid *tip)
-{
-	struct sbx_oidvec stack = { 0 };
-	int err = sbx_oidvec_push(&stack, tip);
-
-	while (!err && stack.n) {
-		git_oid id = stack.v[--stack.n];
-		git_object *obj = NULL;
-
-		if (sbx_oidset_has(&v->visited, &id))
-			continue;
-		if (!in_pack(v, &id)) {
-			if (in_repo(v, &id))
-				continue;
-			err = SBX_CORRUPT("object %s, reachable from the tip, is in neither the bundle nor the repository",
-					  git_oid_tostr_s(&id));
-			break;
-		}
-		if ((err = sbx_oidset_add(&v->visited, &id)) < 0)
-			break;
-		err = 0;
-		if (git_object_lookup(&obj, v->qrepo, &id, GIT_OBJECT_ANY) < 0) {
-			err = sbx_git_error(SBX_ECORRUPT, "cannot parse an object of the bundle");
-			break;
-		}
-		if (git_object_type(obj) == GIT_OBJECT_COMMIT) {
-			const git_commit *c = (const git_commit *)obj;
-			unsigned i, np = git_commit_parentcount(c);
-
-			err = sbx_oidvec_push(&stack, git_commit_tree_id(c));
-			for (i = 0; i < np && !err; i++)
-				err = sbx_oidvec_push(&stack, git_commit_parent_id(c, i));
-		} else if (git_object_type(obj) == GIT_OBJECT_TREE) {
-			const git_tree *t = (const git_tree *)obj;
-			size_t i, n = git_tree_entrycount(t);
-
-			for (i = 0; i < n && !err; i++) {
-				const git_tree_entry *e = git_tree_entry_byindex(t, i);
-
-				if (sbx_bundle_bad_entry_name(git_tree_entry_name(e))) {
-					err = SBX_CORRUPT("tree %s has an entry named '%s', which no checkout may write",
-							  git_oid_tostr_s(&id), git_tree_entry_name(e));
-					break;
-				}
-				if (git_tree_entry_filemode(e) == GIT_FILEMODE_COMMIT)
-					continue;	/* a submodule: not ours to carry */
-				err = sbx_oidvec_push(&stack, git_tree_entry_id(e));
-			}
-		} else if (git_object_type(obj) == GIT_OBJECT_TAG) {
-			err = SBX_CORRUPT("tag object %s reachable from the tip", git_oid_tostr_s(&id));
-		}
-		git_object_free(obj);
-	}
-	sbx_oidvec_clear(&stack);
-	return err;
+	return sbx_import_bad_name(name, strlen(name));
 }
 
 static int check_pack_object(const git_oid *id, void *payload)
 {
 	struct verify_ctx *v = payload;
 
-	if (sbx_oidset_has(&v->visited, id) || in_repo(v, id))
+	if (sbx_oidset_has(&v->walk.visited, id) || in_repo(v, id))
 		return 0;
 	v->err = SBX_CORRUPT("object %s in the bundle is not reachable from its tip",
 			     git_oid_tostr_s(id));
@@ -334,7 +230,7 @@ static int publish_pack(struct sbx_bundle_import *imp, const char *name)
 	if ((err = sbx_mkdirs(packdir)))
 		goto out;
 	for (i = 0; i < ARRAY_SIZE(exts) && !err; i++) {
-		if (asprintf(&from, "%s/pack-%s.%s", imp->qdir, name, exts[i]) < 0 ||
+		if (asprintf(&from, "%s/objects/pack/pack-%s.%s", imp->qdir, name, exts[i]) < 0 ||
 		    asprintf(&to, "%s/pack-%s.%s", packdir, name, exts[i]) < 0) {
 			err = sbx_error_set(SBX_ENOMEM, "out of memory");
 			goto out;
@@ -385,8 +281,7 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 	git_odb *qodb = NULL;
 	git_object_t type;
 	size_t i, size;
-	char *idxpath = NULL;
-	const char *name = NULL;
+	char *idxpath = NULL, name[41] = "";
 	bool have_pack;
 	int err;
 
@@ -408,23 +303,29 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 		    git_odb_exists(imp->odb, &h->prereqs[i]) != 1)
 			return SBX_CORRUPT("the bundle needs %s, which the repository does not have",
 					   git_oid_tostr_s(&h->prereqs[i]));
-	if (imp->pack_bytes < sizeof(imp->packhdr))
+	if (imp->pack_bytes < 12)
 		return SBX_CORRUPT("the bundle's pack is missing or truncated (%llu bytes)",
 				   (unsigned long long)imp->pack_bytes);
-	if (git_indexer_commit(imp->idx, &imp->stats) < 0)
-		return sbx_git_error(SBX_ECORRUPT, "the bundle's pack is corrupt");
-	have_pack = imp->stats.total_objects > 0;
+	if ((err = sbx_pack_scan_finish(&imp->scan)))
+		return err;
+	if (!imp->ip)
+		return SBX_CORRUPT("the bundle's pack is missing");
+	if ((err = sbx_index_pack_finish(imp->ip, name)))
+		return err;
+	have_pack = imp->scan.count > 0;
+	v.walk.repo_odb = imp->odb;
+	v.walk.max_tree_depth = imp->opts.max_tree_depth;
+	v.walk.allow_embedded_repos = imp->opts.allow_embedded_repos;
 
 	/* A view of the repository's objects plus the new pack. */
 	if (have_pack) {
-		name = git_indexer_name(imp->idx);
-		if (asprintf(&idxpath, "%s/pack-%s.idx", imp->qdir, name) < 0) {
+		if (asprintf(&idxpath, "%s/objects/pack/pack-%s.idx", imp->qdir, name) < 0) {
 			idxpath = NULL;
 			err = sbx_error_set(SBX_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (git_odb_new(&v.packodb) < 0 || git_odb_backend_one_pack(&b1, idxpath) < 0 ||
-		    git_odb_add_backend(v.packodb, b1, 1) < 0) {
+		if (git_odb_new(&v.walk.pack_odb) < 0 || git_odb_backend_one_pack(&b1, idxpath) < 0 ||
+		    git_odb_add_backend(v.walk.pack_odb, b1, 1) < 0) {
 			err = sbx_git_error(SBX_ERROR, "cannot open the received pack");
 			goto out;
 		}
@@ -441,7 +342,7 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 		}
 		b2 = NULL;
 	}
-	if (git_repository_wrap_odb(&v.qrepo, qodb) < 0) {
+	if (git_repository_wrap_odb(&v.walk.qrepo, qodb) < 0) {
 		err = sbx_git_error(SBX_ERROR, "cannot open the object database");
 		goto out;
 	}
@@ -456,10 +357,19 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 				  git_oid_tostr_s(tip), git_object_type2string(type));
 		goto out;
 	}
-	if ((err = walk_from_tip(&v, tip)))
+	{
+		git_commit *bc = NULL;
+
+		if (git_commit_lookup(&bc, v.walk.qrepo, &imp->opts.base) == 0) {
+			git_oid_cpy(&v.walk.base_tree, git_commit_tree_id(bc));
+			v.walk.has_base_tree = true;
+		}
+		git_commit_free(bc);
+	}
+	if ((err = sbx_import_walk(&v.walk, tip)))
 		goto out;
 	if (git_oid_cmp(tip, &imp->opts.base)) {
-		err = git_graph_descendant_of(v.qrepo, tip, &imp->opts.base);
+		err = git_graph_descendant_of(v.walk.qrepo, tip, &imp->opts.base);
 		if (err < 0) {
 			err = sbx_git_error(SBX_ECORRUPT, "cannot walk the result's history");
 			goto out;
@@ -474,7 +384,7 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 			goto out;
 		}
 	}
-	if (have_pack && git_odb_foreach(v.packodb, check_pack_object, &v) < 0) {
+	if (have_pack && git_odb_foreach(v.walk.pack_odb, check_pack_object, &v) < 0) {
 		err = v.err ? v.err : sbx_git_error(SBX_ERROR, "cannot list the received pack");
 		goto out;
 	}
@@ -482,10 +392,10 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 		goto out;
 
 	/* Every check passed: only now does the repository change. */
-	git_odb_free(v.packodb);
-	v.packodb = NULL;
-	git_repository_free(v.qrepo);
-	v.qrepo = NULL;
+	git_odb_free(v.walk.pack_odb);
+	v.walk.pack_odb = NULL;
+	git_repository_free(v.walk.qrepo);
+	v.walk.qrepo = NULL;
 	git_odb_free(qodb);
 	qodb = NULL;
 	if (have_pack) {
@@ -515,10 +425,10 @@ out:
 		b1->free(b1);
 	if (b2)
 		b2->free(b2);
-	git_repository_free(v.qrepo);
-	git_odb_free(v.packodb);
+	git_repository_free(v.walk.qrepo);
+	git_odb_free(v.walk.pack_odb);
 	git_odb_free(qodb);
-	sbx_oidset_clear(&v.visited);
+	sbx_import_walk_clear(&v.walk);
 	free(idxpath);
 	return err;
 }

@@ -11,6 +11,7 @@
 #include "sbx/repo.h"
 #include "util/checked.h"
 #include "util/error.h"
+#include "util/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -67,6 +68,57 @@ int sbx_bundle_config_max_size(git_repository *repo, uint64_t *out)
 		return sbx_error_set(SBX_EINVAL, "bad config value for 'sbx.maxResultSize': %lld",
 				     (long long)v);
 	*out = (uint64_t)v;
+	return 0;
+}
+
+static int config_size(git_repository *repo, const char *key, uint64_t *out)
+{
+	git_config *cfg = NULL;
+	const char *v = NULL;
+	int err = git_repository_config_snapshot(&cfg, repo);
+
+	if (err < 0)
+		return sbx_git_error(SBX_ERROR, "cannot read git config");
+	err = git_config_get_string(&v, cfg, key);
+	if (err == GIT_ENOTFOUND) {
+		git_config_free(cfg);
+		return 0;
+	}
+	if (err < 0)
+		err = sbx_git_error(SBX_EINVAL, key);
+	else if (parse_size(v, 1, out) || *out == 0)
+		err = sbx_error_set(SBX_EINVAL, "bad config value for '%s': '%s'", key, v);
+	git_config_free(cfg);
+	return err;
+}
+
+int sbx_bundle_config_import(git_repository *repo, struct sbx_bundle_import_opts *opts)
+{
+	git_config *cfg = NULL;
+	int64_t depth;
+	int v, err;
+
+	if ((err = sbx_bundle_config_max_size(repo, &opts->max_size)) ||
+	    (err = config_size(repo, "sbx.maxObjectSize", &opts->max_object_size)) ||
+	    (err = config_size(repo, "sbx.maxInflatedSize", &opts->max_inflated)))
+		return err;
+	err = config_int(repo, "sbx.maxTreeDepth", &depth);
+	if (!err) {
+		if (depth < 1 || depth > 64)
+			return sbx_error_set(SBX_EINVAL, "bad config value for 'sbx.maxTreeDepth': %lld (1 to 64)",
+					     (long long)depth);
+		opts->max_tree_depth = (unsigned)depth;
+	} else if (err != SBX_ENOTFOUND) {
+		return err;
+	}
+	if (git_repository_config_snapshot(&cfg, repo) < 0)
+		return sbx_git_error(SBX_ERROR, "cannot read git config");
+	err = git_config_get_bool(&v, cfg, "sbx.allowEmbeddedRepositories");
+	git_config_free(cfg);
+	if (err == 0)
+		opts->allow_embedded_repos = v;
+	else if (err != GIT_ENOTFOUND)
+		return sbx_git_error(SBX_EINVAL, "sbx.allowEmbeddedRepositories");
 	return 0;
 }
 

@@ -45,6 +45,9 @@
 #define SBX_BUNDLE_DEFAULT_DEPTH 50
 #define SBX_BUNDLE_DEFAULT_MAX_SIZE (256ull << 20)
 #define SBX_BUNDLE_DEFAULT_MAX_OBJECTS 1000000u
+#define SBX_BUNDLE_DEFAULT_MAX_OBJECT_SIZE (100ull << 20)	/* GitHub's own limit per file */
+#define SBX_BUNDLE_DEFAULT_MAX_INFLATED (1ull << 30)
+#define SBX_BUNDLE_DEFAULT_MAX_TREE_DEPTH 48
 
 /* ---- sending: host -> guest ---- */
 
@@ -81,6 +84,13 @@ int sbx_bundle_create_fd(struct sbx_bundle_info *info, git_repository *repo, con
 int sbx_bundle_config_depth(git_repository *repo, unsigned *out);
 /* sbx.maxResultSize (default SBX_BUNDLE_DEFAULT_MAX_SIZE). */
 int sbx_bundle_config_max_size(git_repository *repo, uint64_t *out);
+struct sbx_bundle_import_opts;
+/*
+ * Every import limit from git config into `opts`: sbx.maxResultSize,
+ * sbx.maxObjectSize (default 100M), sbx.maxInflatedSize (1G),
+ * sbx.maxTreeDepth (48, at most 64), sbx.allowEmbeddedRepositories (false).
+ */
+int sbx_bundle_config_import(git_repository *repo, struct sbx_bundle_import_opts *opts);
 
 /* ---- the header parser (no libgit2; fuzzed by tests/fuzz/fuzz-bundle.c) ---- */
 
@@ -132,9 +142,15 @@ struct sbx_bundle_import_opts {
 	size_t max_objects;		/* objects the pack may claim */
 	const char *reflog_message;	/* default "sbx: import result" */
 	bool verify_only;		/* check everything, change nothing (fuzzing, dry runs) */
+	uint64_t max_object_size;	/* one object, inflated (sbx.maxObjectSize) */
+	uint64_t max_inflated;		/* all objects, inflated (sbx.maxInflatedSize) */
+	unsigned max_tree_depth;	/* directories (sbx.maxTreeDepth, at most 64) */
+	bool allow_embedded_repos;	/* sbx.allowEmbeddedRepositories */
 };
 #define SBX_BUNDLE_IMPORT_OPTS_INIT \
-	{ NULL, {{0}}, NULL, SBX_BUNDLE_DEFAULT_MAX_SIZE, SBX_BUNDLE_DEFAULT_MAX_OBJECTS, NULL, false }
+	{ NULL, {{0}}, NULL, SBX_BUNDLE_DEFAULT_MAX_SIZE, SBX_BUNDLE_DEFAULT_MAX_OBJECTS, NULL, false, \
+	  SBX_BUNDLE_DEFAULT_MAX_OBJECT_SIZE, SBX_BUNDLE_DEFAULT_MAX_INFLATED, \
+	  SBX_BUNDLE_DEFAULT_MAX_TREE_DEPTH, false }
 
 struct sbx_bundle_import;
 
@@ -153,8 +169,14 @@ int sbx_bundle_import_write(struct sbx_bundle_import *imp, const void *data, siz
  * commit in the pack or the repository, descending from (or equal to) the
  * base; every object reachable from the tip and not already in the
  * repository present in the pack; every object of the pack reachable from
- * the tip (or already in the repository).  On failure the repository is
- * unchanged and the message says why.
+ * the tip (or already in the repository).  Before any of that, while the
+ * pack streams in, sbx/pack-scan.c refuses objects over max_object_size
+ * and totals over max_inflated (from the headers, before anything is
+ * inflated), and git's own `index-pack --strict` (sbx/index-pack.c)
+ * applies git's fsck rules in the quarantine.  After it, sbx/import-check.c
+ * refuses embedded repositories, symlinks leaving the worktree, trees
+ * deeper than max_tree_depth and stray gitlinks.  On failure the repository
+ * is unchanged and the message says why.
  */
 int sbx_bundle_import_finish(struct sbx_bundle_import *imp, git_oid *tip);
 /* Free (and, unless finished, throw away the quarantine).  NULL is a no-op. */

@@ -5,6 +5,8 @@ libsbx_a_SOURCES += \
 	sbx/sysinfo.c sbx/sysinfo.h
 # git transport and task records (bundle.c, task.c)
 libsbx_a_SOURCES += sbx/bundle.c sbx/bundle-header.c sbx/bundle-import.c sbx/bundle.h \
+	sbx/pack-scan.c sbx/pack-scan.h sbx/index-pack.c sbx/index-pack.h \
+	sbx/import-check.c sbx/import-check.h \
 	sbx/oidset.c sbx/oidset.h sbx/fsutil.c sbx/fsutil.h \
 	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task.h sbx/task-int.h
 libsbx_a_SOURCES += \

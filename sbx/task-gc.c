@@ -54,7 +54,8 @@ static int remove_locked(bool *branch_kept, struct sbx_repo *repo, struct sbx_ta
 		if ((err = sbx_task_save(t)))
 			return err;
 	}
-	task_prune_worktree(repo, t->id, t->worktree);
+	if ((err = task_prune_worktree(repo, t->id, t->worktree)))
+		return sbx_error_prefix(err, "cannot remove task %u's worktree", t->id);
 	if (!(flags & SBX_TASK_RM_KEEP_BRANCH) && (err = task_delete_branch(branch_kept, repo, t->branch)))
 		return err;
 	return sbx_rmtree(t->dir);

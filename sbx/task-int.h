@@ -22,7 +22,7 @@ bool task_path_exists(const char *p);
 /* flock sbx/lock (waits). */
 int task_lock_repo(int *fd, struct sbx_repo *repo);
 /* git worktree sbx-<id> with its files and admin dir; then `path` if still there. */
-void task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path);
+int task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path);
 /* Delete a local branch unless it is checked out somewhere (*kept then). */
 int task_delete_branch(bool *kept, struct sbx_repo *repo, const char *branch);
 

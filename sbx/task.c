@@ -332,7 +332,7 @@ out:
 	return err;
 }
 
-void task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
+int task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
 {
 	git_worktree_prune_options popts;
 	git_worktree *wt = NULL;
@@ -348,8 +348,8 @@ void task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
 				git_error_last() ? git_error_last()->message : "unknown error");
 		git_worktree_free(wt);
 	}
-	if (path)
-		sbx_rmtree(path);
+	/* Whatever libgit2 left (it gives up on some trees) must go, or we say so. */
+	return path ? sbx_rmtree(path) : 0;
 }
 
 int task_delete_branch(bool *kept, struct sbx_repo *repo, const char *branch)
@@ -572,7 +572,7 @@ int sbx_task_import_begin(struct sbx_bundle_import **imp, git_oid *old_tip,
 	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
 	if (git_reference_name_to_id(old_tip, repo->git, refname) < 0)
 		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
-	if ((err = sbx_bundle_config_max_size(repo->git, &opts.max_size)))
+	if ((err = sbx_bundle_config_import(repo->git, &opts)))
 		return err;
 	opts.branch = t->branch;
 	opts.base = t->base;

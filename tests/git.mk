@@ -20,7 +20,9 @@ tests_t_helper_sbx_test_task_LDADD = $(SBX_LIBS)
 E2E_TESTS += \
 	tests/t/t5100-task-list-show.sh \
 	tests/t/t5110-task-diff-logs.sh \
-	tests/t/t5120-task-rm-gc.sh
+	tests/t/t5120-task-rm-gc.sh \
+	tests/t/t5130-task-hostile-result.sh
+EXTRA_DIST += tests/t/helper/make-bomb.py
 
 # Fuzzing the import of result bundles (header parser, pack stream, verification).
 check_PROGRAMS += tests/fuzz/check-bundle
@@ -35,4 +37,19 @@ tests_fuzz_fuzz_bundle_SOURCES = tests/fuzz/fuzz-bundle.c
 tests_fuzz_fuzz_bundle_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
 tests_fuzz_fuzz_bundle_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_bundle_LDADD = $(SBX_LIBS)
+endif
+
+# Fuzzing the pack stream scanner (sbx/pack-scan.c) on its own: fast, no git.
+check_PROGRAMS += tests/fuzz/check-pack-scan
+tests_fuzz_check_pack_scan_SOURCES = tests/fuzz/fuzz-pack-scan.c tests/fuzz/driver.c
+tests_fuzz_check_pack_scan_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
+tests_fuzz_check_pack_scan_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/pack-scan.fuzz
+EXTRA_DIST += tests/fuzz/corpus/pack-scan
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-pack-scan
+tests_fuzz_fuzz_pack_scan_SOURCES = tests/fuzz/fuzz-pack-scan.c
+tests_fuzz_fuzz_pack_scan_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
+tests_fuzz_fuzz_pack_scan_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_pack_scan_LDADD = $(SBX_LIBS)
 endif

@@ -7,6 +7,9 @@
  *
  *   sbx-test-task create PROMPT [BASE]        -> prints the new id
  *   sbx-test-task import ID BUNDLE            -> imports the result onto sbx/<id>
+ *                                                (SBX_TEST_RUSAGE=1: then prints the peak
+ *                                                RSS of this process and of its largest
+ *                                                child, in KiB, to stderr)
  *   sbx-test-task finish ID STATE EXIT [ERR]  -> start and finish a run (with timings)
  *   sbx-test-task hold ID SECONDS             -> "run" the task, writing to its log
  *   sbx-test-task bundle-import BRANCH BASE BUNDLE  -> sbx_bundle_import alone, timed
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,7 +113,15 @@ int main(int argc, char **argv)
 			ret = 1;
 			goto out;
 		}
-		if (sbx_task_import_fd(&tip, &kept, repo, t, fd)) {
+		ret = sbx_task_import_fd(&tip, &kept, repo, t, fd);
+		if (getenv("SBX_TEST_RUSAGE")) {
+			struct rusage self, kids;
+
+			getrusage(RUSAGE_SELF, &self);
+			getrusage(RUSAGE_CHILDREN, &kids);
+			fprintf(stderr, "maxrss-kib self=%ld children=%ld\n", self.ru_maxrss, kids.ru_maxrss);
+		}
+		if (ret) {
 			close(fd);
 			ret = fail("import failed");
 			goto out;
