@@ -148,7 +148,7 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		fprintf(stderr, "error: '%s' timed out after %s\n", argv[0], timeout);
 	ret = res.code;
 	if (sbx_sandbox_stop(sb, true, &end))
-		fprintf(stderr, "warning: %s\n", sbx_error());
+		warning_msg("%s", sbx_error());
 out:
 	if (dir[0]) {
 		unlink(disk);

@@ -20,6 +20,7 @@ tests_t_helper_sbx_test_task_LDADD = $(SBX_LIBS)
 E2E_TESTS += \
 	tests/t/t5100-task-list-show.sh \
 	tests/t/t5110-task-diff-logs.sh \
+	tests/t/t5130-task-escape.sh \
 	tests/t/t5120-task-rm-gc.sh
 
 # Fuzzing the import of result bundles (header parser, pack stream, verification).
