@@ -33,6 +33,9 @@ struct cmd_struct {
 
 /* Print "fatal: <msg>" and exit 128. */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* "error: <msg>" / "warning: <msg>" on stderr.  These and die() escape control bytes (util/quote.h). */
+void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "fatal: <what> (<sbx_error()>)", exit 128. */
 void die_sbx(const char *what) __attribute__((noreturn));
 /* Print "error: <what> (<sbx_error()>)" and return 128 (for `return error_sbx(...)`). */

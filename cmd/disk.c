@@ -150,7 +150,7 @@ static int disk_check(int argc, const char **argv, struct cmd_ctx *ctx)
 		usage_with_options(check_usage, opts);
 	err = sbx_disk_check(argv[0], repair, &r);
 	if (err) {
-		fprintf(stderr, "error: cannot check '%s' (%s)\n", argv[0], sbx_error());
+		error_msg("cannot check '%s' (%s)", argv[0], sbx_error());
 		return err == SBX_EUNSUPPORTED ? 63 : 1;
 	}
 	if (json) {

@@ -7,6 +7,7 @@
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
 #include "util/error.h"
+#include "util/quote.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,16 +36,28 @@ static const char *const sbx_usage[] = {
 	NULL,
 };
 
+/*
+ * Messages may carry guest text (a name a rejected result quoted, a line of
+ * the guest's stderr): escaped here, where they are printed (util/quote.h).
+ */
+static void print_msg(const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fflush(stdout);
+	fputs(prefix, stderr);
+	sbx_quote_fputs(msg, stderr);
+	fputc('\n', stderr);
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("fatal: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_msg("fatal: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(128);
 }
 
@@ -53,10 +66,27 @@ void die_sbx(const char *what)
 	die("%s (%s)", what, sbx_error());
 }
 
+void error_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	print_msg("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void warning_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	print_msg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
 int error_sbx(const char *what)
 {
-	fflush(stdout);
-	fprintf(stderr, "error: %s (%s)\n", what, sbx_error());
+	error_msg("%s (%s)", what, sbx_error());
 	return 128;
 }
 

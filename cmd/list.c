@@ -4,8 +4,10 @@
 #include "cmd/task-print.h"
 #include "sbx/task.h"
 #include "util/error.h"
+#include "util/quote.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const list_usage[] = {
@@ -13,15 +15,26 @@ static const char *const list_usage[] = {
 	NULL,
 };
 
-/* The prompt's first line, cut to `width` columns (bytes; good enough for a table). */
-static void print_prompt(const char *p, int width)
+/*
+ * The prompt's first line, escaped (util/quote.h; tabs as spaces), cut to
+ * `width` bytes at a character (good enough for a table).
+ */
+static void print_prompt(const char *p, size_t width)
 {
-	int n = 0;
+	size_t len = strcspn(p, "\n");
+	char *line = strndup(p, len), *all, *q, out[256];
 
-	for (; *p && *p != '\n' && n < width; p++, n++)
-		putchar((unsigned char)*p < 0x20 ? ' ' : *p);
-	if (*p && (*p != '\n' || p[1]))
+	if (!line || !(all = sbx_quote_str(line)))
+		die("out of memory");
+	for (q = all; *q; q++)
+		if (*q == '\t')
+			*q = ' ';
+	sbx_quote_buf(out, width + 1 < sizeof(out) ? width + 1 : sizeof(out), all);
+	fputs(out, stdout);
+	if (strlen(out) < strlen(all) || (p[len] && p[len + 1]))
 		fputs("...", stdout);
+	free(all);
+	free(line);
 }
 
 int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx)

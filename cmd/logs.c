@@ -4,6 +4,7 @@
 #include "cmd/task-print.h"
 #include "sbx/task.h"
 #include "util/error.h"
+#include "util/quote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,18 +15,25 @@
 #include <unistd.h>
 
 static const char *const logs_usage[] = {
-	"git sbx logs [-f | --follow] <id>",
+	"git sbx logs [-f | --follow] [--raw] <id>",
 	NULL,
 };
 
-/* Copy what is there now; returns bytes copied or -1. */
-static long copy_out(int fd)
+#define CHUNK 65536
+
+/*
+ * Copy what is there now, escaped (util/quote.h) unless `q` is NULL;
+ * returns bytes read or -1.  The log is the agent's output, byte for byte.
+ */
+static long copy_out(int fd, struct sbx_quote *q)
 {
-	char buf[65536];
+	static char buf[CHUNK], esc[SBX_QUOTE_MAX(CHUNK)];
 	long total = 0;
 
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
+		const char *p = buf;
+		size_t len = (size_t)n;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -33,7 +41,11 @@ static long copy_out(int fd)
 			return -1;
 		if (n == 0)
 			return total;
-		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+		if (q) {
+			len = sbx_quote_mem(q, esc, buf, (size_t)n);
+			p = esc;
+		}
+		if (fwrite(p, 1, len, stdout) != len)
 			return -1;
 		total += n;
 	}
@@ -41,17 +53,24 @@ static long copy_out(int fd)
 
 int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
 {
+	struct sbx_quote quote = SBX_QUOTE_INIT, *q = &quote;
 	struct sbx_task *t;
-	bool follow = false;
+	bool follow = false, raw = false;
 	char *path;
 	int fd = -1, ret = 0;
 	const struct option opts[] = {
 		OPT_BOOL('f', "follow", &follow, "keep printing while the task runs"),
+		OPT_BOOL(0, "raw", &raw, "the agent's bytes unescaped, when they go to a file or pipe"),
 		OPT_END(),
 	};
 
 	if (parse_options(argc, argv, opts, logs_usage, 0) != 1)
 		usage_with_options(logs_usage, opts);
+	/* A terminal obeys what it is sent: --raw reaches only a file or a pipe. */
+	if (raw && isatty(STDOUT_FILENO))
+		fprintf(stderr, "warning: --raw does not apply to a terminal: the log is escaped\n");
+	else if (raw)
+		q = NULL;
 	t = open_task_or_die(ctx, argv[0]);
 	path = sbx_task_log_path(t);
 	if (!path)
@@ -65,7 +84,7 @@ int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
 			if (fd < 0 && errno != ENOENT)
 				die("cannot open '%s': %s", path, strerror(errno));
 		}
-		n = fd >= 0 ? copy_out(fd) : 0;
+		n = fd >= 0 ? copy_out(fd, q) : 0;
 		if (n < 0) {
 			ret = error_sbx("cannot read the task log");
 			break;
@@ -81,7 +100,11 @@ int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
 		}
 	}
 	if (fd >= 0) {
-		copy_out(fd);
+		char end[SBX_QUOTE_MAX(0)];
+
+		copy_out(fd, q);
+		if (q)
+			fwrite(end, 1, sbx_quote_end(q, end), stdout);
 		close(fd);
 	} else if (!follow) {
 		fprintf(stderr, "warning: task %u has no log yet\n", t->id);

@@ -40,7 +40,7 @@ int cmd_rm(int argc, const char **argv, struct cmd_ctx *ctx)
 		err = sbx_task_remove(&kept, ctx->repo, id, flags);
 		if (err) {
 			fflush(stdout);
-			fprintf(stderr, "error: cannot remove task %u (%s)\n", id, sbx_error());
+			error_msg("cannot remove task %u (%s)", id, sbx_error());
 			if (err == SBX_ELOCKED || err == SBX_EEXISTS)
 				fprintf(stderr, "hint: use 'git sbx rm --force %u' to remove it anyway\n", id);
 			ret = 1;

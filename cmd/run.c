@@ -7,6 +7,7 @@
 #include "sbx/sysinfo.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/quote.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -44,10 +45,33 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * The command's output is data: unchanged to a file or a pipe (as ssh
+ * passes it), escaped to a terminal (util/quote.h), which would obey it.
+ */
+struct out_state {
+	struct sbx_quote q[2];
+	bool tty[2];
+};
+
 static int sink(void *opaque, int fd, const uint8_t *data, size_t len)
 {
-	(void)opaque;
-	return write_all(fd == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
+	struct out_state *st = opaque;
+	int i = fd == 2, out = i ? STDERR_FILENO : STDOUT_FILENO;
+	char buf[SBX_QUOTE_MAX(4096)];
+
+	if (!st->tty[i])
+		return write_all(out, data, len);
+	while (len) {
+		size_t k = len < 4096 ? len : 4096;
+		int err = write_all(out, (const uint8_t *)buf, sbx_quote_mem(&st->q[i], buf, data, k));
+
+		if (err)
+			return err;
+		data += k;
+		len -= k;
+	}
+	return 0;
 }
 
 int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
@@ -55,6 +79,7 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
 	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
 	struct sbx_exec_result res;
+	struct out_state out = { { SBX_QUOTE_INIT, SBX_QUOTE_INIT }, { false, false } };
 	struct sbx_sandbox_end end;
 	struct sbx_sandbox *sb = NULL;
 	struct sbx_image img;
@@ -141,8 +166,18 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		eo.uid = eo.gid = 1000;
 		eo.stdin_fd = with_stdin ? STDIN_FILENO : -1;
 		eo.sink = sink;
+		eo.opaque = &out;
 		eo.interrupt = &interrupted;
+		out.tty[0] = isatty(STDOUT_FILENO);
+		out.tty[1] = isatty(STDERR_FILENO);
 		err = sbx_session_exec(sbx_sandbox_session(sb), &eo, &res);
+		for (int i = 0; i < 2; i++) {
+			char end_buf[SBX_QUOTE_MAX(0)];
+
+			if (out.tty[i])
+				write_all(i ? STDERR_FILENO : STDOUT_FILENO, (const uint8_t *)end_buf,
+					  sbx_quote_end(&out.q[i], end_buf));
+		}
 	}
 	if (err) {
 		ret = error_sbx("the sandbox failed");
@@ -153,7 +188,7 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		fprintf(stderr, "error: '%s' timed out after %s\n", argv[0], timeout);
 	ret = res.code;
 	if (sbx_sandbox_stop(sb, true, &end))
-		fprintf(stderr, "warning: %s\n", sbx_error());
+		warning_msg("%s", sbx_error());
 out:
 	if (dir[0]) {
 		unlink(disk);

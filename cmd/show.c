@@ -4,6 +4,7 @@
 #include "cmd/task-print.h"
 #include "sbx/task.h"
 #include "util/error.h"
+#include "util/quote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +29,28 @@ static void print_time(const char *label, int64_t ms)
 	printf("%-10s%s (%s)\n", label, buf, age);
 }
 
-static void print_prompt(const char *p)
+/* "label:    value", the value escaped: records and commits carry guest text. */
+static void print_field(const char *label, const char *value)
 {
+	printf("%-10s", label);
+	sbx_quote_fputs(value, stdout);
+	putchar('\n');
+}
+
+static void print_prompt(const char *prompt)
+{
+	char *q = sbx_quote_str(prompt), *p;
+
+	if (!q)
+		die("out of memory");
 	fputs("prompt:\n    ", stdout);
-	for (; *p; p++) {
+	for (p = q; *p; p++) {
 		putchar(*p);
 		if (*p == '\n' && p[1])
 			fputs("    ", stdout);
 	}
 	putchar('\n');
+	free(q);
 }
 
 int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
@@ -67,10 +81,12 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		printf(" (agent exit status %d)", t->exit_status);
 	putchar('\n');
 	if (t->error)
-		printf("%-10s%s\n", "error:", t->error);
-	printf("%-10s%s %s\n", "base:", git_oid_tostr(hex, sizeof(hex), &t->base),
-	       s.base_subject ? s.base_subject : "(missing)");
-	printf("%-10s%s", "branch:", t->branch);
+		print_field("error:", t->error);
+	printf("%-10s%s ", "base:", git_oid_tostr(hex, sizeof(hex), &t->base));
+	sbx_quote_fputs(s.base_subject ? s.base_subject : "(missing)", stdout);
+	putchar('\n');
+	printf("%-10s", "branch:");
+	sbx_quote_fputs(t->branch, stdout);
 	if (s.branch_exists)
 		printf(" at %.12s", git_oid_tostr(hex, sizeof(hex), &s.tip));
 	else
@@ -83,11 +99,11 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		       s.deletions, s.deletions == 1 ? "" : "s");
 	putchar('\n');
 	if (t->worktree)
-		printf("%-10s%s\n", "worktree:", t->worktree);
+		print_field("worktree:", t->worktree);
 	if (t->agent)
-		printf("%-10s%s\n", "agent:", t->agent);
+		print_field("agent:", t->agent);
 	if (t->image)
-		printf("%-10s%s\n", "image:", t->image);
+		print_field("image:", t->image);
 	print_time("created:", t->created_ms);
 	print_time("started:", t->started_ms);
 	print_time("finished:", t->finished_ms);
@@ -98,8 +114,11 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 	print_prompt(t->prompt);
 	if (s.ncommits_listed) {
 		printf("commits:\n");
-		for (i = 0; i < s.ncommits_listed; i++)
-			printf("    %s\n", s.commits[i]);
+		for (i = 0; i < s.ncommits_listed; i++) {
+			fputs("    ", stdout);
+			sbx_quote_fputs(s.commits[i], stdout);
+			putchar('\n');
+		}
 		if (s.ncommits > s.ncommits_listed)
 			printf("    ... and %zu more\n", s.ncommits - s.ncommits_listed);
 	}

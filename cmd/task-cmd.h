@@ -20,6 +20,7 @@ struct task_cmd_args {
 	uint64_t timeout_ms;		/* 0: none */
 	enum sbx_backend backend;
 	bool detach;
+	bool raw;			/* the agent's output unescaped to a non-terminal */
 };
 
 /* --memory, --timeout, --backend and --cpus into `a`; SBX_EINVAL with a message. */

@@ -3,6 +3,7 @@
 #include "cmd/builtin.h"
 #include "sbx/task.h"
 #include "util/error.h"
+#include "util/quote.h"
 
 #include <string.h>
 #include <time.h>
@@ -87,28 +88,46 @@ void format_phases(char *buf, size_t n, const struct sbx_task *t)
 		snprintf(buf + used, n - used, " (then it ended)");
 }
 
+/*
+ * Controls (C0, DEL and C1) as \u escapes, so the JSON is safe on a
+ * terminal too; bytes that are not UTF-8 (JSON text must be) as U+FFFD.
+ */
 void json_str(FILE *f, const char *s)
 {
 	const unsigned char *p;
+	size_t n;
 
 	if (!s) {
 		fputs("null", f);
 		return;
 	}
 	fputc('"', f);
-	for (p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
+	p = (const unsigned char *)s;
+	n = strlen(s);
+	while (n) {
+		uint32_t cp;
+		int len = sbx_utf8_char(p, n, &cp);
+
+		if (len <= 0) {
+			fputs("\\ufffd", f);
+			p++;
+			n--;
+			continue;
+		}
+		switch (cp) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
 		case '\n': fputs("\\n", f); break;
 		case '\t': fputs("\\t", f); break;
 		case '\r': fputs("\\r", f); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
+			if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+				fprintf(f, "\\u%04x", (unsigned)cp);
 			else
-				fputc(*p, f);
+				fwrite(p, 1, (size_t)len, f);
 		}
+		p += len;
+		n -= (size_t)len;
 	}
 	fputc('"', f);
 }

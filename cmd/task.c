@@ -11,6 +11,7 @@
 #include "sbx/task-run.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/quote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,10 +65,50 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The agent's stdout and stderr, each escaped as one stream (util/quote.h) unless raw. */
+struct out_state {
+	struct sbx_quote q[2];
+	bool raw[2];
+};
+
 static int out_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 {
-	(void)opaque;
-	return write_all(fd == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
+	struct out_state *st = opaque;
+	int i = fd == 2, out = i ? STDERR_FILENO : STDOUT_FILENO;
+	char buf[SBX_QUOTE_MAX(4096)];
+
+	if (st->raw[i])
+		return write_all(out, data, len);
+	while (len) {
+		size_t k = len < 4096 ? len : 4096, n;
+		int err;
+
+		n = sbx_quote_mem(&st->q[i], buf, data, k);
+		if ((err = write_all(out, (const uint8_t *)buf, n)))
+			return err;
+		data += k;
+		len -= k;
+	}
+	return 0;
+}
+
+static void out_end(struct out_state *st)
+{
+	char buf[SBX_QUOTE_MAX(0)];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (!st->raw[i])
+			write_all(i ? STDERR_FILENO : STDOUT_FILENO, (const uint8_t *)buf,
+				  sbx_quote_end(&st->q[i], buf));
+}
+
+/* A line of ours that carries guest text (commit subjects, error messages). */
+static void print_quoted(const char *prefix, const char *s)
+{
+	fputs(prefix, stdout);
+	sbx_quote_fputs(s, stdout);
+	putchar('\n');
 }
 
 static void on_progress(void *opaque, const char *what)
@@ -91,7 +132,7 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 		printf(" (%s)", res->backend);
 	putchar('\n');
 	if (t->error)
-		printf("  %s\n", t->error);
+		print_quoted("  ", t->error);
 	if (!sbx_task_summarize(&s, ctx->repo, t, true)) {
 		if (res->no_changes || !s.ncommits) {
 			printf("  no changes: %s is still at the base %s\n", t->branch,
@@ -99,7 +140,7 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 		} else {
 			printf("  %zu commit%s on %s:\n", s.ncommits, s.ncommits == 1 ? "" : "s", t->branch);
 			for (i = 0; i < s.ncommits_listed; i++)
-				printf("    %s\n", s.commits[i]);
+				print_quoted("    ", s.commits[i]);
 			if (s.ncommits > s.ncommits_listed)
 				printf("    ... and %zu more\n", s.ncommits - s.ncommits_listed);
 			printf("  %zu file%s changed, %zu insertion%s(+), %zu deletion%s(-)\n",
@@ -195,6 +236,7 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 	struct sbx_task_create_opts co = SBX_TASK_CREATE_OPTS_INIT;
 	struct sbx_task_run_opts ro = SBX_TASK_RUN_OPTS_INIT;
 	struct sbx_task_run_result res;
+	struct out_state out = { { SBX_QUOTE_INIT, SBX_QUOTE_INIT }, { false, false } };
 	struct sbx_config *cfg = NULL;
 	struct sbx_agent agent;
 	struct sbx_task *t = NULL;
@@ -281,14 +323,22 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 		signal(SIGHUP, SIG_IGN);
 		/* The session writes the agent's output to the log itself. */
 	} else {
+		/* --raw reaches only a file or a pipe: a terminal obeys what it is sent. */
+		out.raw[0] = a->raw && !isatty(STDOUT_FILENO);
+		out.raw[1] = a->raw && !isatty(STDERR_FILENO);
+		if (a->raw && (!out.raw[0] || !out.raw[1]))
+			fprintf(stderr, "warning: --raw does not apply to a terminal: "
+				"the agent's output to it is escaped\n");
 		ro.output = out_sink;
+		ro.output_opaque = &out;
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	err = sbx_task_run(&res, ctx->repo, t, &ro);
+	out_end(&out);
 	if (err)
-		fprintf(stderr, "error: task %u failed: %s\n", t->id, sbx_error());
+		error_msg("task %u failed: %s", t->id, sbx_error());
 	if (!a->detach || !err)
 		print_summary(ctx, t, &res);
 	fflush(stdout);
@@ -345,6 +395,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "timeout", &timeout, "duration", "stop the agent after this long (default 2h; 0: never)"),
 		OPT_BOOL('d', "detach", &a.detach, "run in the background; follow with git sbx logs -f"),
 		OPT_STRING(0, "backend", &backend, "kvm|qemu", "force our VMM or the QEMU fallback"),
+		OPT_BOOL(0, "raw", &a.raw, "the agent's output unescaped, when it goes to a file or pipe"),
 		OPT_END(),
 	};
 

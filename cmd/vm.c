@@ -156,12 +156,12 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		fprintf(stderr, "error: the guest rebooted without reporting an exit status\n");
 		return 1;
 	case SBX_MACHINE_TIMEOUT:
-		fprintf(stderr, "error: timed out: %s; stopped it (--timeout %s)\n", res.message, timeout);
+		error_msg("timed out: %s; stopped it (--timeout %s)", res.message, timeout);
 		return EXIT_TIMEOUT;
 	case SBX_MACHINE_CRASH:
 		break;
 	}
-	fprintf(stderr, "error: the VM crashed: %s\n", res.message);
+	error_msg("the VM crashed: %s", res.message);
 	return 128;
 }
 

@@ -17,6 +17,6 @@ libsbx_a_SOURCES += sbx/machine.c sbx/machine.h
 libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
 # images: the guest's initramfs and root images
 libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h \
-	sbx/sandbox.c sbx/sandbox.h
+	sbx/sandbox.c sbx/sandbox.h sbx/console-log.c sbx/console-log.h
 # running a task: agents and the session (boot, transfer, agent, import)
 libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* A microVM with a channel session: see sbx/sandbox.h. */
 #include "sbx/sandbox.h"
+#include "sbx/console-log.h"
 #include "sbx/sysinfo.h"
 #include "snapshot/qcow2.h"
 #include "util/blockdev.h"
@@ -35,7 +36,7 @@ struct sbx_sandbox {
 	struct vm *vm;
 	struct blockdev *disks[2];
 	int vm_chan;			/* the VMM's end */
-	int serial_fd;
+	int serial_fd;			/* the UART's end of the console pipe */
 	pthread_t thread;
 	bool thread_started;
 	struct vm_result vr;
@@ -46,6 +47,8 @@ struct sbx_sandbox {
 	pid_t qemu;
 	char sock_dir[64];
 	char qemu_why[512];		/* why QEMU: the KVM check's summary, or "--backend qemu" */
+	/* the serial console, into o->serial_log with a cap (both backends) */
+	struct sbx_console_log *console;
 };
 
 static uint64_t now_ms(void)
@@ -200,6 +203,15 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	cfg.cpus = o->cpus;
 	cfg.mem_size = (o->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
 	cfg.timeout_ms = o->vm_timeout_ms;
+	if (o->serial_log) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC))
+			return sbx_error_errno(SBX_EIO, "pipe");
+		sb->serial_fd = p[1];
+		if ((err = sbx_console_log_start(&sb->console, p[0], o->serial_log, o->serial_max)))
+			return err;
+	}
 	cfg.serial_fd = sb->serial_fd;
 	cfg.disks[0] = sb->disks[0];
 	cfg.disks[1] = sb->disks[1];
@@ -260,13 +272,47 @@ static int spawn_qemu(pid_t *pid, const char *const *argv)
 	return 0;
 }
 
+/* A Unix socket at <sock_dir>/<name> for QEMU to connect to. */
+static int listen_unix(int *lfd, struct sockaddr_un *sa, const char *dir, const char *name)
+{
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+	*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*lfd < 0 || bind(*lfd, (struct sockaddr *)sa, sizeof(*sa)) || listen(*lfd, 1)) {
+		int rc = sbx_error_errno(SBX_EIO, "cannot listen on '%s'", sa->sun_path);
+
+		if (*lfd >= 0)
+			close(*lfd);
+		*lfd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+/* QEMU's connection to `lfd` (closed here), within 60 s. */
+static int accept_qemu(int *out, int lfd, const char *what)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int rc = poll(&p, 1, 60000);
+
+	*out = -1;
+	if (rc <= 0) {
+		close(lfd);
+		return sbx_error_set(SBX_ETIMEDOUT, "QEMU did not connect to the %s", what);
+	}
+	*out = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	close(lfd);
+	if (*out < 0)
+		return sbx_error_errno(SBX_EIO, "accept");
+	return 0;
+}
+
 static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 {
-	char mem[32], cpus[16], root[PATH_MAX + 64], task[PATH_MAX + 64], chardev[256], serial[PATH_MAX + 8];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *argv[48];
-	int lfd, n = 0, rc;
-	struct pollfd p;
+	char mem[32], cpus[16], root[PATH_MAX + 64], task[PATH_MAX + 64], chardev[256], serial[256];
+	struct sockaddr_un sa, ssa;
+	const char *argv[52];
+	int lfd, slfd = -1, sfd, n = 0, rc;
 
 	if (!o->quiet && !strcmp(sb->qemu_why, "--backend qemu"))
 		pr_warn("running the VM under QEMU's emulation (slow) (--backend qemu)");
@@ -275,12 +321,14 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	snprintf(sb->sock_dir, sizeof(sb->sock_dir), "/tmp/sbx-qemu.XXXXXX");
 	if (!mkdtemp(sb->sock_dir))
 		return sbx_error_errno(SBX_EIO, "mkdtemp");
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/chan", sb->sock_dir);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1)) {
-		rc = sbx_error_errno(SBX_EIO, "cannot listen on '%s'", sa.sun_path);
-		if (lfd >= 0)
-			close(lfd);
+	if ((rc = listen_unix(&lfd, &sa, sb->sock_dir, "chan")))
+		return rc;
+	/*
+	 * The serial console: QEMU cannot cap a file it writes, so its UART
+	 * goes to a socket that sbx/console-log.c drains with the cap.
+	 */
+	if (o->serial_log && (rc = listen_unix(&slfd, &ssa, sb->sock_dir, "serial"))) {
+		close(lfd);
 		return rc;
 	}
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)(o->memory >> 20));
@@ -288,7 +336,8 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	snprintf(root, sizeof(root), "file=%s,format=raw,if=none,id=root,readonly=on", o->image->root);
 	snprintf(task, sizeof(task), "file=%s,format=qcow2,if=none,id=task", o->task_disk);
 	snprintf(chardev, sizeof(chardev), "socket,id=chan,path=%s", sa.sun_path);
-	snprintf(serial, sizeof(serial), "file:%s", o->serial_log ? o->serial_log : "/dev/null");
+	if (o->serial_log)
+		snprintf(serial, sizeof(serial), "socket,id=serial,path=%s", ssa.sun_path);
 	argv[n++] = "qemu-system-x86_64";
 	argv[n++] = "-M";
 	argv[n++] = "microvm,acpi=on,rtc=on";
@@ -315,8 +364,15 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	 */
 	argv[n++] = "-append";
 	argv[n++] = CMDLINE " tsc_early_khz=2000000 tsc=reliable";
-	argv[n++] = "-serial";
-	argv[n++] = serial;
+	if (o->serial_log) {
+		argv[n++] = "-chardev";
+		argv[n++] = serial;
+		argv[n++] = "-serial";
+		argv[n++] = "chardev:serial";
+	} else {
+		argv[n++] = "-serial";
+		argv[n++] = "null";
+	}
 	argv[n++] = "-drive";
 	argv[n++] = root;
 	argv[n++] = "-device";
@@ -339,21 +395,24 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	rc = spawn_qemu(&sb->qemu, argv);
 	if (rc) {
 		close(lfd);
+		if (slfd >= 0)
+			close(slfd);
 		errno = rc;
 		return sbx_error_errno(rc == ENOENT ? SBX_ENOTFOUND : SBX_ERROR,
 				       "cannot run qemu-system-x86_64 (run tools/setup)");
 	}
-	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	rc = poll(&p, 1, 60000);
-	if (rc <= 0) {
-		close(lfd);
-		return sbx_error_set(SBX_ETIMEDOUT, "QEMU did not connect to the channel");
+	/* QEMU connects its chardevs in order as it starts: the serial one first. */
+	if (slfd >= 0) {
+		if ((rc = accept_qemu(&sfd, slfd, "serial console socket"))) {
+			close(lfd);
+			return rc;
+		}
+		if ((rc = sbx_console_log_start(&sb->console, sfd, o->serial_log, o->serial_max))) {
+			close(lfd);
+			return rc;
+		}
 	}
-	sb->chan = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	close(lfd);
-	if (sb->chan < 0)
-		return sbx_error_errno(SBX_EIO, "accept");
-	return 0;
+	return accept_qemu(&sb->chan, lfd, "channel");
 }
 
 static void free_sandbox(struct sbx_sandbox *sb)
@@ -379,6 +438,8 @@ static void free_sandbox(struct sbx_sandbox *sb)
 
 		snprintf(p, sizeof(p), "%s/chan", sb->sock_dir);
 		unlink(p);
+		snprintf(p, sizeof(p), "%s/serial", sb->sock_dir);
+		unlink(p);
 		rmdir(sb->sock_dir);
 	}
 	if (sb->chan >= 0)
@@ -387,6 +448,8 @@ static void free_sandbox(struct sbx_sandbox *sb)
 		close(sb->vm_chan);
 	if (sb->serial_fd >= 0)
 		close(sb->serial_fd);
+	/* The VM and QEMU are gone, so are the console's writers: the rest, then EOF. */
+	sbx_console_log_stop(sb->console, NULL);
 	free(sb);
 }
 
@@ -420,12 +483,6 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 		}
 	} else {
 		snprintf(sb->qemu_why, sizeof(sb->qemu_why), "--backend qemu");
-	}
-	sb->serial_fd = open(o->serial_log ? o->serial_log : "/dev/null",
-			     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (sb->serial_fd < 0) {
-		err = sbx_error_errno(SBX_EIO, "cannot open '%s'", o->serial_log);
-		goto fail;
 	}
 	err = sb->backend == SBX_BACKEND_VMM ? start_vmm(sb, o) : start_qemu(sb, o);
 	if (err)

@@ -31,11 +31,15 @@ struct sbx_sandbox_opts {
 	uint64_t boot_timeout_ms;	/* until sbx-init says hello; 0: sbx.bootTimeout or 120 s (600 s under TCG) */
 	uint64_t vm_timeout_ms;		/* the VM's whole life; 0 = none */
 	const char *serial_log;		/* the guest kernel's console; NULL = discard */
+	uint64_t serial_max;		/* bytes serial_log may hold, a note included; 0 = no cap */
 	uint64_t disk_limit;		/* bytes the task disk's file may take; 0 = none (VMM only) */
 	enum sbx_backend backend;
 	bool quiet;			/* no warning about emulation */
 };
-#define SBX_SANDBOX_OPTS_INIT { .cpus = 2, .memory = 1ULL << 30 }
+/* The console log's cap (sbx.maxConsoleLogSize for tasks): the guest is root and may flood it. */
+#define SBX_SANDBOX_DEFAULT_SERIAL_MAX (4ULL << 20)
+#define SBX_SANDBOX_OPTS_INIT { .cpus = 2, .memory = 1ULL << 30, \
+				.serial_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX }
 
 struct sbx_sandbox;
 

@@ -89,6 +89,7 @@ struct run {
 	struct sbx_session *s;
 	int log_fd;
 	uint64_t log_bytes, log_max;
+	uint64_t console_max;		/* sbx.maxConsoleLogSize */
 	uint64_t disk_limit;
 	uint64_t boot_timeout_ms;	/* 0: the sandbox's default */
 	unsigned depth;
@@ -505,11 +506,14 @@ static int read_config(struct run *r)
 	int err;
 
 	r->log_max = SBX_TASK_DEFAULT_MAX_LOG;
+	r->console_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX;
 	r->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
 	if ((err = sbx_bundle_config_depth(r->repo->git, &r->depth)) ||
 	    (err = sbx_config_open(&cfg, r->repo)))
 		return err;
 	err = sbx_config_size(cfg, "sbx.maxLogSize", 1, &r->log_max);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_size(cfg, "sbx.maxConsoleLogSize", 1, &r->console_max);
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_size(cfg, "sbx.diskLimit", 1, &r->disk_limit);
 	if (err == SBX_ENOTFOUND || !err)
@@ -567,6 +571,7 @@ static int session(struct run *r)
 	if (r->o->memory)
 		so.memory = r->o->memory;
 	so.serial_log = console;
+	so.serial_max = r->console_max;
 	so.backend = r->o->backend;
 	so.disk_limit = r->disk_limit;
 	so.boot_timeout_ms = r->boot_timeout_ms;

@@ -7,7 +7,13 @@ tests_unit_test_util_SOURCES = tests/unit/test-util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = $(UNIT_LDADD)
 
-UNIT_TESTS = tests/unit/test-util
+# util/quote.c: guest text made safe for a terminal.
+check_PROGRAMS += tests/unit/test-quote
+tests_unit_test_quote_SOURCES = tests/unit/test-quote.c
+tests_unit_test_quote_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_quote_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS = tests/unit/test-util tests/unit/test-quote
 
 E2E_TESTS = \
 	tests/t/t0001-cli-basics.sh \

@@ -5,6 +5,12 @@ tests_unit_test_channel_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_channel_LDADD = $(UNIT_LDADD)
 # It runs the real guest/sbx-init --serve (built by make all) over a socketpair.
 UNIT_TESTS += tests/unit/test-channel
+# The serial console into a capped file (sbx/console-log.c), both backends' path.
+check_PROGRAMS += tests/unit/test-console-log
+tests_unit_test_console_log_SOURCES = tests/unit/test-console-log.c
+tests_unit_test_console_log_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_console_log_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-console-log
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
 EXTRA_DIST += tests/kvm/image-lib.sh

@@ -7,6 +7,8 @@ tests_t_helper_sbx_test_sudo_LDFLAGS = -static
 EXTRA_DIST += tests/t/task-lib.sh
 # A task end to end through the QEMU fallback, and the hostile agents.
 E2E_TESTS += tests/t/t5200-task-qemu.sh tests/t/t5210-task-hostile.sh tests/t/t5220-demo.sh
+# A serial console flood and guest text for the terminal, through the QEMU fallback.
+E2E_TESTS += tests/t/t5230-task-guest-output.sh
 # A task on our VMM in the nested harness.
 KVM_TESTS += tests/kvm/task.kvm
 # Agents (presets, git config, scripts) and the tree names a result may not carry.

@@ -3,6 +3,7 @@ libsbx_a_SOURCES += \
 	util/error.c util/error.h \
 	util/log.c util/log.h \
 	util/parse.c util/parse.h \
+	util/quote.c util/quote.h \
 	util/checked.h \
 	util/blockdev.h \
 	util/sha256.c util/sha256.h \

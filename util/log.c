@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "util/log.h"
+#include "util/quote.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,11 +12,13 @@ static bool quiet;
 
 static void vprint(const char *prefix, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[2048], safe[sizeof(line) * 2];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	/* Messages may quote the guest (util/quote.h): no raw control byte reaches a terminal. */
+	sbx_quote_buf(safe, sizeof(safe), line);
 	/* One write per message so lines from threads do not interleave. */
-	fprintf(stderr, "%s%s\n", prefix, line);
+	fprintf(stderr, "%s%s\n", prefix, safe);
 }
 
 void pr_err(const char *fmt, ...)
