@@ -126,7 +126,7 @@ fake_git_agent '	blob=$(printf "#!/bin/sh\necho pwned\n" | $real hash-object -w 
 test_expect_success 'a result whose tree has a .git directory is rejected' '
 	run_hostile 6 dotgit.sh &&
 	rejected 6 &&
-	grep "entry named .\.git." err
+	grep -e "entry named .\.git." -e "hasDotgit: contains .\.git." err
 '
 
 write_agent big.sh <<'EOF'
