@@ -452,7 +452,7 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 	memset(end, 0, sizeof(*end));
 	if (!sb)
 		return 0;
-	if (session_ok && sb->session && !sbx_session_poweroff(sb->session, 0))
+	if (session_ok && sb->session && !sbx_session_poweroff(sb->session, 0, 5000))
 		deadline = now_ms() + (sb->backend == SBX_BACKEND_QEMU ? 60000 : 10000);
 	else
 		deadline = now_ms();
