@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "vmm/vm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,7 +57,42 @@ struct sbx_sandbox {
 	/* QEMU */
 	pid_t qemu;
 	char sock_dir[64];
+	int threads_before;		/* with SBX_CHECK_LEAKS=1, else -1 */
 };
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * SBX_CHECK_LEAKS=1: a stopped sandbox leaves no thread behind (joined
+ * threads may take a moment to be gone from /proc).
+ */
+static int check_threads(int before)
+{
+	int i, now = 0;
+
+	for (i = 0; before >= 0 && i < 100; i++) {
+		now = count_threads();
+		if (now <= before)
+			return 0;
+		usleep(10000);
+	}
+	if (before < 0)
+		return 0;
+	return sbx_error_set(SBX_ERROR, "the sandbox left %d thread(s) running", now - before);
+}
 
 static uint64_t now_ms(void)
 {
@@ -437,6 +473,8 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	if (!sb)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	sb->chan = sb->vm_chan = sb->serial_fd = -1;
+	sb->threads_before = getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1") ?
+			     count_threads() : -1;
 	sb->backend = o->backend;
 	if (sb->backend == SBX_BACKEND_AUTO)
 		sb->backend = sbx_kvm_check() ? SBX_BACKEND_QEMU : SBX_BACKEND_VMM;
@@ -530,7 +568,7 @@ static void wait_for_end(struct sbx_sandbox *sb, uint64_t deadline, struct sbx_s
 int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox_end *end)
 {
 	uint64_t deadline;
-	int err = 0, ferr;
+	int err = 0, ferr, before;
 	bool asked = false;
 
 	memset(end, 0, sizeof(*end));
@@ -564,6 +602,9 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 		snprintf(end->message, sizeof(end->message), "%s",
 			 end->clean ? "powered off" : "stopped by force");
 	end->disk_full = sbx_sandbox_disk_full(sb);
+	before = sb->threads_before;
 	ferr = free_sandbox(sb);
+	if (!ferr)
+		ferr = check_threads(before);
 	return err ? err : ferr;
 }
