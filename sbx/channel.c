@@ -249,6 +249,7 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 		return SBX_CORRUPT("channel: frame type %#x for stream %u, which is not running",
 				   h->type, h->stream);
 	s->x.heard = true;
+	s->x.res->answered = true;
 	switch (h->type) {
 	case PROTO_STARTED:
 		if (h->length != 4 || s->x.started)

@@ -69,6 +69,7 @@ struct sbx_exec_result {
 	int code;		/* exit code, 128+signal when killed */
 	uint32_t flags;		/* PROTO_EXIT_* */
 	uint64_t out_bytes[3];	/* bytes received on fd 1 and 2 */
+	bool answered;		/* the guest sent any frame of the command's */
 };
 
 int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,

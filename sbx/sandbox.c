@@ -57,7 +57,7 @@ struct sbx_sandbox {
 	/* QEMU */
 	pid_t qemu;
 	char sock_dir[64];
-	int threads_before;		/* with SBX_CHECK_LEAKS=1, else -1 */
+	int threads_before;		/* our VMM with SBX_CHECK_LEAKS=1, else 0 */
 };
 
 static int count_threads(void)
@@ -83,14 +83,14 @@ static int check_threads(int before)
 {
 	int i, now = 0;
 
-	for (i = 0; before >= 0 && i < 100; i++) {
+	if (before <= 0)
+		return 0;
+	for (i = 0; i < 100; i++) {
 		now = count_threads();
 		if (now <= before)
 			return 0;
 		usleep(10000);
 	}
-	if (before < 0)
-		return 0;
 	return sbx_error_set(SBX_ERROR, "the sandbox left %d thread(s) running", now - before);
 }
 
@@ -226,6 +226,8 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	struct vm_config cfg = VM_CONFIG_INIT;
 	int sv[2], err;
 
+	if (getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1"))
+		sb->threads_before = count_threads();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		return sbx_error_errno(SBX_EIO, "socketpair");
 	sb->chan = sv[0];
@@ -473,8 +475,6 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	if (!sb)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	sb->chan = sb->vm_chan = sb->serial_fd = -1;
-	sb->threads_before = getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1") ?
-			     count_threads() : -1;
 	sb->backend = o->backend;
 	if (sb->backend == SBX_BACKEND_AUTO)
 		sb->backend = sbx_kvm_check() ? SBX_BACKEND_QEMU : SBX_BACKEND_VMM;

@@ -489,15 +489,24 @@ static int run_agent(struct run *r)
 	eo.interrupt = r->o->interrupt;
 	err = sbx_session_exec(r->s, &eo, &res);
 	env_free(&env);
-	if (err == SBX_ETIMEDOUT) {
+	if (err == SBX_ETIMEDOUT && res.answered) {
 		/*
-		 * The guest did not end the agent in time.  sbx-init may still
-		 * answer (the agent stuck in the kernel, say): the transfer out
-		 * finds out, within its own deadlines, and brings back what it can.
+		 * The agent started, but the guest did not end it in time.
+		 * sbx-init may still answer (the agent stuck in the kernel, say):
+		 * the transfer out finds out, within its own deadlines, and
+		 * brings back what it can.
 		 */
-		snprintf(r->agent_lost, sizeof(r->agent_lost), "%s (while the agent ran)", sbx_error());
+		snprintf(r->agent_lost, sizeof(r->agent_lost),
+			 "the agent timed out and the guest did not stop it within the host's %llu s",
+			 (unsigned long long)(r->o->timeout_ms + HOST_GRACE_MS) / 1000);
 		r->res->timed_out = true;
 		return 0;
+	}
+	if (err == SBX_ETIMEDOUT) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+		return sbx_error_set(err, "%s (while starting the agent)", msg);
 	}
 	if (err)
 		return sbx_error_prefix(err, "the sandbox failed while the agent ran");
@@ -663,7 +672,7 @@ static int session(struct run *r)
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", sbx_error());
-		sbx_error_set(err, "%s; then %s", r->agent_lost,
+		sbx_error_set(err, "%s%s; then %s", same, r->agent_lost,
 			      strncmp(msg, same, strlen(same)) ? msg : msg + strlen(same));
 	}
 stop:
@@ -751,7 +760,7 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 		snprintf(msg, sizeof(msg), "stopped by the user; the agent's work so far was imported");
 	} else if (res->timed_out && r.agent_lost[0]) {
 		state = SBX_TASK_FAILED;
-		snprintf(msg, sizeof(msg), "the guest did not stop the agent at its time limit; "
+		snprintf(msg, sizeof(msg), "the agent timed out and the guest did not stop it; "
 			 "its work so far was imported");
 	} else if (res->timed_out) {
 		state = SBX_TASK_FAILED;
