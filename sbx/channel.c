@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,18 @@ struct outq {
 	size_t off, len, cap;
 };
 
+/*
+ * Execs the host gave up on (SBX_ETIMEDOUT): the guest was told to kill
+ * them; what it still sends for them is dropped, within the credit it had.
+ */
+#define GONE_MAX 4
+
+struct gone {
+	uint32_t id;		/* 0 = free */
+	uint32_t granted[3];
+	bool eof[3];
+};
+
 struct sbx_session {
 	int fd;
 	struct chan_parser parser;
@@ -67,12 +80,16 @@ struct sbx_session {
 	bool hello;
 	char banner[64];
 	uint32_t next_id;
+	struct gone gone[GONE_MAX];
+	unsigned next_gone;
 	/* The exec in progress (one at a time). */
 	struct {
 		uint32_t id;
 		const struct sbx_exec_opts *o;
 		struct sbx_exec_result *res;
 		bool done, started;
+		bool heard;		/* any frame of this exec arrived */
+		uint64_t start_deadline_ms;	/* until heard; 0 = none */
 		bool eof[3];
 		uint32_t granted[3];	/* credit we granted for fd 1, 2 not yet used */
 		uint32_t stdin_credit;	/* what the guest lets us send */
@@ -129,14 +146,24 @@ static int send_frame(struct sbx_session *s, uint8_t type, uint8_t flags, uint32
 	return err;
 }
 
+/* write(), without SIGPIPE when the channel is a socket whose peer left. */
+static ssize_t chan_write(int fd, const void *p, size_t n)
+{
+	ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (w < 0 && errno == ENOTSOCK)
+		w = write(fd, p, n);
+	return w;
+}
+
 static int flush_some(struct sbx_session *s)
 {
 	while (s->q.off < s->q.len) {
-		ssize_t n = write(s->fd, s->q.data + s->q.off, s->q.len - s->q.off);
+		ssize_t n = chan_write(s->fd, s->q.data + s->q.off, s->q.len - s->q.off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		if (n < 0)
 			return sbx_error_errno(SBX_EIO, "writing to the guest channel");
@@ -146,9 +173,48 @@ static int flush_some(struct sbx_session *s)
 	return 0;
 }
 
+static struct gone *find_gone(struct sbx_session *s, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; id && i < GONE_MAX; i++)
+		if (s->gone[i].id == id)
+			return &s->gone[i];
+	return NULL;
+}
+
+/* A late frame of an abandoned exec: checked as strictly, then dropped. */
+static int on_gone_frame(struct gone *g, const struct proto_hdr *h)
+{
+	int fd = h->flags;
+
+	switch (h->type) {
+	case PROTO_STARTED:
+	case PROTO_WINDOW:
+		return 0;
+	case PROTO_DATA:
+		if ((fd != 1 && fd != 2) || g->eof[fd] || h->length > g->granted[fd])
+			return SBX_CORRUPT("channel: bad DATA for stream %u, which the host gave up on",
+					   h->stream);
+		g->granted[fd] -= h->length;
+		return 0;
+	case PROTO_EOF:
+		if ((fd != 1 && fd != 2) || h->length || g->eof[fd])
+			return SBX_CORRUPT("channel: bad EOF");
+		g->eof[fd] = true;
+		return 0;
+	case PROTO_EXIT:
+		g->id = 0;
+		return 0;
+	default:
+		return SBX_CORRUPT("channel: unexpected frame type %#x from the guest", h->type);
+	}
+}
+
 static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 {
 	struct sbx_session *s = opaque;
+	struct gone *g;
 	int fd;
 
 	if (!s->hello) {
@@ -177,9 +243,13 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 		msg[n] = '\0';
 		return sbx_error_set(SBX_EIO, "the guest ended the session: %s", msg);
 	}
+	if (h->stream && (h->stream != s->x.id || s->x.done) && (g = find_gone(s, h->stream)))
+		return on_gone_frame(g, h);
 	if (!h->stream || h->stream != s->x.id || s->x.done)
 		return SBX_CORRUPT("channel: frame type %#x for stream %u, which is not running",
 				   h->type, h->stream);
+	s->x.heard = true;
+	s->x.res->answered = true;
 	switch (h->type) {
 	case PROTO_STARTED:
 		if (h->length != 4 || s->x.started)
@@ -256,13 +326,16 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 	while (!until(s)) {
 		struct pollfd pfd[2];
 		int n = 0, r, timeout = -1, err;
+		uint64_t d = deadline_ms;
 
-		if (deadline_ms) {
+		if (s->x.start_deadline_ms && !s->x.heard && (!d || s->x.start_deadline_ms < d))
+			d = s->x.start_deadline_ms;
+		if (d) {
 			uint64_t now = now_ms();
 
-			if (now >= deadline_ms)
-				return sbx_error_set(SBX_ETIMEDOUT, "the guest did not answer in time");
-			timeout = (int)(deadline_ms - now > 1000 ? 1000 : deadline_ms - now);
+			if (now >= d)
+				return sbx_error_set(SBX_ETIMEDOUT, "the guest stopped responding");
+			timeout = (int)(d - now > 1000 ? 1000 : d - now);
 		} else {
 			timeout = 1000;
 		}
@@ -432,6 +505,24 @@ static int stdin_from_fd(struct sbx_session *s)
 	return send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, buf, (size_t)n);
 }
 
+/*
+ * Give up on the running exec: ask the guest to kill it (best effort, the
+ * frame is only queued) and drop its late frames from now on.
+ */
+static void abandon(struct sbx_session *s)
+{
+	struct gone *g = &s->gone[s->next_gone++ % GONE_MAX];
+	uint8_t sig[4];
+
+	g->id = s->x.id;
+	memcpy(g->granted, s->x.granted, sizeof(g->granted));
+	memcpy(g->eof, s->x.eof, sizeof(g->eof));
+	s->x.done = true;
+	proto_put32(sig, SIGKILL);
+	if (!send_frame(s, PROTO_SIGNAL, 0, s->x.id, sig, 4))
+		flush_some(s);
+}
+
 static int put_tlv(uint8_t *buf, size_t cap, size_t *len, uint8_t tag, const void *v, size_t n)
 {
 	if (n > PROTO_MAX_STR || *len + 5 + n > cap)
@@ -506,6 +597,8 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 	if (!host_timeout && o->timeout_ms)
 		host_timeout = o->timeout_ms + 30000;
 	deadline = host_timeout ? now_ms() + host_timeout : 0;
+	if (o->start_timeout_ms)
+		s->x.start_deadline_ms = now_ms() + o->start_timeout_ms;
 
 	if (o->stdin_fd >= 0) {
 		set_nonblock(o->stdin_fd);
@@ -524,27 +617,38 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 	}
 	if (!err)
 		err = pump(s, deadline, exec_done, -1, NULL);
-	if (err == SBX_ETIMEDOUT)
-		sbx_error_set(err, "the guest did not finish '%s' in time", o->argv[0]);
+	if (err == SBX_ETIMEDOUT) {
+		if (!s->x.heard && o->start_timeout_ms)
+			sbx_error_set(err, "the guest stopped responding: no answer to '%s' in %llu ms",
+				      o->argv[0], (unsigned long long)o->start_timeout_ms);
+		else
+			sbx_error_set(err, "the guest stopped responding: '%s' did not end within "
+				      "the host's %llu ms", o->argv[0], (unsigned long long)host_timeout);
+		abandon(s);
+	}
 	s->x.o = NULL;
 	return err;
 }
 
-int sbx_session_poweroff(struct sbx_session *s, int status)
+int sbx_session_poweroff(struct sbx_session *s, int status, uint64_t timeout_ms)
 {
+	uint64_t deadline = now_ms() + timeout_ms;
 	uint8_t p[4];
-	int fl, err;
+	int err;
 
 	proto_put32(p, (uint32_t)status);
 	err = send_frame(s, PROTO_POWEROFF, 0, 0, p, 4);
-	if (err)
-		return err;
-	/* Blocking: the frame must leave before we stop reading. */
-	fl = fcntl(s->fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
-	err = flush_some(s);
-	if (fl >= 0)
-		fcntl(s->fd, F_SETFL, fl);
+	/* The frame must leave before we stop reading, but not at any cost. */
+	while (!err && (err = flush_some(s)) == 0 && s->q.off < s->q.len) {
+		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+		uint64_t now = now_ms();
+
+		if (now >= deadline)
+			return sbx_error_set(SBX_ETIMEDOUT, "the guest stopped responding: it did not "
+					     "read its channel for %llu ms", (unsigned long long)timeout_ms);
+		if (poll(&pfd, 1, deadline - now > 1000 ? 1000 : (int)(deadline - now)) < 0 &&
+		    errno != EINTR)
+			return sbx_error_errno(SBX_EIO, "poll");
+	}
 	return err;
 }

@@ -6,6 +6,12 @@
  * we did not open, or silence past a deadline ends the session with
  * SBX_ECORRUPT / SBX_ETIMEDOUT and a message; memory use is bounded by the
  * windows we grant, never by what the guest sends.
+ *
+ * Every wait has a deadline: the hello, each exec (its start and its end),
+ * and power-off.  SBX_ETIMEDOUT means the guest stopped responding; its
+ * message says so.  An exec that timed out on the host is abandoned: the
+ * guest is told to SIGKILL it and its late frames (within the credit it
+ * still had) are ignored, so the session can go on if the guest answers.
  */
 #ifndef SBX_SBX_CHANNEL_H
 #define SBX_SBX_CHANNEL_H
@@ -48,6 +54,8 @@ struct sbx_exec_opts {
 	uint32_t uid, gid;
 	uint64_t timeout_ms;		/* enforced in the guest; 0 = none */
 	uint64_t host_timeout_ms;	/* the host gives up after this (0 = timeout_ms + 30 s, or none) */
+	uint64_t start_timeout_ms;	/* no frame of the command's within this: the guest stopped
+					   responding (0 = only host_timeout_ms) */
 	int stdin_fd;			/* copied to the command's stdin; -1 = /dev/null */
 	const uint8_t *stdin_buf;	/* or these bytes (when stdin_fd < 0) */
 	size_t stdin_len;
@@ -61,12 +69,17 @@ struct sbx_exec_result {
 	int code;		/* exit code, 128+signal when killed */
 	uint32_t flags;		/* PROTO_EXIT_* */
 	uint64_t out_bytes[3];	/* bytes received on fd 1 and 2 */
+	bool answered;		/* the guest sent any frame of the command's */
 };
 
 int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 		     struct sbx_exec_result *res);
-/* Ask sbx-init to sync and power off with `status`. */
-int sbx_session_poweroff(struct sbx_session *s, int status);
+/*
+ * Ask sbx-init to sync and power off with `status`.  The frame must leave
+ * within timeout_ms (a guest that stopped reading its channel cannot hold
+ * us): SBX_ETIMEDOUT otherwise.
+ */
+int sbx_session_poweroff(struct sbx_session *s, int status, uint64_t timeout_ms);
 /* The guest's banner from HELLO ("sbx-init"). */
 const char *sbx_session_banner(const struct sbx_session *s);
 

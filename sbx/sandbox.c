@@ -9,6 +9,7 @@
 #include "util/log.h"
 #include "vmm/vm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -26,6 +27,17 @@
 #include <unistd.h>
 
 #define CMDLINE "console=ttyS0 quiet loglevel=4 panic=-1 reboot=t sbx.root=/dev/vda sbx.task=/dev/vdb"
+
+/*
+ * Stopping has a deadline at every step: the POWEROFF frame must leave
+ * within STOP_POWEROFF_MS, the guest then has a grace period to sync and
+ * power off (10 s on our VMM, 60 s under QEMU), and after the VMM was told
+ * to end, its threads must be gone within STOP_JOIN_MS.
+ */
+#define STOP_POWEROFF_MS	5000
+#define STOP_GRACE_VMM_MS	10000
+#define STOP_GRACE_QEMU_MS	60000
+#define STOP_JOIN_MS		10000
 
 struct sbx_sandbox {
 	enum sbx_backend backend;
@@ -49,7 +61,42 @@ struct sbx_sandbox {
 	char qemu_why[512];		/* why QEMU: the KVM check's summary, or "--backend qemu" */
 	/* the serial console, into o->serial_log with a cap (both backends) */
 	struct sbx_console_log *console;
+	int threads_before;		/* our VMM with SBX_CHECK_LEAKS=1, else 0 */
 };
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * SBX_CHECK_LEAKS=1: a stopped sandbox leaves no thread behind (joined
+ * threads may take a moment to be gone from /proc).
+ */
+static int check_threads(int before)
+{
+	int i, now = 0;
+
+	if (before <= 0)
+		return 0;
+	for (i = 0; i < 100; i++) {
+		now = count_threads();
+		if (now <= before)
+			return 0;
+		usleep(10000);
+	}
+	return sbx_error_set(SBX_ERROR, "the sandbox left %d thread(s) running", now - before);
+}
 
 static uint64_t now_ms(void)
 {
@@ -183,6 +230,8 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	struct vm_config cfg = VM_CONFIG_INIT;
 	int sv[2], err;
 
+	if (getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1"))
+		sb->threads_before = count_threads();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		return sbx_error_errno(SBX_EIO, "socketpair");
 	sb->chan = sv[0];
@@ -415,15 +464,40 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	return accept_qemu(&sb->chan, lfd, "channel");
 }
 
-static void free_sandbox(struct sbx_sandbox *sb)
+/*
+ * Wait for the VM thread, at most STOP_JOIN_MS after asking the VM to end.
+ * A VMM that cannot stop its threads is left as it is (freeing what they
+ * use would be worse): SBX_ETIMEDOUT, and the caller must not free `sb`.
+ */
+static int join_vm(struct sbx_sandbox *sb)
 {
-	int i;
+	struct timespec until;
+	int rc;
+
+	if (!sb->thread_started)
+		return 0;
+	if (!sb->vm_done)
+		vm_request_end(sb->vm, VM_END_ERROR, "the sandbox was stopped");
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STOP_JOIN_MS / 1000;
+	rc = pthread_timedjoin_np(sb->thread, NULL, &until);
+	if (rc == ETIMEDOUT)
+		return sbx_error_set(SBX_ETIMEDOUT, "the VMM did not stop its threads within %d s; "
+				     "they were left running", STOP_JOIN_MS / 1000);
+	sb->thread_started = false;
+	return 0;
+}
+
+static int free_sandbox(struct sbx_sandbox *sb)
+{
+	int i, err;
 
 	sbx_session_free(sb->session);
-	if (sb->thread_started) {
-		if (!sb->vm_done)
-			vm_request_end(sb->vm, VM_END_ERROR, "the sandbox was stopped");
-		pthread_join(sb->thread, NULL);
+	sb->session = NULL;
+	err = join_vm(sb);
+	if (err) {
+		pr_err("%s", sbx_error());
+		return err;	/* leaked on purpose: the VM's threads still use it */
 	}
 	vm_free(sb->vm);
 	for (i = 0; i < 2; i++)
@@ -451,6 +525,7 @@ static void free_sandbox(struct sbx_sandbox *sb)
 	/* The VM and QEMU are gone, so are the console's writers: the rest, then EOF. */
 	sbx_console_log_stop(sb->console, NULL);
 	free(sb);
+	return 0;
 }
 
 int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o)
@@ -501,7 +576,13 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	*out = sb;
 	return 0;
 fail:
-	free_sandbox(sb);
+	{
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+		free_sandbox(sb);
+		sbx_error_set(err, "%s", msg);
+	}
 	return err;
 }
 
@@ -520,46 +601,86 @@ const char *sbx_sandbox_backend_name(const struct sbx_sandbox *sb)
 	return sb->backend == SBX_BACKEND_VMM ? "kvm" : "qemu-tcg";
 }
 
+/* Has the VM ended?  For QEMU this reaps it. */
+static bool vm_ended(struct sbx_sandbox *sb, struct sbx_sandbox_end *end)
+{
+	int status;
+
+	if (sb->backend == SBX_BACKEND_VMM)
+		return sb->vm_done;
+	if (sb->qemu <= 0)
+		return true;
+	if (waitpid(sb->qemu, &status, WNOHANG) != sb->qemu)
+		return false;
+	sb->qemu = 0;
+	end->clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return true;
+}
+
+/*
+ * Until the VM ends or `deadline`: read and drop what the guest still
+ * sends, so its last writes cannot keep it from powering off.
+ */
+static void wait_for_end(struct sbx_sandbox *sb, uint64_t deadline, struct sbx_sandbox_end *end)
+{
+	uint8_t buf[4096];
+	bool reading = sb->chan >= 0;
+
+	while (!vm_ended(sb, end)) {
+		uint64_t now = now_ms();
+		struct pollfd p = { .fd = reading ? sb->chan : -1, .events = POLLIN };
+
+		if (now >= deadline)
+			break;
+		if (poll(&p, 1, deadline - now > 20 ? 20 : (int)(deadline - now)) > 0) {
+			ssize_t n = read(sb->chan, buf, sizeof(buf));
+
+			if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+				reading = false;
+		}
+	}
+}
+
 int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox_end *end)
 {
 	uint64_t deadline;
-	int err = 0;
+	int err = 0, ferr, before;
+	bool asked = false;
 
 	memset(end, 0, sizeof(*end));
 	if (!sb)
 		return 0;
-	if (session_ok && sb->session && !sbx_session_poweroff(sb->session, 0))
-		deadline = now_ms() + (sb->backend == SBX_BACKEND_QEMU ? 60000 : 10000);
-	else
-		deadline = now_ms();
+	if (session_ok && sb->session) {
+		if (!sbx_session_poweroff(sb->session, 0, STOP_POWEROFF_MS))
+			asked = true;
+		else
+			pr_debug("sandbox: %s", sbx_error());
+	}
+	deadline = now_ms();
+	if (asked)
+		deadline += sb->backend == SBX_BACKEND_QEMU ? STOP_GRACE_QEMU_MS : STOP_GRACE_VMM_MS;
+	wait_for_end(sb, deadline, end);
 	if (sb->backend == SBX_BACKEND_VMM) {
-		while (!sb->vm_done && now_ms() < deadline)
-			usleep(5000);
 		end->clean = sb->vm_done && (sb->vr.end == VM_END_POWEROFF || sb->vr.end == VM_END_EXIT);
 		if (sb->vm_done && sb->vm_err)
 			err = sb->vm_err;
-	} else if (sb->qemu > 0) {
-		int status;
-
-		while (now_ms() < deadline) {
-			pid_t r = waitpid(sb->qemu, &status, WNOHANG);
-
-			if (r == sb->qemu) {
-				sb->qemu = 0;
-				end->clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-				break;
-			}
-			usleep(20000);
-		}
 	}
 	if (sb->backend == SBX_BACKEND_VMM && sb->vm_done && sb->vr.message[0])
 		snprintf(end->message, sizeof(end->message), "%s", sb->vr.message);
 	else if (sb->backend == SBX_BACKEND_VMM && sb->vm_done && sb->vr.end == VM_END_REBOOT)
 		snprintf(end->message, sizeof(end->message), "the guest rebooted");
+	else if (!end->clean && asked)
+		snprintf(end->message, sizeof(end->message),
+			 "stopped by force: it did not power off within %llu s of being asked",
+			 (unsigned long long)((sb->backend == SBX_BACKEND_QEMU ? STOP_GRACE_QEMU_MS :
+					       STOP_GRACE_VMM_MS) / 1000));
 	else
 		snprintf(end->message, sizeof(end->message), "%s",
 			 end->clean ? "powered off" : "stopped by force");
 	end->disk_full = sbx_sandbox_disk_full(sb);
-	free_sandbox(sb);
-	return err;
+	before = sb->threads_before;
+	ferr = free_sandbox(sb);
+	if (!ferr)
+		ferr = check_threads(before);
+	return err ? err : ferr;
 }

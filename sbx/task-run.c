@@ -22,6 +22,19 @@
 #define AGENT_UID 1000
 #define TAIL_MAX 2048
 
+/*
+ * Deadlines (docs/design.md, "Deadlines"): every command we run in the
+ * guest must show a sign of life within START_TIMEOUT_MS, the sweep must
+ * end within SWEEP_TIMEOUT_MS, the other steps within the transfer
+ * timeout, each plus the host's 30 s; the VM itself gets a limit that
+ * covers all of them (VM_SLACK_MS for the stop), so a guest that stops
+ * responding ends the task, whatever it does.
+ */
+#define START_TIMEOUT_MS (30 * 1000)
+#define SWEEP_TIMEOUT_MS (60 * 1000)
+#define HOST_GRACE_MS (30 * 1000)
+#define VM_SLACK_MS (60 * 1000)
+
 /* Staged by root: the base bundle, the prompt, a script agent. */
 static const char stage_script[] =
 	"umask 022 && mkdir -p /run/sbx && cat > \"/run/sbx/$1\" && chmod \"$2\" \"/run/sbx/$1\"";
@@ -105,6 +118,8 @@ struct run {
 	/* stderr of a step, its last bytes */
 	char tail[TAIL_MAX + 1];
 	size_t tail_len;
+	/* The guest did not end the agent by the host's deadline: why. */
+	char agent_lost[512];
 };
 
 static uint64_t mono_ms(void)
@@ -318,9 +333,10 @@ static int env_init(struct envb *e, struct run *r)
 	return err;
 }
 
-static int exec_step(struct run *r, const char *what, const char *const *argv,
-		     const char *const *env, bool as_agent, const uint8_t *in, size_t in_len,
-		     int in_fd, sbx_sink_fn sink, struct sbx_exec_result *res)
+static int exec_step_timeout(struct run *r, const char *what, const char *const *argv,
+			     const char *const *env, bool as_agent, const uint8_t *in,
+			     size_t in_len, int in_fd, sbx_sink_fn sink,
+			     struct sbx_exec_result *res, uint64_t timeout_ms)
 {
 	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
 	int err;
@@ -330,7 +346,9 @@ static int exec_step(struct run *r, const char *what, const char *const *argv,
 	eo.cwd = as_agent ? "/workspace" : "/";
 	eo.set_user = as_agent;
 	eo.uid = eo.gid = AGENT_UID;
-	eo.timeout_ms = SBX_TASK_TRANSFER_TIMEOUT_MS;
+	eo.timeout_ms = timeout_ms;
+	eo.host_timeout_ms = timeout_ms + HOST_GRACE_MS;
+	eo.start_timeout_ms = START_TIMEOUT_MS;
 	eo.stdin_fd = in_fd;
 	eo.stdin_buf = in;
 	eo.stdin_len = in_len;
@@ -339,9 +357,23 @@ static int exec_step(struct run *r, const char *what, const char *const *argv,
 	r->tail_len = 0;
 	r->tail[0] = 0;
 	err = sbx_session_exec(r->s, &eo, res);
+	if (err == SBX_ETIMEDOUT) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+		return sbx_error_set(err, "%s (while %s)", msg, what);
+	}
 	if (err)
 		return sbx_error_prefix(err, "%s", what);
 	return 0;
+}
+
+static int exec_step(struct run *r, const char *what, const char *const *argv,
+		     const char *const *env, bool as_agent, const uint8_t *in, size_t in_len,
+		     int in_fd, sbx_sink_fn sink, struct sbx_exec_result *res)
+{
+	return exec_step_timeout(r, what, argv, env, as_agent, in, in_len, in_fd, sink, res,
+				 SBX_TASK_TRANSFER_TIMEOUT_MS);
 }
 
 static int stage(struct run *r, const char *name, const char *mode, const uint8_t *buf,
@@ -452,11 +484,31 @@ static int run_agent(struct run *r)
 	eo.set_user = true;
 	eo.uid = eo.gid = AGENT_UID;
 	eo.timeout_ms = r->o->timeout_ms;
+	eo.start_timeout_ms = START_TIMEOUT_MS;
 	eo.sink = agent_sink;
 	eo.opaque = r;
 	eo.interrupt = r->o->interrupt;
 	err = sbx_session_exec(r->s, &eo, &res);
 	env_free(&env);
+	if (err == SBX_ETIMEDOUT && res.answered) {
+		/*
+		 * The agent started, but the guest did not end it in time.
+		 * sbx-init may still answer (the agent stuck in the kernel, say):
+		 * the transfer out finds out, within its own deadlines, and
+		 * brings back what it can.
+		 */
+		snprintf(r->agent_lost, sizeof(r->agent_lost),
+			 "the agent timed out and the guest did not stop it within the host's %llu s",
+			 (unsigned long long)(r->o->timeout_ms + HOST_GRACE_MS) / 1000);
+		r->res->timed_out = true;
+		return 0;
+	}
+	if (err == SBX_ETIMEDOUT) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+		return sbx_error_set(err, "%s (while starting the agent)", msg);
+	}
 	if (err)
 		return sbx_error_prefix(err, "the sandbox failed while the agent ran");
 	r->res->agent_status = res.code;
@@ -475,8 +527,8 @@ static int transfer_out(struct run *r)
 	struct envb env;
 	int err;
 
-	if ((err = exec_step(r, "stopping the agent's processes", sweep, base_env, true,
-			     NULL, 0, -1, NULL, &res)))
+	if ((err = exec_step_timeout(r, "stopping the agent's processes", sweep, base_env, true,
+				     NULL, 0, -1, NULL, &res, SWEEP_TIMEOUT_MS)))
 		return err;
 
 	if ((err = sbx_task_import_begin(&r->imp, &r->old_tip, r->repo, r->task)))
@@ -534,6 +586,21 @@ static int read_config(struct run *r)
 	return 0;
 }
 
+/*
+ * The VMM ends the VM after this, whatever the session does: the boot,
+ * the transfers both ways, the agent and the host's grace after each, and
+ * the stop.  Without an agent timeout there is no limit.
+ */
+static uint64_t vm_time_limit(const struct run *r)
+{
+	uint64_t boot = r->boot_timeout_ms ? r->boot_timeout_ms : 600000;
+
+	if (!r->o->timeout_ms)
+		return 0;
+	return boot + r->o->timeout_ms + HOST_GRACE_MS +
+	       2 * (SBX_TASK_TRANSFER_TIMEOUT_MS + HOST_GRACE_MS) + VM_SLACK_MS;
+}
+
 static int session(struct run *r)
 {
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
@@ -575,6 +642,7 @@ static int session(struct run *r)
 	so.backend = r->o->backend;
 	so.disk_limit = r->disk_limit;
 	so.boot_timeout_ms = r->boot_timeout_ms;
+	so.vm_timeout_ms = vm_time_limit(r);
 	so.quiet = r->o->quiet;
 	progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
 	t = mono_ms();
@@ -604,6 +672,14 @@ static int session(struct run *r)
 	t = mono_ms();
 	err = transfer_out(r);
 	r->task->transfer_out_ms = mono_ms() - t;
+	if (err == SBX_ETIMEDOUT && r->agent_lost[0]) {
+		static const char same[] = "the guest stopped responding: ";
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+		sbx_error_set(err, "%s%s; then %s", same, r->agent_lost,
+			      strncmp(msg, same, strlen(same)) ? msg : msg + strlen(same));
+	}
 stop:
 	/* The session is unusable after a channel error. */
 	if (err && (err == SBX_ECORRUPT || err == SBX_ETIMEDOUT || err == SBX_EIO || r->imp_err))
@@ -614,14 +690,14 @@ stop:
 		snprintf(msg, sizeof(msg), "%s", err ? sbx_error() : "");
 		stop_err = sbx_sandbox_stop(r->sb, session_ok, &end);
 		r->sb = NULL;
+		if (stop_err)
+			pr_warn("the sandbox: %s", sbx_error());
 		r->res->disk_full = end.disk_full;
 		/* After a channel failure, how the VM ended says why. */
 		if (err && !session_ok)
 			sbx_error_set(err, "%s (the VM: %s)", msg, end.message);
 		else if (err)
 			sbx_error_set(err, "%s", msg);
-		else if (stop_err)
-			pr_warn("the sandbox: %s", sbx_error());
 	}
 	if (err && end.disk_full)
 		sbx_error_prefix(err, "the task disk reached sbx.diskLimit (%llu bytes)",
@@ -687,6 +763,10 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 	} else if (res->interrupted) {
 		state = SBX_TASK_CANCELLED;
 		snprintf(msg, sizeof(msg), "stopped by the user; the agent's work so far was imported");
+	} else if (res->timed_out && r.agent_lost[0]) {
+		state = SBX_TASK_FAILED;
+		snprintf(msg, sizeof(msg), "the agent timed out and the guest did not stop it; "
+			 "its work so far was imported");
 	} else if (res->timed_out) {
 		state = SBX_TASK_FAILED;
 		snprintf(msg, sizeof(msg), "the agent timed out; its work so far was imported");

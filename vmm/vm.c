@@ -751,12 +751,30 @@ static void stop_threads(struct vm *vm)
 		c->run->immediate_exit = 1;
 		pthread_kill(c->thread, SIG_KICK);
 	}
+	/*
+	 * Join each vCPU, kicking it again every 100 ms: immediate_exit covers
+	 * a kick that lands before KVM_RUN, the repeat covers anything else
+	 * that could lose one, so no wait here depends on a single signal.
+	 */
 	for (i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 
 		if (!c->started)
 			continue;
-		pthread_join(c->thread, NULL);
+		for (;;) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 100000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			if (pthread_timedjoin_np(c->thread, NULL, &until) != ETIMEDOUT)
+				break;
+			c->run->immediate_exit = 1;
+			pthread_kill(c->thread, SIG_KICK);
+		}
 		c->started = false;
 	}
 	if (vm->event_started) {

@@ -90,7 +90,7 @@ static void stop_guest(struct guest *g)
 	int status;
 
 	if (g->s)
-		sbx_session_poweroff(g->s, 0);
+		sbx_session_poweroff(g->s, 0, 5000);
 	sbx_session_free(g->s);
 	close(g->fd);
 	assert_int_equal(waitpid(g->pid, &status, 0), g->pid);
@@ -364,6 +364,161 @@ static void test_hostile_guest(void **state)
 	assert_int_equal(hostile(b, n, true, true), SBX_EIO);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A fake guest on sv[1]: it says HELLO and then whatever `behave` does. */
+static void fake_guest_hello(int fd)
+{
+	uint8_t hello[PROTO_HDR_SIZE + 12];
+
+	proto_hdr_encode(hello, PROTO_HELLO, 0, 0, 12);
+	proto_put32(hello + PROTO_HDR_SIZE, PROTO_VERSION);
+	proto_put32(hello + PROTO_HDR_SIZE + 4, PROTO_MAX_PAYLOAD);
+	proto_put32(hello + PROTO_HDR_SIZE + 8, PROTO_INITIAL_WINDOW);
+	assert_int_equal(write(fd, hello, sizeof(hello)), (ssize_t)sizeof(hello));
+}
+
+/*
+ * A guest that stops reading its channel at power-off (here: never reads),
+ * with the host's direction full: the POWEROFF frame cannot leave, and the
+ * host gives up at its deadline instead of blocking for ever.
+ */
+static void test_poweroff_guest_not_reading(void **state)
+{
+	struct sbx_session *s = NULL;
+	uint8_t junk[4096] = { 0 };
+	uint64_t t0, took;
+	int sv[2], fl;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fake_guest_hello(sv[1]);
+	assert_int_equal(sbx_session_start(&s, sv[0], 2000), 0);
+	/* Fill the socket towards the guest, which reads nothing. */
+	fl = fcntl(sv[0], F_GETFL);
+	assert_true(fl & O_NONBLOCK);
+	while (write(sv[0], junk, sizeof(junk)) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	t0 = mono_ms();
+	assert_int_equal(sbx_session_poweroff(s, 0, 300), SBX_ETIMEDOUT);
+	took = mono_ms() - t0;
+	assert_non_null(strstr(sbx_error(), "stopped responding"));
+	assert_true(took >= 250 && took < 3000);
+	/* The channel fd is left non-blocking, as the session found it. */
+	assert_int_equal(fcntl(sv[0], F_GETFL), fl);
+	sbx_session_free(s);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A reader that drops everything: the guest hears the host, never answers. */
+static pid_t silent_guest(int fd, int other)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[65536];
+
+		close(other);
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_guest_never_answers(void **state)
+{
+	static const char *const argv[] = { "true", NULL };
+	struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct sbx_session *s = NULL;
+	uint8_t started[PROTO_HDR_SIZE + 4];
+	uint64_t t0, took;
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fake_guest_hello(sv[1]);
+	assert_int_equal(sbx_session_start(&s, sv[0], 2000), 0);
+	pid = silent_guest(sv[1], sv[0]);
+
+	/* No sign of life at all: the start deadline ends it. */
+	o.argv = argv;
+	o.timeout_ms = 60000;		/* the host's own deadline would be 90 s */
+	o.start_timeout_ms = 300;
+	t0 = mono_ms();
+	assert_int_equal(sbx_session_exec(s, &o, &res), SBX_ETIMEDOUT);
+	took = mono_ms() - t0;
+	assert_true(took >= 250 && took < 3000);
+	assert_non_null(strstr(sbx_error(), "the guest stopped responding: no answer to 'true'"));
+
+	/* STARTED, then silence: the host's deadline ends it. */
+	proto_hdr_encode(started, PROTO_STARTED, 0, 2, 4);
+	proto_put32(started + PROTO_HDR_SIZE, 1234);
+	assert_int_equal(write(sv[1], started, sizeof(started)), (ssize_t)sizeof(started));
+	o.timeout_ms = 0;
+	o.host_timeout_ms = 400;
+	o.start_timeout_ms = 5000;
+	t0 = mono_ms();
+	assert_int_equal(sbx_session_exec(s, &o, &res), SBX_ETIMEDOUT);
+	took = mono_ms() - t0;
+	assert_true(took >= 350 && took < 3000);
+	assert_non_null(strstr(sbx_error(), "did not end within the host's 400 ms"));
+
+	/* And power-off, which the silent guest reads, still returns. */
+	assert_int_equal(sbx_session_poweroff(s, 0, 1000), 0);
+	sbx_session_free(s);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+/*
+ * The host gives up on a command the guest does not end (its late frames
+ * are dropped), and the session carries on: the next command runs.
+ */
+static void test_abandoned_exec(void **state)
+{
+	static const char *const slow[] = { "sh", "-c", "echo started; exec sleep 30", NULL };
+	static const char *const next[] = { "echo", "after", NULL };
+	struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	struct guest g;
+	uint64_t t0;
+
+	(void)state;
+	start_guest(&g);
+	o.argv = slow;
+	o.sink = sink;
+	o.opaque = &c;
+	o.host_timeout_ms = 500;
+	o.start_timeout_ms = 5000;
+	t0 = mono_ms();
+	assert_int_equal(sbx_session_exec(g.s, &o, &res), SBX_ETIMEDOUT);
+	assert_true(mono_ms() - t0 < 5000);
+	capture_free(&c);
+	memset(&c, 0, sizeof(c));
+	/* The killed command's EOFs and EXIT arrive during this one and are dropped. */
+	assert_int_equal(run(&g, next, &c, &res, 10000), 0);
+	assert_int_equal(res.code, 0);
+	assert_int_equal(c.len[1], 6);
+	assert_memory_equal(c.buf[1], "after\n", 6);
+	capture_free(&c);
+	stop_guest(&g);
+	assert_true(mono_ms() - t0 < 10000);	/* sleep 30 was killed */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +529,9 @@ int main(void)
 		cmocka_unit_test(test_background_child_does_not_hang),
 		cmocka_unit_test(test_sink_limit_aborts),
 		cmocka_unit_test(test_hostile_guest),
+		cmocka_unit_test(test_poweroff_guest_not_reading),
+		cmocka_unit_test(test_guest_never_answers),
+		cmocka_unit_test(test_abandoned_exec),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
