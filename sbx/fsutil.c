@@ -258,3 +258,18 @@ bool sbx_lock_held(const char *path)
 	close(fd);
 	return held;
 }
+
+int sbx_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}

@@ -23,6 +23,8 @@ int sbx_rmtree(const char *path);
 char *sbx_path_join(const char *a, const char *b);
 /* Is a process with this pid alive (or not ours to signal)? */
 bool sbx_pid_alive(long pid);
+/* How many entries (not "." or "..") a directory holds, e.g. /proc/self/task; -1 on error. */
+int sbx_count_dir(const char *path);
 
 /*
  * An advisory lock (flock) on a lock file: released by the kernel when the

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "sbx/machine.h"
+#include "sbx/fsutil.h"
 #include "util/blockdev.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -16,19 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* /proc/self/fd less opendir's own fd while it counts. */
 static int count_dir(const char *path)
 {
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
+	int n = sbx_count_dir(path);
 
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - (!strcmp(path, "/proc/self/fd") ? 1 : 0);	/* opendir's own fd */
+	return n - (n > 0 && !strcmp(path, "/proc/self/fd") ? 1 : 0);
 }
 
 /* Threads exit asynchronously after pthread_join: give them a moment to go. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* A microVM with a channel session: see sbx/sandbox.h. */
 #include "sbx/sandbox.h"
+#include "sbx/fsutil.h"
 #include "sbx/console-log.h"
 #include "sbx/sysinfo.h"
 #include "snapshot/qcow2.h"
@@ -66,17 +67,7 @@ struct sbx_sandbox {
 
 static int count_threads(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return sbx_count_dir("/proc/self/task");
 }
 
 /*
