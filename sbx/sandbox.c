@@ -347,9 +347,31 @@ static int accept_qemu(int *out, int lfd, const char *what)
 	return 0;
 }
 
+/*
+ * A path inside a QEMU option string ("file=PATH,format=..."): QEMU splits
+ * options at commas and reads ",," as one, so a repository under
+ * "/home/a,b" must not become an extra option.  0, or SBX_ELIMIT.
+ */
+static int qemu_opt_path(char *dst, size_t size, const char *prefix, const char *path,
+			 const char *suffix)
+{
+	size_t n = 0;
+
+	n = (size_t)snprintf(dst, size, "%s", prefix);
+	for (; *path && n + 2 < size; path++) {
+		if (*path == ',')
+			dst[n++] = ',';
+		dst[n++] = *path;
+	}
+	if (*path || n + strlen(suffix) >= size)
+		return sbx_error_set(SBX_ELIMIT, "a path is too long for QEMU's command line");
+	snprintf(dst + n, size - n, "%s", suffix);
+	return 0;
+}
+
 static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 {
-	char mem[32], cpus[16], root[PATH_MAX + 64], task[PATH_MAX + 64], chardev[256], serial[256];
+	char mem[32], cpus[16], root[2 * PATH_MAX + 64], task[2 * PATH_MAX + 64], chardev[256], serial[256];
 	struct sockaddr_un sa, ssa;
 	const char *argv[52];
 	int lfd, slfd = -1, sfd, n = 0, rc;
@@ -373,8 +395,15 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	}
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)(o->memory >> 20));
 	snprintf(cpus, sizeof(cpus), "%u", o->cpus);
-	snprintf(root, sizeof(root), "file=%s,format=raw,if=none,id=root,readonly=on", o->image->root);
-	snprintf(task, sizeof(task), "file=%s,format=qcow2,if=none,id=task", o->task_disk);
+	if ((rc = qemu_opt_path(root, sizeof(root), "file=", o->image->root,
+				",format=raw,if=none,id=root,readonly=on")) ||
+	    (rc = qemu_opt_path(task, sizeof(task), "file=", o->task_disk,
+				",format=qcow2,if=none,id=task"))) {
+		close(lfd);
+		if (slfd >= 0)
+			close(slfd);
+		return rc;
+	}
 	snprintf(chardev, sizeof(chardev), "socket,id=chan,path=%s", sa.sun_path);
 	if (o->serial_log)
 		snprintf(serial, sizeof(serial), "socket,id=serial,path=%s", ssa.sun_path);

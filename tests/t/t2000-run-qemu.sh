@@ -40,6 +40,14 @@ test_expect_success 'without a working /dev/kvm, --backend kvm fails at once wit
 	fi
 '
 
+test_expect_success 'a disk path with a comma reaches QEMU whole (QEMU splits options at commas)' '
+	mkdir "with,comma" &&
+	git sbx run --backend qemu --image t --keep-disk "$TRASH_DIRECTORY/with,comma/task.qcow2" -- \
+		sh -c "echo comma >/workspace/file" &&
+	git sbx disk check "$TRASH_DIRECTORY/with,comma/task.qcow2" &&
+	! ls "$TRASH_DIRECTORY/with" 2>/dev/null
+'
+
 test_expect_success 'a reader that leaves early does not leave the temporary disk behind' '
 	mkdir tmp-pipe &&
 	TMPDIR=$TRASH_DIRECTORY/tmp-pipe git sbx run --backend qemu --image t -- \
