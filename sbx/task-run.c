@@ -341,6 +341,14 @@ static int exec_step_timeout(struct run *r, const char *what, const char *const 
 	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
 	int err;
 
+	/*
+	 * A task disk at sbx.diskLimit answers every write with an I/O error,
+	 * and the guest's file system can then sit in writeback for as long
+	 * as it is given: past that point a step gets the sweep's minute, not
+	 * the transfer's ten.
+	 */
+	if (r->sb && sbx_sandbox_disk_full(r->sb) && timeout_ms > SWEEP_TIMEOUT_MS)
+		timeout_ms = SWEEP_TIMEOUT_MS;
 	eo.argv = argv;
 	eo.env = env;
 	eo.cwd = as_agent ? "/workspace" : "/";
