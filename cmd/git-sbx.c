@@ -7,6 +7,7 @@
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/quote.h"
 
 #include <stdarg.h>
@@ -38,17 +39,11 @@ static const char *const sbx_usage[] = {
 
 /*
  * Messages may carry guest text (a name a rejected result quoted, a line of
- * the guest's stderr): escaped here, where they are printed (util/quote.h).
+ * the guest's stderr): util/log.c escapes them where they are printed.
  */
 static void print_msg(const char *prefix, const char *fmt, va_list ap)
 {
-	char msg[2048];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fflush(stdout);
-	fputs(prefix, stderr);
-	sbx_quote_fputs(msg, stderr);
-	fputc('\n', stderr);
+	sbx_log_vprint(prefix, fmt, ap);
 }
 
 void die(const char *fmt, ...)

@@ -10,14 +10,16 @@
 
 static bool quiet;
 
-static void vprint(const char *prefix, const char *fmt, va_list ap)
+void sbx_log_vprint(const char *prefix, const char *fmt, va_list ap)
 {
-	char line[2048], safe[sizeof(line) * 2];
+	/* Escaping spells a byte in at most 4 ("\\xNN"): room for the worst line. */
+	char line[2048], safe[sizeof(line) * 4];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* Messages may quote the guest (util/quote.h): no raw control byte reaches a terminal. */
 	sbx_quote_buf(safe, sizeof(safe), line);
-	/* One write per message so lines from threads do not interleave. */
+	/* What stdout holds goes first; one write per message so threads do not interleave. */
+	fflush(stdout);
 	fprintf(stderr, "%s%s\n", prefix, safe);
 }
 
@@ -26,7 +28,7 @@ void pr_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprint("error: ", fmt, ap);
+	sbx_log_vprint("error: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -35,7 +37,7 @@ void pr_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprint("warning: ", fmt, ap);
+	sbx_log_vprint("warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -46,7 +48,7 @@ void pr_info(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	vprint("", fmt, ap);
+	sbx_log_vprint("", fmt, ap);
 	va_end(ap);
 }
 
@@ -82,6 +84,6 @@ void sbx_debug_at(const char *file, int line, const char *fmt, ...)
 		 (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9,
 		 base ? base + 1 : file, line);
 	va_start(ap, fmt);
-	vprint(prefix, fmt, ap);
+	sbx_log_vprint(prefix, fmt, ap);
 	va_end(ap);
 }

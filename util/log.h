@@ -7,10 +7,13 @@
 #ifndef SBX_UTIL_LOG_H
 #define SBX_UTIL_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include "util/error.h"
 
 void pr_err(const char *fmt, ...) SBX_PRINTF(1, 2);
+/* "<prefix><message>\n" on stderr, escaped, in one write (cmd/'s die() and error() use it). */
+void sbx_log_vprint(const char *prefix, const char *fmt, va_list ap) SBX_PRINTF(2, 0);
 void pr_warn(const char *fmt, ...) SBX_PRINTF(1, 2);
 void pr_info(const char *fmt, ...) SBX_PRINTF(1, 2);
 void sbx_debug_at(const char *file, int line, const char *fmt, ...) SBX_PRINTF(3, 4);

@@ -137,7 +137,7 @@ const char *vmm_kvm_summary(const struct vmm_kvm_info *info, char *buf, size_t s
 	return buf;
 }
 
-static struct kvm_cpuid2 *supported_cpuid(int kvm)
+struct kvm_cpuid2 *vmm_kvm_supported_cpuid(int kvm)
 {
 	unsigned nent = 128;
 
@@ -200,7 +200,7 @@ int vmm_kvm_check_fd(int kvm, const char *device, struct vmm_kvm_info *info)
 		info->max_vcpus = kvm_ioctl(kvm, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_NR_VCPUS);
 
 	/* PVM, by its module, its CPUID signature, or the CPU it runs on. */
-	cpuid = supported_cpuid(kvm);
+	cpuid = vmm_kvm_supported_cpuid(kvm);
 	e = cpuid_leaf(cpuid, 0x40000002);
 	info->pvm = (e && (e->ebx == PVM_SIGNATURE || e->ebx == PVM_SIGNATURE_2)) ||
 		    (kvm_host_module("kvm_pvm") && !kvm_host_module("kvm_intel") &&
@@ -421,7 +421,7 @@ static int run_test_guest(int kvm, struct vmm_kvm_info *info)
 		ret = unusable(info, "cannot map the vCPU's kvm_run: %s", strerror(errno));
 		goto out;
 	}
-	cpuid = supported_cpuid(kvm);
+	cpuid = vmm_kvm_supported_cpuid(kvm);
 	leaf0 = cpuid_leaf(cpuid, 0);
 	if (!leaf0 || kvm_ioctl(vcpu, KVM_SET_CPUID2, cpuid) < 0) {
 		ret = unusable(info, "it gives no CPUID for a vCPU: %s", strerror(errno));

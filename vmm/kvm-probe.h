@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct kvm_cpuid2;
+
 enum vmm_kvm_state {
 	VMM_KVM_WORKS,
 	VMM_KVM_MISSING,	/* the device cannot be opened */
@@ -59,6 +61,12 @@ int vmm_kvm_probe(struct vmm_kvm_info *info, unsigned flags);
  * max_vcpus, pvm, state and why.
  */
 int vmm_kvm_check_fd(int kvm_fd, const char *device, struct vmm_kvm_info *info);
+
+/*
+ * KVM_GET_SUPPORTED_CPUID of an open device, grown until it fits (free()
+ * it); NULL with errno on failure.  Shared by the check and vm_create.
+ */
+struct kvm_cpuid2 *vmm_kvm_supported_cpuid(int kvm_fd);
 
 /*
  * One sentence that starts with the device: "/dev/kvm is PVM (kvm_pvm),

@@ -440,23 +440,11 @@ static int check_kvm(struct vm *vm, const char *dev)
 
 static int get_supported_cpuid(struct vm *vm)
 {
-	unsigned nent = 128;
-
-	for (;;) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
-
-		if (!c)
-			return sbx_error_set(SBX_ENOMEM, "out of memory");
-		c->nent = nent;
-		if (kvm_ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			vm->cpuid = c;
-			return 0;
-		}
-		free(c);
-		if (errno != E2BIG || nent >= 4096)
-			return sbx_error_errno(SBX_ENOKVM, "KVM_GET_SUPPORTED_CPUID");
-		nent *= 2;
-	}
+	vm->cpuid = vmm_kvm_supported_cpuid(vm->kvm_fd);
+	if (!vm->cpuid)
+		return errno == ENOMEM ? sbx_error_set(SBX_ENOMEM, "out of memory")
+				       : sbx_error_errno(SBX_ENOKVM, "KVM_GET_SUPPORTED_CPUID");
+	return 0;
 }
 
 static int setup_memory(struct vm *vm)
