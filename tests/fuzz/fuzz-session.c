@@ -29,7 +29,8 @@
  *                        3: (mode >> 2) * 4 KiB of 'x' (up to 252 KiB: over the limit)
  *   1 RAW    n (u8), n bytes as they are
  *   2 WAIT   t (u8): until the host has sent one more frame of type wait_types[t % N]
- *   3 CLOSE  end the script
+ *   3 CLOSE  end the script; with bit 2 set instead HANG: neither read nor write
+ *            for HANG_MS (a guest that stopped reading its channel), then go on
  * The end of the script closes the guest's side (EOF, wherever the session is).
  */
 #include "sbx/channel.h"
@@ -54,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define START_MS	20
 #define HOST_MS		40
 #define POWEROFF_MS	30
+#define HANG_MS		(POWEROFF_MS + 20)
 
 /* Per-exec option bits. */
 #define X_STDIN_MASK	3u	/* 0 none, 1 a short buffer, 2 a pipe, 3 a buffer over the window */
@@ -207,7 +209,9 @@ static void *guest_main(void *arg)
 	bool go = true;
 
 	while (go && g->p < g->end) {
-		switch (take_u8(g) & 3) {
+		unsigned op = take_u8(g);
+
+		switch (op & 3) {
 		case 0:
 			go = guest_frame(g);
 			break;
@@ -228,7 +232,10 @@ static void *guest_main(void *arg)
 			break;
 		}
 		default:
-			go = false;
+			if (op & 4)
+				poll(NULL, 0, HANG_MS);
+			else
+				go = false;
 			break;
 		}
 	}

@@ -73,6 +73,12 @@ seeds = {
     'eof-midframe': plan(1, False, [0]) + hello() + wait('EXEC') + started(1) + bytes([1, 5]) + b'BS\x11\x01\x01',
     'data-no-wait': plan(1, False, [0]) + hello() + wait('EXEC') + filler(DATA, 1, 16, 1) * 5,
     'huge-frame': plan(1, False, [0]) + hello() + wait('EXEC') + filler(DATA, 1, 63, 1),
+    'data-after-eof': plan(1, False, [0]) + hello() + wait('EXEC') + started(1) +
+    frame(EOF, 1, flags=1) + frame(DATA, 1, b'more', 1),
+    'gone-bad-data': plan(2, False, [0, 0]) + hello() + wait('EXEC') + wait('SIGNAL') +
+    frame(DATA, 1, b'late', 3),
+    'poweroff-stall': plan(1, True, [0x03]) + hello() + wait('EXEC') + started(1) +
+    frame(WINDOW, 1, struct.pack('<I', 256 << 10)) + exit_(1) + bytes([3 | 4]),
     'four-execs': plan(4, True, [0x40, 0x10, 0x21, 0x00]) + hello() + answer(1) + answer(2) +
     answer(3, code=127) + answer(4) + wait('POWEROFF'),
 }
