@@ -43,3 +43,6 @@ printf '\200\006\001m\006100664\001m\001\001x\001x' >"$out/tree-modes"
 printf '\204\000\001r\001r' >"$out/tree-root-commit"
 printf '\200\004\001a\004\001b\004\001c\004\001d\004\001e\004\001f\000\001z\001z\005\005\005\005\005\005' >"$out/tree-deep"
 printf '\200\000\015.gitmodules\060[submodule "s"]\n\tpath = s\n\turl = --upload-pack=x\n' >"$out/tree-gitmodules"
+# The same tree with each header or pack variant: an unreachable blob, the tree as the
+# tip, a missing prerequisite, two refs.
+for v in 210 220 240 300; do printf "\\$v"'\000\001f\001f' >"$out/tree-variant-$v"; done

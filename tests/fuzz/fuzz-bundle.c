@@ -21,7 +21,9 @@
  *            hostile names, modes and symlinks.  Bits of the first byte:
  *            0x01 name the ref refs/heads/sbx/1 (else HEAD), 0x02 keep the
  *            entries in input order (else git's order), 0x04 a commit
- *            without the base as parent.
+ *            without the base as parent, 0x08 an extra blob the tip does
+ *            not reach, 0x10 the tree named as the tip, 0x20 a second
+ *            prerequisite nobody has, 0x40 a second ref.
  *   Entries: kind (u8), then name (u8 length, bytes), then by kind & 7:
  *     0 file 100644, 1 file 100755: content (u8 length, bytes)
  *     2 symlink 120000: target (u8 length, bytes)
@@ -258,7 +260,7 @@ static size_t build_bundle(uint8_t **out, const uint8_t *data, size_t size, uint
 {
 	struct in in = { data, data + size };
 	char hex[GIT_OID_HEXSZ + 1], bhex[GIT_OID_HEXSZ + 1], commit[512], *hdr;
-	git_oid tree, cid;
+	git_oid tree, cid, stray;
 	git_buf pack = { 0 };
 	git_packbuilder *pb = NULL;
 	size_t n = 0, i;
@@ -273,19 +275,23 @@ static size_t build_bundle(uint8_t **out, const uint8_t *data, size_t size, uint
 		       "tree %s\n%s%s%sauthor A <a@example.com> 1700000200 +0000\n"
 		       "committer A <a@example.com> 1700000200 +0000\n\nfuzz\n",
 		       hex, flags & 4 ? "" : "parent ", flags & 4 ? "" : bhex, flags & 4 ? "" : "\n");
-	if (put(&cid, commit, (size_t)len, GIT_OBJECT_COMMIT) || git_packbuilder_new(&pb, memrepo))
+	if (put(&cid, commit, (size_t)len, GIT_OBJECT_COMMIT) ||
+	    ((flags & 8) && put(&stray, "stray\n", 6, GIT_OBJECT_BLOB)) ||
+	    git_packbuilder_new(&pb, memrepo))
 		goto out;
 	for (i = 0; i < nwritten; i++)
 		if (git_packbuilder_insert(pb, &written[i], NULL))
 			goto out;
 	if (git_packbuilder_write_buf(&pack, pb))
 		goto out;
-	git_oid_tostr(hex, sizeof(hex), &cid);
-	hdr = malloc(256 + pack.size);
+	git_oid_tostr(hex, sizeof(hex), flags & 0x10 ? &tree : &cid);
+	hdr = malloc(512 + pack.size);
 	if (!hdr)
 		abort();
-	len = sprintf(hdr, "# v2 git bundle\n-%s base\n%s %s\n\n", bhex, hex,
-		      flags & 1 ? "refs/heads/sbx/1" : "HEAD");
+	len = sprintf(hdr, "# v2 git bundle\n-%s base\n%s%s %s\n%s%s%s\n", bhex,
+		      flags & 0x20 ? "-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee gone\n" : "", hex,
+		      flags & 1 ? "refs/heads/sbx/1" : "HEAD", flags & 0x40 ? hex : "",
+		      flags & 0x40 ? " refs/heads/other" : "", flags & 0x40 ? "\n" : "");
 	memcpy(hdr + len, pack.ptr, pack.size);
 	*out = (uint8_t *)hdr;
 	n = (size_t)len + pack.size;
