@@ -8,7 +8,7 @@
  * ERROR, out-of-order and unexpected frames, lying and huge lengths, EOF in
  * the middle, and power-off.
  *
- * The host side runs on this thread exactly as sbx/task-run.c drives it
+ * The host side runs on this thread the way sbx/task-run.c drives it
  * (hello, then a few execs with its kinds of options: stdin from a buffer or
  * a pipe, agent user and cwd, an output sink that can fail like the import's,
  * Ctrl-C, start and host deadlines; an exec that timed out does not end the
@@ -16,8 +16,9 @@
  * input can take long.  The guest is a thread on the other end of a
  * socketpair playing the script.  The script may wait for a frame from the
  * host (so it can answer EXEC n, or send late frames after the host gave up
- * and sent SIGNAL); it reads and checks everything the host sends, so the
- * host never blocks on a full socket and every host frame must parse.
+ * and sent SIGNAL); it reads and checks everything the host sends (every
+ * host frame must parse), so the host finds its socket full only while the
+ * script holds still on purpose (HANG).
  *
  * Input: byte 0: bits 0-1 execs - 1, bit 2 power off at the end; then one
  * option byte per exec (X_* below); then script ops, each a byte & 3:
