@@ -32,6 +32,7 @@
  *   2 WAIT   t (u8): until the host has sent one more frame of type wait_types[t % N]
  *   3 CLOSE  end the script; with bit 2 set instead HANG: neither read nor write
  *            for HANG_MS (a guest that stopped reading its channel), then go on
+ *            (at most MAX_HANGS times, and not once the host has gone)
  * The end of the script closes the guest's side (EOF, wherever the session is).
  */
 #include "sbx/channel.h"
@@ -57,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HOST_MS		40
 #define POWEROFF_MS	30
 #define HANG_MS		(POWEROFF_MS + 20)
+#define MAX_HANGS	2	/* per input, so inputs stay short */
 
 /* Per-exec option bits. */
 #define X_STDIN_MASK	3u	/* 0 none, 1 a short buffer, 2 a pipe, 3 a buffer over the window */
@@ -82,6 +84,7 @@ struct guest {
 	struct chan_parser parser;	/* what the host sends */
 	unsigned seen[256], used[256];	/* host frames by type: arrived, waited for */
 	bool host_gone;
+	unsigned hangs;
 };
 
 struct sink {
@@ -233,10 +236,12 @@ static void *guest_main(void *arg)
 			break;
 		}
 		default:
-			if (op & 4)
-				poll(NULL, 0, HANG_MS);
-			else
+			if (!(op & 4)) {
 				go = false;
+			} else if (g->hangs < MAX_HANGS && !g->host_gone) {
+				g->hangs++;
+				poll(NULL, 0, HANG_MS);
+			}
 			break;
 		}
 	}
