@@ -46,3 +46,6 @@ printf '\200\000\015.gitmodules\060[submodule "s"]\n\tpath = s\n\turl = --upload
 # The same tree with each header or pack variant: an unreachable blob, the tree as the
 # tip, a missing prerequisite, two refs.
 for v in 210 220 240 300; do printf "\\$v"'\000\001f\001f' >"$out/tree-variant-$v"; done
+# Found by the long run: a result that turns the directory d into a dangling symlink
+# (the harness could not put the worktree back).
+printf '\201\000\005f.txt\001a\002\004link\001fr\001d\007\003old' >"$out/tree-symlink-over-dir"

@@ -375,11 +375,27 @@ static void put_back(bool imported)
 	git_reference_free(ref);
 	if (git_repository_open(&wt, task->worktree) < 0 || git_commit_lookup(&c, wt, &base) < 0)
 		abort();
+	/*
+	 * Empty the worktree (all but its .git file) and check the base out
+	 * afresh: libgit2's FORCE checkout cannot turn a dangling symlink back
+	 * into a directory ("failed to make directory").
+	 */
+	d = opendir(task->worktree);
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".git")) {
+			snprintf(path, sizeof(path), "%s/%s", task->worktree, e->d_name);
+			if (sbx_rmtree(path))
+				abort();
+		}
+	if (d)
+		closedir(d);
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED;
 	if (git_checkout_tree(wt, (git_object *)c, &co) < 0 ||
-	    git_repository_set_head(wt, "refs/heads/sbx/1") < 0)
+	    git_repository_set_head(wt, "refs/heads/sbx/1") < 0) {
+		fprintf(stderr, "fuzz-bundle: cannot put the worktree back: %s\n", git_error_last()->message);
 		abort();
+	}
 	git_commit_free(c);
 	git_repository_free(wt);
 	/* The result's pack, and the repository handle that has it open. */
