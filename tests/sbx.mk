@@ -28,3 +28,15 @@ tests_fuzz_fuzz_channel_SOURCES = tests/fuzz/fuzz-channel.c
 tests_fuzz_fuzz_channel_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_channel_LDADD = $(SBX_LIBS)
 endif
+# The host's channel session against a scripted hostile guest (hello, execs, power-off).
+check_PROGRAMS += tests/fuzz/check-session
+tests_fuzz_check_session_SOURCES = tests/fuzz/fuzz-session.c tests/fuzz/driver.c
+tests_fuzz_check_session_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/session.fuzz
+EXTRA_DIST += tests/fuzz/corpus/session tests/fuzz/session-corpus.py
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-session
+tests_fuzz_fuzz_session_SOURCES = tests/fuzz/fuzz-session.c
+tests_fuzz_fuzz_session_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_session_LDADD = $(SBX_LIBS)
+endif
