@@ -147,7 +147,7 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	ret = vm_run(vm, &vr);
 	if (ret)
 		goto out;
-	if (!vm_get_stats(vm, &st)) {
+	if (!vm_get_stats(vm, &st, -1)) {
 		res->rss = st.rss;
 		res->guest_resident = st.guest_resident;
 	}
