@@ -13,6 +13,8 @@ tests_unit_test_console_log_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-console-log
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
+# The VMM process's confinement: seccomp per thread, no_new_privs, Landlock, fds, SIGSYS.
+KVM_TESTS += tests/kvm/confine.kvm
 EXTRA_DIST += tests/kvm/image-lib.sh
 # git sbx run through the QEMU fallback (no KVM needed).
 E2E_TESTS += tests/t/t2000-run-qemu.sh
