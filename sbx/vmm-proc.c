@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -123,9 +124,11 @@ static int build_args(struct child_args *a, const struct sbx_vmm_spec *s)
 static void __attribute__((noreturn))
 exec_child(const struct child_args *a, pid_t parent, int src[6])
 {
+	struct rlimit no_core = { 0, 0 };
 	int i, hi[6];
 
-	if (setpgid(0, 0) || prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent ||
+	/* no core dump: it would hold guest memory */
+	if (setpgid(0, 0) || setrlimit(RLIMIT_CORE, &no_core) || prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		_exit(127);
 	for (i = 0; i < 6; i++)
