@@ -580,8 +580,9 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 	wait_for_end(sb, deadline, end);
 	if (sb->backend == SBX_BACKEND_VMM) {
 		end->clean = sb->vm_done && (sb->vr.end == VM_END_POWEROFF || sb->vr.end == VM_END_EXIT);
+		/* the wait set its message on the VM thread: say it on this one */
 		if (sb->vm_done && sb->vm_err)
-			err = sb->vm_err;
+			err = sbx_error_set(sb->vm_err, "%s", sb->vr.message);
 	}
 	if (sb->backend == SBX_BACKEND_VMM && sb->vm_done && sb->vr.message[0])
 		snprintf(end->message, sizeof(end->message), "%s", sb->vr.message);

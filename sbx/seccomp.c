@@ -36,6 +36,8 @@ enum how {
 	THREADS_ONLY,	/* clone: arg 0 (flags) has CLONE_THREAD: no new process */
 	NO_CLONE3,	/* ENOSYS, so glibc falls back to clone, whose flags we can see */
 	KVM_IOCTL,	/* arg 1 (request) in the kind's list below */
+	ADD_FILTER,	/* seccomp: SET_MODE_FILTER without flags (no TSYNC): a thread
+			 * may only add a filter to itself, which can only narrow it */
 };
 
 static const struct rule {
@@ -97,6 +99,8 @@ static const struct rule {
 	{ SYS_rseq, ALLOW, B(SBX_FILTER_BASE) },
 	{ SYS_rt_sigaction, ALLOW, B(SBX_FILTER_BASE) },
 	{ SYS_sigaltstack, ALLOW, B(SBX_FILTER_BASE) },
+	/* each thread stacks its own list on the inherited one */
+	{ SYS_seccomp, ADD_FILTER, B(SBX_FILTER_BASE) },
 };
 
 /* The KVM requests each kind may make; all on fds the process already holds. */
@@ -161,6 +165,15 @@ static void emit_rule(struct prog *p, const struct rule *r, enum sbx_filter kind
 		     0, 1);
 		ret(p, r->how == NO_EXEC ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ALLOW);
 		ret(p, r->how == NO_EXEC ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
+		break;
+	case ADD_FILTER:
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)r->nr, 0, 6);
+		emit(p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), 0, 0);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_SET_MODE_FILTER, 0, 3);
+		emit(p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), 0, 0);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
+		ret(p, SECCOMP_RET_ALLOW);
+		ret(p, SECCOMP_RET_KILL_PROCESS);
 		break;
 	case KVM_IOCTL:
 		/* ioctl's request is an unsigned int: the low 32 bits are all of it */

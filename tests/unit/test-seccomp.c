@@ -178,6 +178,37 @@ static void test_no_threads_after_base(void **state)
 	assert_sigsys(in_child(SBX_FILTER_MAIN, do_start_thread));
 }
 
+static int do_stack(void)
+{
+	/* as each VMM thread does: its own list on the inherited BASE */
+	if (sbx_seccomp_install(SBX_FILTER_VCPU))
+		return 1;
+	if (getpid() <= 0)
+		return 2;
+	/* allowed by BASE, not by VCPU: killed by the stacked filter */
+	syscall(SYS_close, -1);
+	return 3;
+}
+
+static int do_tsync(void)
+{
+	struct sock_filter f[SBX_FILTER_MAX_INSNS];
+	struct sock_fprog prog = { .len = (unsigned short)sbx_seccomp_build(f, SBX_FILTER_VCPU),
+				   .filter = f };
+
+	syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	return 0;
+}
+
+static void test_threads_stack_their_own(void **state)
+{
+	(void)state;
+	assert_sigsys(in_child(SBX_FILTER_BASE, do_stack));
+	assert_sigsys(in_child(SBX_FILTER_BASE, do_tsync));
+	/* the narrower lists cannot add filters: nothing runs there that should */
+	assert_sigsys(in_child(SBX_FILTER_VCPU, do_stack));
+}
+
 static void test_landlock_denies_everything(void **state)
 {
 	char note[256];
@@ -222,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_ioctl_requests),
 		cmocka_unit_test(test_threads_not_processes),
 		cmocka_unit_test(test_no_threads_after_base),
+		cmocka_unit_test(test_threads_stack_their_own),
 		cmocka_unit_test(test_landlock_denies_everything),
 	};
 
