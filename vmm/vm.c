@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The machine (see vmm/vm.h): KVM set-up, guest RAM, vCPU threads, the
- * event thread, the device table and MMIO/PIO dispatch.
+ * The machine (see vmm/vm.h): KVM set-up, guest RAM, the device table and
+ * MMIO/PIO dispatch; running and stopping the threads is vmm/vm-run.c.
  *
  * Threads: the caller's thread creates everything, runs vm_run() and waits
  * for the end (or the timeout); one thread per vCPU loops on KVM_RUN and
