@@ -484,6 +484,9 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 		   sb->backend == SBX_BACKEND_QEMU ? 600000 : 120000;
 	err = sbx_session_start(&sb->session, sb->chan, hello_ms);
 	if (err) {
+		/* The channel closes as the VMM process dies: give its waiter a moment to say how. */
+		for (int i = 0; i < 200 && sb->backend == SBX_BACKEND_VMM && !sb->vm_done; i++)
+			usleep(10000);
 		if (sb->vm_done)
 			sbx_error_set(err, "the VM ended %.1f s after it started, before sbx-init answered: %s",
 				      (double)(now_ms() - t0) / 1000,
