@@ -6,6 +6,7 @@
 #include "cmd/builtin.h"
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
+#include "sbx/vmm-proc.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/quote.h"
@@ -198,6 +199,9 @@ int main(int argc, const char **argv)
 		list_commands(stderr);
 		return 129;
 	}
+	/* Internal, not listed: the confined VMM process that sbx/vmm-proc.c starts. */
+	if (!strcmp(argv[1], "vmm-child"))
+		return sbx_vmm_child_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		list_commands(stdout);
 		return 0;

@@ -13,6 +13,10 @@ libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h
 # the machine description that cmd/vm.c and the core layer hand to vmm/
 libsbx_a_SOURCES += sbx/machine.c sbx/machine.h
+# the VMM in a confined process of its own (fork+exec, Landlock, seccomp)
+libsbx_a_SOURCES += sbx/vmm-proc.c sbx/vmm-proc.h sbx/vmm-child.c \
+	sbx/seccomp.c sbx/seccomp.h sbx/landlock.c sbx/landlock.h \
+	sbx/disk-limit.c sbx/disk-limit.h
 # disks for `git sbx disk` (cmd/disk.c): snapshot/qcow2 behind a thin interface
 libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
 # images: the guest's initramfs and root images

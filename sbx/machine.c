@@ -4,6 +4,7 @@
 #include "util/blockdev.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "sbx/vmm-proc.h"
 #include "vmm/vm.h"
 
 #include <dirent.h>
@@ -74,10 +75,9 @@ static enum sbx_machine_end map_end(enum vm_end e)
 
 int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 {
-	struct vm_config cfg = VM_CONFIG_INIT;
-	struct vm_result vr;
-	struct vm_stats st;
-	struct vm *vm = NULL;
+	struct sbx_vmm_spec spec = SBX_VMM_SPEC_INIT;
+	struct sbx_vmm_result vres;
+	struct sbx_vmm *vmm = NULL;
 	int serial_fd = -1, sock = -1, fds_before = -1, threads_before = -1;
 	int stdin_flags = -1, stdout_flags = -1;
 	bool check = getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1");
@@ -91,13 +91,13 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	}
 	if (m->ndisks > SBX_MACHINE_MAX_DISKS || m->ndisks > VM_MAX_DISKS)
 		return sbx_error_set(SBX_EINVAL, "at most %d disks", SBX_MACHINE_MAX_DISKS);
-	cfg.kernel = m->kernel;
-	cfg.initrd = m->initrd;
-	cfg.cmdline = m->append;
-	cfg.cpus = m->cpus;
-	cfg.mem_size = (m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
-	cfg.timeout_ms = m->timeout_ms;
-	cfg.rng = m->rng;
+	spec.kernel = m->kernel;
+	spec.initrd = m->initrd;
+	spec.cmdline = m->append;
+	spec.cpus = m->cpus;
+	spec.mem_size = (m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
+	spec.timeout_ms = m->timeout_ms;
+	spec.rng = m->rng;
 
 	if (m->serial_log) {
 		serial_fd = open(m->serial_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -105,20 +105,18 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 			ret = sbx_error_errno(SBX_EIO, "cannot open serial log '%s'", m->serial_log);
 			goto out;
 		}
-		cfg.serial_fd = serial_fd;
+		spec.serial_fd = serial_fd;
 	} else {
-		cfg.serial_fd = STDERR_FILENO;
+		spec.serial_fd = STDERR_FILENO;
 	}
+	/* The VMM process opens the disks itself, before it denies itself the filesystem. */
 	for (i = 0; i < m->ndisks; i++) {
-		ret = blockdev_open_image(&cfg.disks[i], m->disks[i].path, m->disks[i].read_only,
-					  m->disks[i].format);
-		if (ret) {
-			sbx_error_prefix(ret, "disk '%s'", m->disks[i].path);
-			goto out;
-		}
-		cfg.ndisks = i + 1;
+		spec.disks[i].path = m->disks[i].path;
+		spec.disks[i].read_only = m->disks[i].read_only;
+		spec.disks[i].format = m->disks[i].format;
 	}
-	cfg.console_port = m->console_port;
+	spec.ndisks = m->ndisks;
+	spec.console_port = m->console_port;
 	switch (m->console) {
 	case SBX_CONSOLE_NONE:
 		break;
@@ -126,9 +124,8 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 		/* The console makes its fds non-blocking: put stdin/stdout back after. */
 		stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
 		stdout_flags = fcntl(STDOUT_FILENO, F_GETFL);
-		cfg.console = true;
-		cfg.console_in_fd = STDIN_FILENO;
-		cfg.console_out_fd = STDOUT_FILENO;
+		spec.console_in_fd = STDIN_FILENO;
+		spec.console_out_fd = STDOUT_FILENO;
 		break;
 	case SBX_CONSOLE_SOCKET:
 		sock = connect_socket(m->console_socket);
@@ -136,33 +133,28 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 			ret = sock;
 			goto out;
 		}
-		cfg.console = true;
-		cfg.console_in_fd = cfg.console_out_fd = sock;
+		spec.console_in_fd = spec.console_out_fd = sock;
 		break;
 	}
 
-	ret = vm_create(&vm, &cfg);
+	ret = sbx_vmm_start(&vmm, &spec);
 	if (ret)
 		goto out;
-	ret = vm_run(vm, &vr);
+	/* Only the VMM holds these now: its end is their end. */
+	if (sock >= 0)
+		close(sock);
+	sock = -1;
+	ret = sbx_vmm_wait(vmm, &vres);
 	if (ret)
 		goto out;
-	if (!vm_get_stats(vm, &st)) {
-		res->rss = st.rss;
-		res->guest_resident = st.guest_resident;
-	}
-	res->end = map_end(vr.end);
-	res->status_set = vr.status_set;
-	res->status = vr.status;
-	snprintf(res->message, sizeof(res->message), "%s", vr.message);
+	res->rss = vres.rss;
+	res->guest_resident = vres.guest_resident;
+	res->end = map_end(vres.vr.end);
+	res->status_set = vres.vr.status_set;
+	res->status = vres.vr.status;
+	snprintf(res->message, sizeof(res->message), "%s", vres.vr.message);
 out:
-	vm_free(vm);
-	for (i = 0; i < cfg.ndisks; i++) {
-		int r = blockdev_close(cfg.disks[i]);
-
-		if (r && !ret)
-			ret = sbx_error_prefix(r, "disk '%s'", m->disks[i].path);
-	}
+	sbx_vmm_free(vmm);
 	if (sock >= 0)
 		close(sock);
 	if (serial_fd >= 0)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A machine description and a way to run it: what `git sbx vm run` and the
- * core layer hand to the VMM (vmm/vm.h) without knowing it.  Disks are
- * opened here (raw images for now, through util/blockdev.h).
+ * core layer hand to the VMM (vmm/vm.h) without knowing it.  It runs in
+ * the confined VMM process (sbx/vmm-proc.h), which opens the disks.
  */
 #ifndef SBX_SBX_MACHINE_H
 #define SBX_SBX_MACHINE_H

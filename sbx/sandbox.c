@@ -4,6 +4,7 @@
 #include "sbx/fsutil.h"
 #include "sbx/console-log.h"
 #include "sbx/sysinfo.h"
+#include "sbx/vmm-proc.h"
 #include "snapshot/qcow2.h"
 #include "util/blockdev.h"
 #include "util/error.h"
@@ -45,17 +46,16 @@ struct sbx_sandbox {
 	int chan;			/* our end of the channel */
 	struct sbx_session *session;
 	uint64_t boot_ms;
-	/* our VMM */
-	struct vm *vm;
-	struct blockdev *disks[2];
-	int vm_chan;			/* the VMM's end */
-	int serial_fd;			/* the UART's end of the console pipe */
-	pthread_t thread;
+	/* our VMM, in a process of its own (sbx/vmm-proc.h) */
+	struct sbx_vmm *vmm;
+	int vm_chan;			/* the VMM's end, until it has it */
+	int serial_fd;			/* the UART's end of the console pipe, until the VMM has it */
+	pthread_t thread;		/* waits for the VMM process */
 	bool thread_started;
+	struct sbx_vmm_result vres;
 	struct vm_result vr;
 	int vm_err;
 	volatile int vm_done;
-	struct disk_limit *limit;	/* the task disk's cap, or NULL */
 	/* QEMU */
 	pid_t qemu;
 	char sock_dir[64];
@@ -107,118 +107,24 @@ int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path)
 	return qcow2_create(path, &o);
 }
 
-/*
- * The task disk's cap: the guest is root inside and may fill its 16 GiB
- * ext4; the host file stops growing at `max` bytes allocated.  Writes past
- * that fail (virtio-blk reports an I/O error to the guest); zeroing and
- * discarding never allocate, so they pass.
- */
-struct disk_limit {
-	struct blockdev bd;
-	struct blockdev *inner;
-	int fd;			/* the qcow2 file, for fstat */
-	uint64_t max;
-	volatile int hit;
-};
-
-static int limit_preadv(struct blockdev *bd, const struct iovec *iov, int n, uint64_t off)
-{
-	struct disk_limit *l = bd->priv;
-
-	return l->inner->ops->preadv(l->inner, iov, n, off);
-}
-
-static int limit_pwritev(struct blockdev *bd, const struct iovec *iov, int n, uint64_t off)
-{
-	struct disk_limit *l = bd->priv;
-	struct stat st;
-
-	if (fstat(l->fd, &st))
-		return sbx_error_errno(SBX_EIO, "task disk");
-	if ((uint64_t)st.st_blocks * 512 >= l->max) {
-		l->hit = 1;
-		return sbx_error_set(SBX_ELIMIT, "the task disk reached its limit");
-	}
-	return l->inner->ops->pwritev(l->inner, iov, n, off);
-}
-
-static int limit_flush(struct blockdev *bd)
-{
-	struct disk_limit *l = bd->priv;
-
-	return l->inner->ops->flush(l->inner);
-}
-
-static int limit_discard(struct blockdev *bd, uint64_t off, uint64_t len)
-{
-	struct disk_limit *l = bd->priv;
-
-	return l->inner->ops->discard(l->inner, off, len);
-}
-
-static int limit_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len)
-{
-	struct disk_limit *l = bd->priv;
-
-	return l->inner->ops->write_zeroes(l->inner, off, len);
-}
-
-static int limit_close(struct blockdev *bd)
-{
-	struct disk_limit *l = bd->priv;
-	int err = blockdev_close(l->inner);
-
-	l->inner = NULL;
-	if (l->fd >= 0)
-		close(l->fd);
-	l->fd = -1;
-	return err;
-}
-
-static const struct blockdev_ops limit_ops = {
-	limit_preadv, limit_pwritev, limit_flush, limit_discard, limit_write_zeroes, limit_close,
-};
-
-static int open_limited(struct disk_limit **out, struct blockdev *inner, const char *path,
-			uint64_t max)
-{
-	struct disk_limit *l = calloc(1, sizeof(*l));
-
-	if (!l)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	l->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (l->fd < 0) {
-		free(l);
-		return sbx_error_errno(SBX_EIO, "cannot open '%s'", path);
-	}
-	l->inner = inner;
-	l->max = max;
-	l->bd = *inner;
-	l->bd.ops = &limit_ops;
-	l->bd.priv = l;
-	*out = l;
-	return 0;
-}
-
 bool sbx_sandbox_disk_full(const struct sbx_sandbox *sb)
 {
-	return sb->limit && sb->limit->hit;
+	return sbx_vmm_disk_full(sb->vmm);
 }
 
 static void *vm_thread(void *arg)
 {
 	struct sbx_sandbox *sb = arg;
 
-	sb->vm_err = vm_run(sb->vm, &sb->vr);
+	sb->vm_err = sbx_vmm_wait(sb->vmm, &sb->vres);
+	sb->vr = sb->vres.vr;
 	sb->vm_done = 1;
-	/* Wake the session if it waits on a channel that will never answer. */
-	shutdown(sb->vm_chan, SHUT_RDWR);
 	return NULL;
 }
 
 static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 {
-	struct vm_config cfg = VM_CONFIG_INIT;
+	struct sbx_vmm_spec spec = SBX_VMM_SPEC_INIT;
 	int sv[2], err;
 
 	if (getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1"))
@@ -227,22 +133,12 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 		return sbx_error_errno(SBX_EIO, "socketpair");
 	sb->chan = sv[0];
 	sb->vm_chan = sv[1];
-	err = blockdev_open_raw(&sb->disks[0], o->image->root, true);
-	if (!err)
-		err = blockdev_open_qcow2(&sb->disks[1], o->task_disk, false);
-	if (!err && o->disk_limit) {
-		err = open_limited(&sb->limit, sb->disks[1], o->task_disk, o->disk_limit);
-		if (!err)
-			sb->disks[1] = &sb->limit->bd;
-	}
-	if (err)
-		return sbx_error_prefix(err, "cannot open the sandbox's disks");
-	cfg.kernel = o->image->kernel;
-	cfg.initrd = o->image->initrd;
-	cfg.cmdline = CMDLINE;
-	cfg.cpus = o->cpus;
-	cfg.mem_size = (o->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
-	cfg.timeout_ms = o->vm_timeout_ms;
+	spec.kernel = o->image->kernel;
+	spec.initrd = o->image->initrd;
+	spec.cmdline = CMDLINE;
+	spec.cpus = o->cpus;
+	spec.mem_size = (o->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
+	spec.timeout_ms = o->vm_timeout_ms;
 	if (o->serial_log) {
 		int p[2];
 
@@ -252,19 +148,27 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 		if ((err = sbx_console_log_start(&sb->console, p[0], o->serial_log, o->serial_max)))
 			return err;
 	}
-	cfg.serial_fd = sb->serial_fd;
-	cfg.disks[0] = sb->disks[0];
-	cfg.disks[1] = sb->disks[1];
-	cfg.ndisks = 2;
-	cfg.console = true;
-	cfg.console_port = SBX_CHANNEL_PORT;
-	cfg.console_in_fd = cfg.console_out_fd = sb->vm_chan;
-	cfg.rng = true;
-	err = vm_create(&sb->vm, &cfg);
+	spec.serial_fd = sb->serial_fd;
+	spec.disks[0] = (struct sbx_vmm_disk){ o->image->root, true, BLOCKDEV_FORMAT_RAW, 0 };
+	spec.disks[1] = (struct sbx_vmm_disk){ o->task_disk, false, BLOCKDEV_FORMAT_QCOW2,
+					       o->disk_limit };
+	spec.ndisks = 2;
+	spec.console_port = SBX_CHANNEL_PORT;
+	spec.console_in_fd = spec.console_out_fd = sb->vm_chan;
+	spec.rng = true;
+	err = sbx_vmm_start(&sb->vmm, &spec);
 	if (err)
 		return err;
-	if (pthread_create(&sb->thread, NULL, vm_thread, sb))
+	/* The VMM holds them now; when it ends, the session and the console log see EOF. */
+	close(sb->vm_chan);
+	sb->vm_chan = -1;
+	if (sb->serial_fd >= 0)
+		close(sb->serial_fd);
+	sb->serial_fd = -1;
+	if (pthread_create(&sb->thread, NULL, vm_thread, sb)) {
+		sbx_vmm_kill(sb->vmm);
 		return sbx_error_errno(SBX_ERROR, "cannot start the VM thread");
+	}
 	sb->thread_started = true;
 	return 0;
 }
@@ -486,43 +390,37 @@ static int start_qemu(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 
 /*
  * Wait for the VM thread, at most STOP_JOIN_MS after asking the VM to end.
- * A VMM that cannot stop its threads is left as it is (freeing what they
- * use would be worse): SBX_ETIMEDOUT, and the caller must not free `sb`.
+ * A VMM process that does not stop by then is killed (its process group),
+ * which ends the wait; nothing is left running.
  */
-static int join_vm(struct sbx_sandbox *sb)
+static void join_vm(struct sbx_sandbox *sb)
 {
 	struct timespec until;
 	int rc;
 
 	if (!sb->thread_started)
-		return 0;
+		return;
 	if (!sb->vm_done)
-		vm_request_end(sb->vm, VM_END_ERROR, "the sandbox was stopped");
+		sbx_vmm_stop(sb->vmm);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STOP_JOIN_MS / 1000;
 	rc = pthread_timedjoin_np(sb->thread, NULL, &until);
-	if (rc == ETIMEDOUT)
-		return sbx_error_set(SBX_ETIMEDOUT, "the VMM did not stop its threads within %d s; "
-				     "they were left running", STOP_JOIN_MS / 1000);
+	if (rc == ETIMEDOUT) {
+		/* A process can always be stopped: its death ends our wait. */
+		pr_warn("the VMM did not stop within %d s of being asked: killed it",
+			STOP_JOIN_MS / 1000);
+		sbx_vmm_kill(sb->vmm);
+		pthread_join(sb->thread, NULL);
+	}
 	sb->thread_started = false;
-	return 0;
 }
 
-static int free_sandbox(struct sbx_sandbox *sb)
+static void free_sandbox(struct sbx_sandbox *sb)
 {
-	int i, err;
-
 	sbx_session_free(sb->session);
 	sb->session = NULL;
-	err = join_vm(sb);
-	if (err) {
-		pr_err("%s", sbx_error());
-		return err;	/* leaked on purpose: the VM's threads still use it */
-	}
-	vm_free(sb->vm);
-	for (i = 0; i < 2; i++)
-		blockdev_close(sb->disks[i]);
-	free(sb->limit);
+	join_vm(sb);
+	sbx_vmm_free(sb->vmm);
 	if (sb->qemu > 0) {
 		kill(sb->qemu, SIGKILL);
 		waitpid(sb->qemu, NULL, 0);
@@ -545,7 +443,6 @@ static int free_sandbox(struct sbx_sandbox *sb)
 	/* The VM and QEMU are gone, so are the console's writers: the rest, then EOF. */
 	sbx_console_log_stop(sb->console, NULL);
 	free(sb);
-	return 0;
 }
 
 int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o)
@@ -587,6 +484,9 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 		   sb->backend == SBX_BACKEND_QEMU ? 600000 : 120000;
 	err = sbx_session_start(&sb->session, sb->chan, hello_ms);
 	if (err) {
+		/* The channel closes as the VMM process dies: give its waiter a moment to say how. */
+		for (int i = 0; i < 200 && sb->backend == SBX_BACKEND_VMM && !sb->vm_done; i++)
+			usleep(10000);
 		if (sb->vm_done)
 			sbx_error_set(err, "the VM ended %.1f s after it started, before sbx-init answered: %s",
 				      (double)(now_ms() - t0) / 1000,
@@ -683,8 +583,9 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 	wait_for_end(sb, deadline, end);
 	if (sb->backend == SBX_BACKEND_VMM) {
 		end->clean = sb->vm_done && (sb->vr.end == VM_END_POWEROFF || sb->vr.end == VM_END_EXIT);
+		/* the wait set its message on the VM thread: say it on this one */
 		if (sb->vm_done && sb->vm_err)
-			err = sb->vm_err;
+			err = sbx_error_set(sb->vm_err, "%s", sb->vr.message);
 	}
 	if (sb->backend == SBX_BACKEND_VMM && sb->vm_done && sb->vr.message[0])
 		snprintf(end->message, sizeof(end->message), "%s", sb->vr.message);
@@ -700,8 +601,7 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 			 end->clean ? "powered off" : "stopped by force");
 	end->disk_full = sbx_sandbox_disk_full(sb);
 	before = sb->threads_before;
-	ferr = free_sandbox(sb);
-	if (!ferr)
-		ferr = check_threads(before);
+	free_sandbox(sb);
+	ferr = check_threads(before);
 	return err ? err : ferr;
 }

@@ -11,8 +11,16 @@ tests_unit_test_console_log_SOURCES = tests/unit/test-console-log.c
 tests_unit_test_console_log_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_console_log_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-console-log
+# The VMM process's seccomp filters and Landlock ruleset, on the host kernel (sbx/seccomp.c).
+check_PROGRAMS += tests/unit/test-seccomp
+tests_unit_test_seccomp_SOURCES = tests/unit/test-seccomp.c
+tests_unit_test_seccomp_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_seccomp_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-seccomp
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
+# The VMM process's confinement: seccomp per thread, no_new_privs, Landlock, fds, SIGSYS.
+KVM_TESTS += tests/kvm/confine.kvm
 EXTRA_DIST += tests/kvm/image-lib.sh
 # git sbx run through the QEMU fallback (no KVM needed).
 E2E_TESTS += tests/t/t2000-run-qemu.sh

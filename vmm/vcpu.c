@@ -87,6 +87,8 @@ void *vcpu_thread(void *arg)
 	struct vm *vm = c->vm;
 	struct kvm_run *run = c->run;
 
+	if (vm_thread_hook(vm, VM_THREAD_VCPU, c->id))
+		return NULL;
 	while (!atomic_load(&vm->stopping)) {
 		if (kvm_ioctl(c->fd, KVM_RUN, NULL) < 0) {
 			if (errno == EINTR || errno == EAGAIN)

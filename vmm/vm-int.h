@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The machine's private state, shared by vmm/vm.c (set-up, devices, the
- * event thread, stopping) and vmm/vcpu.c (vCPU set-up, the KVM_RUN loop,
- * PIO/MMIO dispatch).  Nothing outside vmm/vm.c and vmm/vcpu.c includes it.
+ * event thread, stopping), vmm/vm-run.c (running and stopping) and
+ * vmm/vcpu.c (vCPU set-up, the KVM_RUN loop, PIO/MMIO dispatch).  Nothing
+ * outside vmm/ includes it.
  */
 #ifndef SBX_VMM_VM_INT_H
 #define SBX_VMM_VM_INT_H
@@ -79,6 +80,11 @@ struct vm {
 	bool ended;
 	struct vm_result result;
 };
+
+/* vmm/vm-run.c */
+void vm_stop_threads(struct vm *vm);
+/* cfg.thread_hook for this thread; on failure ends the VM and returns -1. */
+int vm_thread_hook(struct vm *vm, enum vm_thread_kind kind, unsigned index);
 
 /* vmm/vcpu.c */
 int vcpu_create(struct vm *vm, unsigned id);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The machine (see vmm/vm.h): KVM set-up, guest RAM, vCPU threads, the
- * event thread, the device table and MMIO/PIO dispatch.
+ * The machine (see vmm/vm.h): KVM set-up, guest RAM, the device table and
+ * MMIO/PIO dispatch; running and stopping the threads is vmm/vm-run.c.
  *
  * Threads: the caller's thread creates everything, runs vm_run() and waits
  * for the end (or the timeout); one thread per vCPU loops on KVM_RUN and
@@ -690,194 +690,6 @@ fail:
 	return ret;
 }
 
-/* ---- running and stopping --------------------------------------------------- */
-
-static void *event_thread(void *arg)
-{
-	struct vm *vm = arg;
-	struct epoll_event evs[16];
-	int n, i;
-
-	for (;;) {
-		n = epoll_wait(vm->epoll_fd, evs, ARRAY_SIZE(evs), -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			vm_request_end(vm, VM_END_ERROR, "epoll_wait: %s", strerror(errno));
-			return NULL;
-		}
-		for (i = 0; i < n; i++) {
-			struct watch *w = evs[i].data.ptr;
-			void (*ready)(void *) = NULL;
-			void *opaque = NULL;
-
-			if (!w)
-				return NULL;		/* the stop eventfd */
-			pthread_mutex_lock(&vm->watch_lock);
-			if (!w->dead) {
-				ready = w->ready;
-				opaque = w->opaque;
-			}
-			pthread_mutex_unlock(&vm->watch_lock);
-			if (ready)
-				ready(opaque);
-		}
-	}
-}
-
-static void stop_threads(struct vm *vm)
-{
-	uint64_t one = 1;
-	unsigned i;
-
-	atomic_store(&vm->stopping, true);
-	for (i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *c = &vm->vcpus[i];
-
-		if (!c->started)
-			continue;
-		c->run->immediate_exit = 1;
-		pthread_kill(c->thread, SIG_KICK);
-	}
-	/*
-	 * Join each vCPU, kicking it again every 100 ms: immediate_exit covers
-	 * a kick that lands before KVM_RUN, the repeat covers anything else
-	 * that could lose one, so no wait here depends on a single signal.
-	 */
-	for (i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *c = &vm->vcpus[i];
-
-		if (!c->started)
-			continue;
-		for (;;) {
-			struct timespec until;
-
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += 100000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			if (pthread_timedjoin_np(c->thread, NULL, &until) != ETIMEDOUT)
-				break;
-			c->run->immediate_exit = 1;
-			pthread_kill(c->thread, SIG_KICK);
-		}
-		c->started = false;
-	}
-	if (vm->event_started) {
-		while (write(vm->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-		pthread_join(vm->event_thread, NULL);
-		vm->event_started = false;
-	}
-}
-
-static void install_kick_handler(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = vcpu_kick_handler;	/* no SA_RESTART: KVM_RUN returns EINTR */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIG_KICK, &sa, NULL);
-}
-
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int err;
-
-	/* New threads block everything but the kick; signals go to the caller's thread. */
-	sigfillset(&all);
-	sigdelset(&all, SIG_KICK);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		errno = err;
-		return sbx_error_errno(SBX_ERROR, "cannot start a thread");
-	}
-	return 0;
-}
-
-int vm_run(struct vm *vm, struct vm_result *res)
-{
-	struct timespec deadline;
-	unsigned i;
-	int ret = 0;
-
-	memset(res, 0, sizeof(*res));
-	install_kick_handler();
-	ret = start_thread(&vm->event_thread, event_thread, vm);
-	if (ret)
-		goto out;
-	vm->event_started = true;
-	for (i = 0; i < vm->nvcpus; i++) {
-		ret = start_thread(&vm->vcpus[i].thread, vcpu_thread, &vm->vcpus[i]);
-		if (ret)
-			goto out;
-		vm->vcpus[i].started = true;
-	}
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)(vm->cfg.timeout_ms / 1000);
-	deadline.tv_nsec += (long)(vm->cfg.timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&vm->end_lock);
-	while (!vm->ended) {
-		if (!vm->cfg.timeout_ms) {
-			pthread_cond_wait(&vm->end_cond, &vm->end_lock);
-		} else if (pthread_cond_timedwait(&vm->end_cond, &vm->end_lock, &deadline) == ETIMEDOUT &&
-			   !vm->ended) {
-			vm->ended = true;
-			vm->result.end = VM_END_TIMEOUT;
-			snprintf(vm->result.message, sizeof(vm->result.message),
-				 "the guest was still running after %llu.%03llu s",
-				 (unsigned long long)(vm->cfg.timeout_ms / 1000),
-				 (unsigned long long)(vm->cfg.timeout_ms % 1000));
-		}
-	}
-	pthread_mutex_unlock(&vm->end_lock);
-	pr_debug("vm: ending (%s)", vm->result.message);
-out:
-	stop_threads(vm);
-	pr_debug("vm: every thread stopped");
-	pthread_mutex_lock(&vm->end_lock);
-	*res = vm->result;
-	pthread_mutex_unlock(&vm->end_lock);
-	return ret;
-}
-
-int vm_get_stats(struct vm *vm, struct vm_stats *st)
-{
-	unsigned char *vec;
-	uint64_t pages, i, page = (uint64_t)sysconf(_SC_PAGESIZE);
-	char line[256];
-	FILE *f;
-
-	memset(st, 0, sizeof(*st));
-	pages = (vm->mem.size + page - 1) / page;
-	vec = malloc(pages);
-	if (!vec)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	if (mincore(vm->mem.host, vm->mem.size, vec) == 0)
-		for (i = 0; i < pages; i++)
-			st->guest_resident += (vec[i] & 1) * page;
-	free(vec);
-	f = fopen("/proc/self/status", "re");
-	if (!f)
-		return sbx_error_errno(SBX_EIO, "/proc/self/status");
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			st->rss = strtoull(line + 6, NULL, 10) * 1024;
-	fclose(f);
-	return 0;
-}
-
 void vm_free(struct vm *vm)
 {
 	struct watch *w, *next;
@@ -885,7 +697,7 @@ void vm_free(struct vm *vm)
 
 	if (!vm)
 		return;
-	stop_threads(vm);
+	vm_stop_threads(vm);
 	for (i = vm->ndevs; i-- > 0;) {
 		if (vm->devs[i].stop)
 			vm->devs[i].stop(vm->devs[i].opaque);

@@ -70,6 +70,13 @@
 
 struct vm;
 
+/* The threads a VM runs on, for vm_config.thread_hook. */
+enum vm_thread_kind {
+	VM_THREAD_MAIN,		/* the caller of vm_run, once every other thread runs */
+	VM_THREAD_EVENT,	/* the event thread (epoll, device work) */
+	VM_THREAD_VCPU,		/* one per vCPU (KVM_RUN, PIO/MMIO dispatch); index = vCPU id */
+};
+
 struct vm_config {
 	const char *kernel;		/* path of a bzImage */
 	const char *initrd;		/* path or NULL */
@@ -84,6 +91,14 @@ struct vm_config {
 	int console_in_fd, console_out_fd;
 	const char *console_port;	/* non-NULL: a named virtio port, not hvc0 */
 	bool rng;			/* a virtio-rng */
+	/*
+	 * NULL, or called first on each thread vm_run starts (and on the
+	 * caller's thread once they all run); nonzero (with sbx_error set)
+	 * ends the VM with VM_END_ERROR.  sbx/vmm-child.c installs each
+	 * thread's seccomp filter here.
+	 */
+	int (*thread_hook)(enum vm_thread_kind kind, unsigned index, void *opaque);
+	void *hook_opaque;
 };
 #define VM_CONFIG_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
 			 .console_in_fd = -1, .console_out_fd = -1, .rng = true }
@@ -121,7 +136,8 @@ struct vm_stats {
 	uint64_t rss;		/* the process's resident set size */
 	uint64_t guest_resident; /* resident bytes of guest RAM */
 };
-int vm_get_stats(struct vm *vm, struct vm_stats *st);
+/* status_fd: an open /proc/self/status (read from its start), or -1 to open it. */
+int vm_get_stats(struct vm *vm, struct vm_stats *st, int status_fd);
 
 /* For devices: end the VM (the first call wins; safe from any thread). */
 void vm_request_end(struct vm *vm, enum vm_end end, const char *fmt, ...)

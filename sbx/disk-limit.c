@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+/* The task disk's cap: see sbx/disk-limit.h. */
+#include "sbx/disk-limit.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct disk_limit {
+	struct blockdev bd;
+	struct blockdev *inner;
+	int fd;			/* the qcow2 file, for fstat */
+	uint64_t max;
+	int hit;
+	void (*on_hit)(void *opaque);
+	void *opaque;
+};
+
+static int limit_preadv(struct blockdev *bd, const struct iovec *iov, int n, uint64_t off)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->preadv(l->inner, iov, n, off);
+}
+
+static int limit_pwritev(struct blockdev *bd, const struct iovec *iov, int n, uint64_t off)
+{
+	struct disk_limit *l = bd->priv;
+	struct stat st;
+
+	if (fstat(l->fd, &st))
+		return sbx_error_errno(SBX_EIO, "task disk");
+	if ((uint64_t)st.st_blocks * 512 >= l->max) {
+		if (!l->hit && l->on_hit)
+			l->on_hit(l->opaque);
+		l->hit = 1;
+		return sbx_error_set(SBX_ELIMIT, "the task disk reached its limit");
+	}
+	return l->inner->ops->pwritev(l->inner, iov, n, off);
+}
+
+static int limit_flush(struct blockdev *bd)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->flush(l->inner);
+}
+
+static int limit_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->discard(l->inner, off, len);
+}
+
+static int limit_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	struct disk_limit *l = bd->priv;
+
+	return l->inner->ops->write_zeroes(l->inner, off, len);
+}
+
+static int limit_close(struct blockdev *bd)
+{
+	struct disk_limit *l = bd->priv;
+	int err = blockdev_close(l->inner);
+
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+	return err;
+}
+
+static const struct blockdev_ops limit_ops = {
+	limit_preadv, limit_pwritev, limit_flush, limit_discard, limit_write_zeroes, limit_close,
+};
+
+int sbx_disk_limit_wrap(struct blockdev **out, struct blockdev *inner, int fd, uint64_t max,
+			void (*on_hit)(void *opaque), void *opaque)
+{
+	struct disk_limit *l = calloc(1, sizeof(*l));
+
+	*out = NULL;
+	if (!l) {
+		close(fd);
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	l->fd = fd;
+	l->inner = inner;
+	l->max = max;
+	l->on_hit = on_hit;
+	l->opaque = opaque;
+	l->bd = *inner;
+	l->bd.ops = &limit_ops;
+	l->bd.priv = l;
+	*out = &l->bd;
+	return 0;
+}

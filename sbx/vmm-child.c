@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `git-sbx vmm-child`: the VMM process (sbx/vmm-proc.h has its fds and
+ * docs/design.md "The VMM process" its confinement).  In order:
+ *
+ *   1. check the parent that started it is still there (PDEATHSIG was set
+ *      before exec); ignore SIGPIPE; no_new_privs (set before exec too);
+ *   2. open /proc/self/status (for the statistics), the disks, and through
+ *      vm_create /dev/kvm, the kernel and the initramfs; make the VM;
+ *   3. Landlock: no file can be opened by path from here on;
+ *   4. report READY; install the BASE seccomp filter on this, the only
+ *      thread, so every thread started after inherits it;
+ *   5. start the control thread and vm_run: each thread narrows its own
+ *      filter first (thread_hook), this one once all run;
+ *   6. report END (how the VM ended), after the disks are closed.
+ *
+ * Test hooks, honoured here only, for tests/kvm/confine.kvm:
+ *   SBX_VMM_TEST_OPEN=PATH       after Landlock, try to open PATH and say
+ *                                how it went on stderr
+ *   SBX_VMM_TEST_FORBIDDEN=KIND  the first thread of KIND (vcpu, event,
+ *                                main, control) calls openat() once its
+ *                                filter is on: the process dies of SIGSYS
+ */
+#include "sbx/disk-limit.h"
+#include "sbx/landlock.h"
+#include "sbx/seccomp.h"
+#include "sbx/vmm-proc.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define FD_REPORT	3
+#define FD_CONTROL	4
+#define FD_SERIAL	5
+
+struct child {
+	struct vm_config cfg;
+	struct sbx_vmm_disk disks[VM_MAX_DISKS];
+	unsigned ndisks;
+	long parent;
+	struct vm *vm;
+	pthread_mutex_t report_lock;
+	const char *forbidden;		/* SBX_VMM_TEST_FORBIDDEN */
+};
+
+static struct child child = { .report_lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void report(struct sbx_vmm_report *r)
+{
+	const char *p = (const char *)r;
+	size_t left = sizeof(*r);
+
+	r->magic = SBX_VMM_REPORT_MAGIC;
+	pthread_mutex_lock(&child.report_lock);
+	while (left) {
+		ssize_t n = write(FD_REPORT, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;		/* the parent is gone; PDEATHSIG follows */
+		p += n;
+		left -= (size_t)n;
+	}
+	pthread_mutex_unlock(&child.report_lock);
+}
+
+static void report_error(enum sbx_vmm_report_type type, int err)
+{
+	struct sbx_vmm_report r = { .type = type, .err = err };
+
+	snprintf(r.error, sizeof(r.error), "%s", sbx_error());
+	report(&r);
+}
+
+static void disk_full(void *opaque)
+{
+	struct sbx_vmm_report r = { .type = SBX_VMM_DISK_FULL };
+
+	(void)opaque;
+	report(&r);
+}
+
+/* The test hook: a call no filter allows.  Never returns when the filter works. */
+static void try_forbidden(const char *kind)
+{
+	if (!child.forbidden || strcmp(child.forbidden, kind))
+		return;
+	child.forbidden = NULL;
+	pr_warn("test hook: the %s thread calls openat() under its seccomp filter", kind);
+	syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY | O_CLOEXEC);
+	pr_err("test hook: openat() returned on the %s thread: the filter did not stop it", kind);
+}
+
+static int thread_hook(enum vm_thread_kind kind, unsigned index, void *opaque)
+{
+	static const enum sbx_filter filters[] = {
+		[VM_THREAD_MAIN] = SBX_FILTER_MAIN,
+		[VM_THREAD_EVENT] = SBX_FILTER_EVENT,
+		[VM_THREAD_VCPU] = SBX_FILTER_VCPU,
+	};
+	int err;
+
+	(void)opaque;
+	err = sbx_seccomp_install(filters[kind]);
+	if (!err && index == 0)
+		try_forbidden(sbx_seccomp_name(filters[kind]));
+	return err;
+}
+
+/* Reads the parent's stop request (or EOF: the parent went away) and ends the VM. */
+static void *control_thread(void *arg)
+{
+	char c;
+	ssize_t n;
+
+	(void)arg;
+	if (sbx_seccomp_install(SBX_FILTER_CONTROL)) {
+		vm_request_end(child.vm, VM_END_ERROR, "%s", sbx_error());
+		return NULL;
+	}
+	try_forbidden("control");
+	do
+		n = read(FD_CONTROL, &c, 1);
+	while (n < 0 && errno == EINTR);
+	vm_request_end(child.vm, VM_END_ERROR, "%s",
+		       n == 1 ? "the sandbox was stopped" : "git-sbx went away");
+	return NULL;
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || end == s || *end ? sbx_error_set(SBX_EINVAL, "bad number '%s'", s) : 0;
+}
+
+/* "FORMAT,RO,LIMIT,PATH" (the path last: it may hold commas) */
+static int parse_disk(struct sbx_vmm_disk *d, const char *s)
+{
+	int fmt, ro, pos = 0;
+	unsigned long long limit;
+
+	if (sscanf(s, "%d,%d,%llu,%n", &fmt, &ro, &limit, &pos) != 3 || !pos || !s[pos] ||
+	    fmt < BLOCKDEV_FORMAT_AUTO || fmt > BLOCKDEV_FORMAT_QCOW2)
+		return sbx_error_set(SBX_EINVAL, "bad --disk '%s'", s);
+	d->format = (enum blockdev_format)fmt;
+	d->read_only = ro;
+	d->limit = limit;
+	d->path = s + pos;
+	return 0;
+}
+
+static int parse_args(int argc, const char **argv)
+{
+	struct vm_config *cfg = &child.cfg;
+	uint64_t v;
+	int i, err = 0;
+
+	for (i = 1; i < argc && !err; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(opt, "--serial")) {
+			cfg->serial_fd = FD_SERIAL;
+			continue;
+		}
+		if (!strcmp(opt, "--console")) {
+			cfg->console = true;
+			cfg->console_in_fd = STDIN_FILENO;
+			cfg->console_out_fd = STDOUT_FILENO;
+			continue;
+		}
+		if (!val)
+			return sbx_error_set(SBX_EINVAL, "'%s' needs a value", opt);
+		i++;
+		if (!strcmp(opt, "--parent"))
+			err = parse_u64(val, &v), child.parent = (long)v;
+		else if (!strcmp(opt, "--kernel"))
+			cfg->kernel = val;
+		else if (!strcmp(opt, "--initrd"))
+			cfg->initrd = val;
+		else if (!strcmp(opt, "--cmdline"))
+			cfg->cmdline = val;
+		else if (!strcmp(opt, "--cpus"))
+			err = parse_u64(val, &v), cfg->cpus = (unsigned)v;
+		else if (!strcmp(opt, "--memory"))
+			err = parse_u64(val, &cfg->mem_size);
+		else if (!strcmp(opt, "--timeout"))
+			err = parse_u64(val, &cfg->timeout_ms);
+		else if (!strcmp(opt, "--rng"))
+			cfg->rng = !strcmp(val, "1");
+		else if (!strcmp(opt, "--console-port"))
+			cfg->console_port = val;
+		else if (!strcmp(opt, "--disk") && child.ndisks < VM_MAX_DISKS)
+			err = parse_disk(&child.disks[child.ndisks++], val);
+		else
+			err = sbx_error_set(SBX_EINVAL, "unknown option '%s'", opt);
+	}
+	if (!err && (!cfg->kernel || !child.parent))
+		err = sbx_error_set(SBX_EINVAL, "--kernel and --parent are required");
+	return err;
+}
+
+static int open_disks(void)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0; i < child.ndisks; i++) {
+		struct sbx_vmm_disk *d = &child.disks[i];
+		struct blockdev *bd;
+		int fd;
+
+		err = blockdev_open_image(&bd, d->path, d->read_only, d->format);
+		if (err)
+			return sbx_error_prefix(err, "disk '%s'", d->path);
+		child.cfg.disks[child.cfg.ndisks++] = bd;
+		if (!d->limit)
+			continue;
+		fd = open(d->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return sbx_error_errno(SBX_EIO, "cannot open '%s'", d->path);
+		err = sbx_disk_limit_wrap(&child.cfg.disks[i], bd, fd, d->limit, disk_full, NULL);
+		if (err) {
+			child.cfg.disks[i] = NULL;
+			blockdev_close(bd);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int close_disks(void)
+{
+	unsigned i;
+	int err = 0, e;
+
+	for (i = 0; i < child.cfg.ndisks; i++)
+		if ((e = blockdev_close(child.cfg.disks[i])) && !err)
+			err = sbx_error_prefix(e, "disk '%s'", child.disks[i].path);
+	child.cfg.ndisks = 0;
+	return err;
+}
+
+static void test_open(void)
+{
+	const char *path = getenv("SBX_VMM_TEST_OPEN");
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	pr_warn("test hook: opening '%s' in the VMM process: %s", path,
+		fd < 0 ? strerror(errno) : "opened");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Everything up to the filters; on failure the caller reports it. */
+static int set_up(int *status_fd)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigset_t none;
+	char note[256];
+	int err;
+
+	if (getppid() != child.parent)
+		return sbx_error_set(SBX_ERROR, "the parent went away before the VMM started");
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return sbx_error_errno(SBX_ERROR, "PR_SET_NO_NEW_PRIVS");
+	*status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if ((err = open_disks()))
+		return err;
+	child.cfg.thread_hook = thread_hook;
+	if ((err = vm_create(&child.vm, &child.cfg)))
+		return err;
+	err = sbx_landlock_deny_fs(note, sizeof(note));
+	if (err < 0)
+		return err;
+	if (err > 0)
+		pr_warn("%s", note);
+	else
+		pr_debug("vmm: %s", note);
+	test_open();
+	return 0;
+}
+
+int sbx_vmm_child_main(int argc, const char **argv)
+{
+	struct sbx_vmm_report r = { .type = SBX_VMM_END };
+	struct vm_result vr;
+	struct vm_stats st;
+	pthread_t control;
+	sigset_t all, old;
+	int status_fd = -1, err;
+
+	child.cfg = (struct vm_config)VM_CONFIG_INIT;
+	child.cfg.rng = false;
+	child.forbidden = getenv("SBX_VMM_TEST_FORBIDDEN");
+	err = parse_args(argc, argv);
+	if (!err)
+		err = set_up(&status_fd);
+	if (!err) {
+		struct sbx_vmm_report ready = { .type = SBX_VMM_READY };
+
+		report(&ready);
+		err = sbx_seccomp_install(SBX_FILTER_BASE);
+	}
+	if (err) {
+		report_error(SBX_VMM_FAILED, err);
+		vm_free(child.vm);
+		close_disks();
+		return 1;
+	}
+	/* The control thread takes no signal; vm_run's threads set their own masks. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&control, NULL, control_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		errno = err;
+		err = sbx_error_errno(SBX_ERROR, "cannot start the control thread");
+	} else {
+		pthread_detach(control);
+		err = vm_run(child.vm, &vr);
+	}
+	if (!err && !vm_get_stats(child.vm, &st, status_fd)) {
+		r.rss = st.rss;
+		r.guest_resident = st.guest_resident;
+	}
+	vm_free(child.vm);
+	if (!err)
+		err = close_disks();
+	else
+		close_disks();
+	if (!err) {
+		r.end = vr.end;
+		r.status_set = vr.status_set;
+		r.status = vr.status;
+		snprintf(r.message, sizeof(r.message), "%s", vr.message);
+	} else {
+		r.err = err;
+		r.end = VM_END_ERROR;
+		snprintf(r.error, sizeof(r.error), "%s", sbx_error());
+		snprintf(r.message, sizeof(r.message), "%s", sbx_error());
+	}
+	report(&r);
+	return 0;
+}

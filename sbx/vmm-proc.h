@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Our VMM in a process of its own (docs/design.md, "The VMM process").
+ *
+ * The parent (git-sbx, which keeps the repository, the terminal and its
+ * environment) forks and execs its own binary as `git-sbx vmm-child`, in a
+ * new process group, with PR_SET_PDEATHSIG(SIGKILL) and no_new_privs, an
+ * environment of SBX_* debugging and test variables only, and these fds
+ * and no others:
+ *
+ *   0, 1  the console's input and output (the channel), or /dev/null
+ *   2     the parent's stderr (the VMM's warnings)
+ *   3     the report pipe, child -> parent (struct sbx_vmm_report)
+ *   4     the control socket (a socketpair, so the parent's send() cannot
+ *         raise SIGPIPE): one byte asks the VM to end; EOF (the parent
+ *         went away) ends it too
+ *   5     the serial console's pipe or file (only with a serial log)
+ *
+ * The child opens the disks, /dev/kvm, the kernel and the initramfs, makes
+ * the VM, then denies itself the filesystem (Landlock), reports READY,
+ * installs its seccomp filters (sbx/seccomp.h) and runs the VM.
+ */
+#ifndef SBX_SBX_VMM_PROC_H
+#define SBX_SBX_VMM_PROC_H
+
+#include "util/blockdev.h"
+#include "vmm/vm.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sbx_vmm_disk {
+	const char *path;
+	bool read_only;
+	enum blockdev_format format;
+	uint64_t limit;			/* bytes the file may take (sbx/disk-limit.h); 0: none */
+};
+
+struct sbx_vmm_spec {
+	const char *kernel, *initrd, *cmdline;	/* initrd, cmdline: NULL for none */
+	unsigned cpus;
+	uint64_t mem_size;		/* a multiple of 2 MiB */
+	uint64_t timeout_ms;		/* 0: none */
+	struct sbx_vmm_disk disks[VM_MAX_DISKS];
+	unsigned ndisks;
+	int serial_fd;			/* -1: the UART's output is dropped */
+	int console_in_fd, console_out_fd;	/* -1: no virtio-console */
+	const char *console_port;	/* NULL: hvc0 */
+	bool rng;
+};
+#define SBX_VMM_SPEC_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
+			    .console_in_fd = -1, .console_out_fd = -1, .rng = true }
+
+/* The report pipe's records: fixed size, one write each (atomic below PIPE_BUF). */
+#define SBX_VMM_REPORT_MAGIC 0x56584253u	/* "SBXV" */
+enum sbx_vmm_report_type {
+	SBX_VMM_READY = 1,	/* the VM exists; the filters go on next */
+	SBX_VMM_FAILED,		/* set-up failed: err, error */
+	SBX_VMM_DISK_FULL,	/* a write past a disk's limit was refused */
+	SBX_VMM_END,		/* the VM ended: err, end, status, message, statistics */
+};
+struct sbx_vmm_report {
+	uint32_t magic, type;
+	int32_t err;
+	uint32_t end;			/* enum vm_end */
+	uint8_t status_set, status, pad[6];
+	uint64_t rss, guest_resident;
+	char message[256];		/* vm_result.message */
+	char error[512];		/* sbx_error() with err */
+};
+
+struct sbx_vmm_result {
+	struct vm_result vr;
+	bool disk_full;
+	uint64_t rss, guest_resident;
+};
+
+struct sbx_vmm;
+
+/*
+ * Start the VMM process and wait until its VM exists (the fds in `spec`
+ * stay the caller's; close them after).  On failure the process is gone.
+ */
+int sbx_vmm_start(struct sbx_vmm **out, const struct sbx_vmm_spec *spec);
+/*
+ * Wait for the VM's end (any thread; once).  0 with *res filled; or a
+ * negative SBX_ code when the VMM failed or died (res->vr says so too, as
+ * VM_END_ERROR with a message: a SIGSYS death is named as the seccomp
+ * filter's doing).  The process is left a zombie until sbx_vmm_free().
+ */
+int sbx_vmm_wait(struct sbx_vmm *v, struct sbx_vmm_result *res);
+/* Has the VMM reported a refused write past a disk limit?  (Set by sbx_vmm_wait.) */
+bool sbx_vmm_disk_full(const struct sbx_vmm *v);
+/* Ask the VM to end ("the sandbox was stopped"); any thread. */
+void sbx_vmm_stop(struct sbx_vmm *v);
+/* SIGKILL the VMM's process group; any thread.  sbx_vmm_wait then returns. */
+void sbx_vmm_kill(struct sbx_vmm *v);
+pid_t sbx_vmm_pid(const struct sbx_vmm *v);
+/* Kill (if still running) and reap the process, close our pipes; NULL is a no-op. */
+void sbx_vmm_free(struct sbx_vmm *v);
+
+/* `git-sbx vmm-child ...`: the child's side (sbx/vmm-child.c); returns its exit status. */
+int sbx_vmm_child_main(int argc, const char **argv);
+
+#endif
