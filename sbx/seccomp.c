@@ -38,6 +38,8 @@ enum how {
 	KVM_IOCTL,	/* arg 1 (request) in the kind's list below */
 	ADD_FILTER,	/* seccomp: SET_MODE_FILTER without flags (no TSYNC): a thread
 			 * may only add a filter to itself, which can only narrow it */
+	OWN_PROCESS,	/* tgkill: arg 0 (tgid) is this process; a signal to any other
+			 * process of the user's would be a way out */
 };
 
 static const struct rule {
@@ -54,7 +56,7 @@ static const struct rule {
 	{ SYS_gettimeofday, ALLOW, ALLK },
 	{ SYS_getpid, ALLOW, ALLK },
 	{ SYS_gettid, ALLOW, ALLK },
-	{ SYS_tgkill, ALLOW, ALLK },
+	{ SYS_tgkill, OWN_PROCESS, ALLK },
 	{ SYS_rt_sigreturn, ALLOW, ALLK },
 	{ SYS_rt_sigprocmask, ALLOW, ALLK },
 	{ SYS_restart_syscall, ALLOW, ALLK },
@@ -172,6 +174,14 @@ static void emit_rule(struct prog *p, const struct rule *r, enum sbx_filter kind
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_SET_MODE_FILTER, 0, 3);
 		emit(p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), 0, 0);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
+		ret(p, SECCOMP_RET_ALLOW);
+		ret(p, SECCOMP_RET_KILL_PROCESS);
+		break;
+	case OWN_PROCESS:
+		/* pids are at most 2^22: the low 32 bits are all of it */
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)r->nr, 0, 4);
+		emit(p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), 0, 0);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)getpid(), 0, 1);
 		ret(p, SECCOMP_RET_ALLOW);
 		ret(p, SECCOMP_RET_KILL_PROCESS);
 		break;

@@ -164,6 +164,26 @@ static void test_threads_not_processes(void **state)
 	assert_sigsys(in_child(SBX_FILTER_BASE, do_threads_not_processes));
 }
 
+/* A signal to its own thread is the vCPU kick; to its parent, a way out. */
+static int do_tgkill_self(void)
+{
+	return syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0) ? 1 : 0;
+}
+
+static int do_tgkill_parent(void)
+{
+	syscall(SYS_tgkill, getppid(), getppid(), 0);
+	return 0;
+}
+
+static void test_signals_only_its_own_threads(void **state)
+{
+	(void)state;
+	assert_exit(in_child(SBX_FILTER_VCPU, do_tgkill_self), 0);
+	assert_sigsys(in_child(SBX_FILTER_VCPU, do_tgkill_parent));
+	assert_sigsys(in_child(SBX_FILTER_BASE, do_tgkill_parent));
+}
+
 static int do_start_thread(void)
 {
 	pthread_t t;
@@ -252,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_no_exec_mappings),
 		cmocka_unit_test(test_ioctl_requests),
 		cmocka_unit_test(test_threads_not_processes),
+		cmocka_unit_test(test_signals_only_its_own_threads),
 		cmocka_unit_test(test_no_threads_after_base),
 		cmocka_unit_test(test_threads_stack_their_own),
 		cmocka_unit_test(test_landlock_denies_everything),
