@@ -17,6 +17,12 @@ tests_unit_test_seccomp_SOURCES = tests/unit/test-seccomp.c
 tests_unit_test_seccomp_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_seccomp_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-seccomp
+# The task disk's cap (sbx/disk-limit.c) over a real file.
+check_PROGRAMS += tests/unit/test-disk-limit
+tests_unit_test_disk_limit_SOURCES = tests/unit/test-disk-limit.c
+tests_unit_test_disk_limit_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_disk_limit_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-disk-limit
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
 # The VMM process's confinement: seccomp per thread, no_new_privs, Landlock, fds, SIGSYS.
