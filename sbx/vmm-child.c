@@ -26,6 +26,7 @@
 #include "sbx/seccomp.h"
 #include "sbx/vmm-proc.h"
 #include "util/error.h"
+#include "util/parse.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 
@@ -139,15 +140,6 @@ static void *control_thread(void *arg)
 	return NULL;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || end == s || *end ? sbx_error_set(SBX_EINVAL, "bad number '%s'", s) : 0;
-}
-
 /* "FORMAT,RO,LIMIT,PATH" (the path last: it may hold commas) */
 static int parse_disk(struct sbx_vmm_disk *d, const char *s)
 {
@@ -187,7 +179,7 @@ static int parse_args(int argc, const char **argv)
 			return sbx_error_set(SBX_EINVAL, "'%s' needs a value", opt);
 		i++;
 		if (!strcmp(opt, "--parent"))
-			err = parse_u64(val, &v), child.parent = (long)v;
+			err = parse_uint(val, 1, INT32_MAX, &v), child.parent = (long)v;
 		else if (!strcmp(opt, "--kernel"))
 			cfg->kernel = val;
 		else if (!strcmp(opt, "--initrd"))
@@ -195,11 +187,11 @@ static int parse_args(int argc, const char **argv)
 		else if (!strcmp(opt, "--cmdline"))
 			cfg->cmdline = val;
 		else if (!strcmp(opt, "--cpus"))
-			err = parse_u64(val, &v), cfg->cpus = (unsigned)v;
+			err = parse_uint(val, 0, UINT32_MAX, &v), cfg->cpus = (unsigned)v;
 		else if (!strcmp(opt, "--memory"))
-			err = parse_u64(val, &cfg->mem_size);
+			err = parse_uint(val, 0, UINT64_MAX, &cfg->mem_size);
 		else if (!strcmp(opt, "--timeout"))
-			err = parse_u64(val, &cfg->timeout_ms);
+			err = parse_uint(val, 0, UINT64_MAX, &cfg->timeout_ms);
 		else if (!strcmp(opt, "--rng"))
 			cfg->rng = !strcmp(val, "1");
 		else if (!strcmp(opt, "--console-port"))
