@@ -25,9 +25,7 @@ void format_ms(char *buf, size_t n, uint64_t ms);
  * a task whose VM never started says so.
  */
 void format_phases(char *buf, size_t n, const struct sbx_task *t);
-/* A JSON string (quoted and escaped). */
-void json_str(FILE *f, const char *s);
-/* One task as a JSON object (no trailing newline). */
+/* One task as a JSON object on one line (no trailing newline); util/json.h escapes it. */
 void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s);
 
 #endif
