@@ -54,3 +54,9 @@ tests_fuzz_fuzz_session_SOURCES = tests/fuzz/fuzz-session.c
 tests_fuzz_fuzz_session_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_session_LDADD = $(SBX_LIBS)
 endif
+# The audit trail (sbx/audit.c, sbx/audit-read.c) and util/json.c.
+check_PROGRAMS += tests/unit/test-audit
+tests_unit_test_audit_SOURCES = tests/unit/test-audit.c tests/unit/git-fixture.h
+tests_unit_test_audit_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_audit_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-audit
