@@ -106,7 +106,7 @@ static json_t *json_u64(uint64_t v)
  * One task as a jansson object: util/json.c turns guest text that is not
  * UTF-8 into U+FFFD and escapes controls (C1 and DEL too) when printed.
  */
-static json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
+json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 {
 	json_t *o = json_object(), *timing = json_object(), *log;
 	int err = 0;
@@ -158,8 +158,11 @@ oom:
 
 void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s)
 {
-	json_t *o = task_json(t, s);
+	print_json_value(f, task_json(t, s));
+}
 
+void print_json_value(FILE *f, json_t *o)
+{
 	if (sbx_json_print(f, o, 0))
 		die_sbx("cannot print the task");
 	json_decref(o);
