@@ -412,3 +412,21 @@ out:
 	free(text);
 	return err;
 }
+
+int sbx_audit_note_task(git_repository *repo, const struct sbx_task *task, const git_oid *commit)
+{
+	struct sbx_audit_summary s = SBX_AUDIT_SUMMARY_INIT;
+	char *path = sbx_audit_path(task);
+	int err;
+
+	if (!path)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	err = sbx_audit_summarize(&s, path);
+	if (err == SBX_ENOTFOUND)
+		err = 0;
+	else if (!err)
+		err = sbx_audit_note(repo, commit, &s);
+	sbx_audit_summary_clear(&s);
+	free(path);
+	return err;
+}

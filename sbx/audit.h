@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sbx_task;
 
@@ -89,6 +90,13 @@ struct sbx_audit_stats {
 	uint64_t disk_bytes;		/* the task disk's size on the host */
 	uint64_t net_up, net_down;	/* proxy bytes so far, guest -> out and back */
 };
+
+/*
+ * Fill cpu_ms and mem_bytes from the process `pid` (the VMM; 0: leave them
+ * 0) and disk_bytes from the blocks `disk` takes on the host (NULL: 0);
+ * net_up and net_down are left to the caller (the proxy's counters).
+ */
+int sbx_audit_sample(struct sbx_audit_stats *st, pid_t pid, const char *disk);
 
 int sbx_audit_start(struct sbx_audit *a, unsigned task_id, const char *agent, const char *image);
 int sbx_audit_conn(struct sbx_audit *a, const struct sbx_net_event *ev);
@@ -174,5 +182,10 @@ char *sbx_audit_summary_text(const struct sbx_audit_summary *s);
  * "git-sbx <git-sbx@localhost>" when it has none.
  */
 int sbx_audit_note(git_repository *repo, const git_oid *commit, const struct sbx_audit_summary *s);
+/*
+ * For the session at import: summarise the task's audit file and attach
+ * the note to `commit`.  A task without an audit file gets no note (0).
+ */
+int sbx_audit_note_task(git_repository *repo, const struct sbx_task *task, const git_oid *commit);
 
 #endif

@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sbx/audit.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
+#include "sbx/task.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "tests/unit/git-fixture.h"
@@ -439,11 +441,54 @@ static void test_summary_note(void **state)
 	git_note_free(note);
 	snprintf(cmd, sizeof(cmd), "git notes --ref=sbx show HEAD | grep -q '^network: 2 connections allowed'");
 	assert_int_equal(system(cmd), 0);
+
+	/* For the session: from the task's directory; none without an audit file. */
+	{
+		struct sbx_task task = { 0 };
+
+		assert_int_equal(system("git notes --ref=sbx remove HEAD 2>/dev/null"), 0);
+		task.dir = tmp;
+		assert_int_equal(sbx_audit_note_task(repo->git, &task, &head), 0);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(system("git notes --ref=sbx remove HEAD 2>/dev/null"), 0);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(sbx_audit_note_task(repo->git, &task, &head), 0);
+		assert_int_equal(system("test -z \"$(git notes --ref=sbx list)\""), 0);
+	}
 	sbx_repo_free(repo);
 	assert_int_equal(chdir("/"), 0);
 	free(r);
 	free(t);
 	sbx_audit_summary_clear(&s);
+}
+
+/* ---- stats samples ---- */
+
+static void test_sample(void **state)
+{
+	struct sbx_audit_stats st = { 0 };
+	volatile unsigned long spin = 0;
+	char disk[320];
+	FILE *f;
+	int i;
+
+	(void)state;
+	/* Some CPU time of our own to see. */
+	while (clock() < CLOCKS_PER_SEC / 20)
+		spin++;
+	snprintf(disk, sizeof(disk), "%s/disk", tmp);
+	f = fopen(disk, "w");
+	assert_non_null(f);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(fwrite(disk, 1, 1024, f), 1024);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(sbx_audit_sample(&st, getpid(), disk), 0);
+	assert_true(st.cpu_ms > 0);
+	assert_true(st.mem_bytes > 1u << 20);
+	assert_true(st.disk_bytes >= 64 * 1024);
+	assert_int_equal(sbx_audit_sample(&st, 0, NULL), 0);
+	assert_int_equal(st.cpu_ms + st.mem_bytes + st.disk_bytes, 0);
+	assert_int_equal(sbx_audit_sample(&st, getpid(), "/nonexistent/disk"), SBX_EIO);
 }
 
 /* ---- util/json.c ---- */
@@ -475,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_summary_note, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sample, setup, teardown),
 		cmocka_unit_test(test_json_terminal_safe),
 	};
 
