@@ -162,6 +162,13 @@ static uint64_t get_u64(const json_t *rec, const char *key)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+/* Totals saturate: a hostile file could make them wrap. */
+static void add_sat(uint64_t *sum, uint64_t v)
+{
+	if (__builtin_add_overflow(*sum, v, sum))
+		*sum = UINT64_MAX;
+}
+
 static int add_conn(struct sbx_audit_summary *s, const json_t *rec)
 {
 	const char *host = sbx_audit_get_str(rec, "host");
@@ -180,8 +187,8 @@ static int add_conn(struct sbx_audit_summary *s, const json_t *rec)
 		s->conns_allowed++;
 	else
 		s->conns_denied++;
-	s->bytes_up += up;
-	s->bytes_down += down;
+	add_sat(&s->bytes_up, up);
+	add_sat(&s->bytes_down, down);
 	for (i = 0; i < s->nhosts && !h; i++)
 		if (s->hosts[i].port == (unsigned)port && !strcmp(s->hosts[i].host, host))
 			h = &s->hosts[i];
@@ -207,8 +214,8 @@ static int add_conn(struct sbx_audit_summary *s, const json_t *rec)
 		h->allowed++;
 	else
 		h->denied++;
-	h->bytes_up += up;
-	h->bytes_down += down;
+	add_sat(&h->bytes_up, up);
+	add_sat(&h->bytes_down, down);
 	return 0;
 }
 
