@@ -206,7 +206,7 @@ static void client_read(struct gstream *c)
 	size_t want = c->credit < sizeof(buf) ? c->credit : sizeof(buf);
 	ssize_t n;
 
-	if (c->fd < 0 || c->rd_eof || !want)
+	if (c->fd < 0 || c->rd_eof || !want || chan_queued() >= CHAN_Q_HIGH)
 		return;
 	n = read(c->fd, buf, want);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))

@@ -47,6 +47,7 @@ struct chan_stream {
 	uint32_t out_credit;	/* what we may still send the guest */
 	bool in_eof;		/* the guest sent EOF */
 	bool sock_shut;		/* shutdown(SHUT_WR) done */
+	bool wr_broken;		/* the socket takes no more: the guest's bytes are dropped */
 	bool out_eof;		/* we sent EOF (the socket read 0) */
 	bool sent_close;	/* we sent CLOSE: waiting for the guest's */
 };

@@ -16,7 +16,10 @@
  * frame for a guest id that is not open, DATA beyond credit or after EOF,
  * a WINDOW granting more than the window, a second EOF, an ACCEPT from the
  * guest.  What ends only the stream: an OPEN of a kind we do not know, the
- * callback refusing, the socket failing (CLOSE with a reason to the guest).
+ * callback refusing, reading the socket failing (CLOSE with a reason to the
+ * guest).  A socket that stops taking bytes (EPIPE) is still read to its
+ * end, so an answer its other side wrote before closing reaches the guest;
+ * what the guest sends from then on is dropped and its credit given back.
  */
 #include "sbx/chan-int.h"
 #include "util/error.h"
@@ -173,19 +176,24 @@ static int sock_write(struct sbx_session *s, struct chan_stream *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			char why[128];
-
-			snprintf(why, sizeof(why), "the host's side failed: %s", strerror(errno));
-			return stream_close(s, c, PROTO_CLOSE_RESET, why);
+			/*
+			 * The other side stopped reading (it may have answered
+			 * and closed, as a proxy refusing a request does): drop
+			 * what the guest sends from now on, and keep reading
+			 * its answer to the end.
+			 */
+			c->wr_broken = true;
+			c->unacked += (uint32_t)chan_q_left(q);
+			break;
 		}
 		q->off += (size_t)n;
 		c->unacked += (uint32_t)n;
 	}
-	if (c->fd < 0)
-		return 0;
+	if (c->wr_broken)
+		q->off = q->len;
 	if (!chan_q_left(q)) {
 		q->off = q->len = 0;
-		if (c->in_eof && !c->sock_shut) {
+		if (c->in_eof && !c->sock_shut && !c->wr_broken) {
 			c->sock_shut = true;
 			shutdown(c->fd, SHUT_WR);
 		}
@@ -200,7 +208,7 @@ static int sock_read(struct sbx_session *s, struct chan_stream *c)
 	size_t want = c->out_credit < sizeof(buf) ? c->out_credit : sizeof(buf);
 	ssize_t n;
 
-	if (c->fd < 0 || c->out_eof || !want)
+	if (c->fd < 0 || c->out_eof || !want || chan_q_left(&s->q) >= CHAN_Q_HIGH)
 		return 0;
 	n = read(c->fd, buf, want);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
@@ -245,6 +253,10 @@ int chan_stream_frame(struct sbx_session *s, const struct proto_hdr *h, const ui
 		c->in_credit -= h->length;
 		if (c->sent_close || c->fd < 0)
 			return 0;	/* in flight when we closed: dropped */
+		if (c->wr_broken) {
+			c->unacked += h->length;
+			return give_credit(s, c);
+		}
 		if (chan_q_push(&c->to_sock, p, h->length))
 			return SBX_ENOMEM;
 		return sock_write(s, c);
