@@ -105,7 +105,9 @@ static int connect_port(uint16_t port)
 
 /* ---- the host's open callback ---- */
 
-enum open_mode { OPEN_ECHO, OPEN_REFUSE, OPEN_BROKEN };
+enum open_mode { OPEN_ECHO, OPEN_REFUSE, OPEN_BROKEN, OPEN_ANSWER_CLOSE };
+
+#define ANSWER "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
 
 struct host {
 	_Atomic int mode;
@@ -127,6 +129,16 @@ static int open_stream(void *opaque, uint32_t stream, int *fd_out)
 		/* A socket whose other end is gone: writing to it fails. */
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 			return sbx_error_set(SBX_EIO, "socketpair");
+		close(sv[1]);
+		*fd_out = sv[0];
+		h->opened++;
+		return 0;
+	case OPEN_ANSWER_CLOSE:
+		/* Like a proxy that refuses a request: it answers and closes, reading nothing. */
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+			return sbx_error_set(SBX_EIO, "socketpair");
+		if (write(sv[1], ANSWER, strlen(ANSWER)) != (ssize_t)strlen(ANSWER))
+			return sbx_error_set(SBX_EIO, "write");
 		close(sv[1]);
 		*fd_out = sv[0];
 		h->opened++;
@@ -436,6 +448,49 @@ static void test_refused_and_broken_streams(void **state)
 		run_clients(&g, 1, 1000);
 	}
 	assert_int_equal(g.host.refused, 1);
+	stop_guest(&g);
+}
+
+/* The client sends 1 MiB; the other side answered and closed at once: the answer arrives. */
+static void *answered_client(void *arg)
+{
+	struct client *c = arg;
+	static uint8_t big[1 << 20];
+	char buf[256];
+	size_t got = 0, off = 0;
+	ssize_t n;
+
+	c->ok = 0;
+	c->fd = connect_port(c->port);
+	if (c->fd >= 0) {
+		while (off < sizeof(big) && (n = write(c->fd, big + off, sizeof(big) - off)) > 0)
+			off += (size_t)n;
+		shutdown(c->fd, SHUT_WR);
+		while (got < sizeof(buf) - 1 && (n = read(c->fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		c->ok = off == sizeof(big) && !strcmp(buf, ANSWER);
+		close(c->fd);
+	}
+	(*c->done)++;
+	return NULL;
+}
+
+static void test_answer_then_close(void **state)
+{
+	atomic_int done = 0;
+	struct guest g;
+	struct client c;
+	pthread_t t;
+
+	(void)state;
+	start_guest(&g);
+	g.host.mode = OPEN_ANSWER_CLOSE;
+	c = (struct client){ .port = g.port, .done = &done };
+	assert_int_equal(pthread_create(&t, NULL, answered_client, &c), 0);
+	serve_until(&g, &done, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(c.ok, 1);
 	stop_guest(&g);
 }
 
@@ -807,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_200mb_each_way),
 		cmocka_unit_test(test_refused_and_broken_streams),
 		cmocka_unit_test(test_no_callback_refuses),
+		cmocka_unit_test(test_answer_then_close),
 		cmocka_unit_test(test_exec_alongside_streams),
 		cmocka_unit_test(test_guest_refuses_old_host),
 		cmocka_unit_test(test_host_refuses_old_guest),
