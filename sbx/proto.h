@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The host<->guest channel protocol, version 2.  This one header is shared by
- * the host (sbx/channel.c, sbx/session.c) and the guest (guest/sbx-init.c);
+ * the host (sbx/channel.c, sbx/chan-*.c) and the guest (guest/serve.c, exec.c, proxy.c);
  * nothing else is.  It is also described in docs/formats.md.
  *
  * The channel is a reliable byte stream: the guest's /dev/vportNpM named
