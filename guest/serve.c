@@ -53,6 +53,8 @@ void close_fd(int *fd)
 
 int q_append(struct outbuf *q, const void *p, size_t n)
 {
+	if (!n)
+		return 0;
 	if (q->off && q->off == q->len)
 		q->off = q->len = 0;
 	if (q->len + n > q->cap) {

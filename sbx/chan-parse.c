@@ -50,6 +50,8 @@ int chan_parser_feed(struct chan_parser *p, const uint8_t *data, size_t len,
 
 int chan_q_push(struct outq *q, const void *p, size_t n)
 {
+	if (!n)
+		return 0;	/* (an empty DATA: nothing to copy, maybe nowhere yet) */
 	if (q->off == q->len)
 		q->off = q->len = 0;
 	if (q->len + n > q->cap) {
