@@ -41,6 +41,7 @@ struct gone {
 struct chan_stream {
 	uint32_t id;		/* 0 = a free slot */
 	int fd;			/* the connected socket, -1 when refused, failed or closed */
+	uint16_t port;		/* the guest client's port (from OPEN), for the audit */
 	struct outq to_sock;	/* guest->socket bytes not yet written (<= the window) */
 	uint32_t in_credit;	/* what the guest may still send us */
 	uint32_t unacked;	/* written to the socket, not yet granted back */

@@ -75,6 +75,13 @@ static struct chan_stream *find(struct chan_streams *st, uint32_t id)
 	return NULL;
 }
 
+int sbx_session_stream_port(struct sbx_session *s, uint32_t stream)
+{
+	struct chan_stream *c = stream ? find(&s->st, stream) : NULL;
+
+	return c ? c->port : -1;
+}
+
 /* Abort or refuse a stream: CLOSE to the guest, drop the socket; its CLOSE frees the slot. */
 static int stream_close(struct sbx_session *s, struct chan_stream *c, uint32_t reason,
 			const char *msg)
@@ -119,6 +126,7 @@ static int on_open(struct sbx_session *s, const struct proto_hdr *h, const uint8
 			c = &st->tab[i];
 	c->id = h->stream;
 	c->fd = -1;
+	c->port = proto_get16(p + 1);
 	c->in_credit = PROTO_STREAM_WINDOW;
 	c->out_credit = PROTO_STREAM_WINDOW;
 	st->alive++;

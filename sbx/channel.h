@@ -99,6 +99,8 @@ void sbx_session_set_stream_open(struct sbx_session *s, sbx_stream_open_fn fn, v
  * streams.  0 when the time is up, or the error that ended the session.
  */
 int sbx_session_serve(struct sbx_session *s, uint64_t timeout_ms);
+/* The guest client's port of a stream that is open (for the audit; also in the callback), or -1. */
+int sbx_session_stream_port(struct sbx_session *s, uint32_t stream);
 /* Guest-opened streams alive now (until both sides' CLOSE). */
 unsigned sbx_session_streams(const struct sbx_session *s);
 

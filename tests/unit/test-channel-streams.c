@@ -112,6 +112,8 @@ enum open_mode { OPEN_ECHO, OPEN_REFUSE, OPEN_BROKEN, OPEN_ANSWER_CLOSE };
 struct host {
 	_Atomic int mode;
 	_Atomic int opened, refused;
+	struct sbx_session *s;
+	_Atomic int bad_port;	/* the callback saw no client port */
 };
 
 static int open_stream(void *opaque, uint32_t stream, int *fd_out)
@@ -121,6 +123,8 @@ static int open_stream(void *opaque, uint32_t stream, int *fd_out)
 
 	if (!(stream & PROTO_STREAM_GUEST))
 		return sbx_error_set(SBX_EINVAL, "not a guest stream");
+	if (h->s && sbx_session_stream_port(h->s, stream) <= 0)
+		h->bad_port++;
 	switch (h->mode) {
 	case OPEN_REFUSE:
 		h->refused++;
@@ -190,6 +194,7 @@ static void start_guest(struct guest *g)
 	g->fd = sv[0];
 	memset(&g->host, 0, sizeof(g->host));
 	assert_int_equal(sbx_session_start(&g->s, g->fd, 5000), 0);
+	g->host.s = g->s;
 	sbx_session_set_stream_open(g->s, open_stream, &g->host);
 }
 
@@ -364,6 +369,7 @@ static void test_100_concurrent(void **state)
 	start_guest(&g);
 	run_clients(&g, 100, 300000);	/* more than the window each way */
 	assert_int_equal(g.host.opened, 100);
+	assert_int_equal(g.host.bad_port, 0);	/* each came with its client's port */
 	stop_guest(&g);
 }
 
