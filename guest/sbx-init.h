@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sbx-init's parts: the channel server (sbx-init.c) and the machine set-up (setup.c). */
+/* sbx-init's parts: the channel server (serve.c, exec.c, proxy.c) and the machine set-up (setup.c). */
 #ifndef SBX_GUEST_SBX_INIT_H
 #define SBX_GUEST_SBX_INIT_H
 
@@ -9,6 +9,10 @@
 
 /* True in `--serve` mode: no system changes (time, entropy, power). */
 extern bool sbx_serve_only;
+
+/* Where the proxy listener listens ("ADDR:PORT"), or NULL for none. */
+extern const char *sbx_proxy_listen;
+#define SBX_PROXY_DEFAULT	"127.0.0.1:3128"
 
 void sbx_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Serve the channel until the host ends the session; returns the POWEROFF status or -1. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The host side of the channel: see sbx/channel.h and sbx/proto.h. */
-#include "sbx/channel.h"
+#include "sbx/chan-int.h"
 #include "util/checked.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -17,133 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-int chan_parser_feed(struct chan_parser *p, const uint8_t *data, size_t len,
-		     chan_frame_fn fn, void *opaque)
-{
-	while (len) {
-		struct proto_hdr h;
-		const char *why;
-		size_t take, need;
-		int err;
-
-		need = PROTO_HDR_SIZE;
-		if (p->len >= PROTO_HDR_SIZE) {
-			if (proto_hdr_decode(&h, p->buf, &why))
-				return SBX_CORRUPT("channel: %s", why);
-			need = PROTO_HDR_SIZE + h.length;
-		}
-		take = need - p->len < len ? need - p->len : len;
-		memcpy(p->buf + p->len, data, take);
-		p->len += take;
-		data += take;
-		len -= take;
-		if (p->len == PROTO_HDR_SIZE) {
-			if (proto_hdr_decode(&h, p->buf, &why))
-				return SBX_CORRUPT("channel: %s", why);
-			if (h.length)
-				continue;
-		}
-		if (p->len < PROTO_HDR_SIZE)
-			continue;
-		proto_hdr_decode(&h, p->buf, &why);
-		if (p->len < PROTO_HDR_SIZE + h.length)
-			continue;
-		p->len = 0;
-		err = fn(opaque, &h, p->buf + PROTO_HDR_SIZE);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-struct outq {
-	uint8_t *data;
-	size_t off, len, cap;
-};
-
-/*
- * Execs the host gave up on (SBX_ETIMEDOUT): the guest was told to kill
- * them; what it still sends for them is dropped, within the credit it had.
- */
-#define GONE_MAX 4
-
-struct gone {
-	uint32_t id;		/* 0 = free */
-	uint32_t granted[3];
-	bool eof[3];
-};
-
-struct sbx_session {
-	int fd;
-	struct chan_parser parser;
-	struct outq q;
-	bool hello;
-	char banner[64];
-	uint32_t next_id;
-	struct gone gone[GONE_MAX];
-	unsigned next_gone;
-	/* The exec in progress (one at a time). */
-	struct {
-		uint32_t id;
-		const struct sbx_exec_opts *o;
-		struct sbx_exec_result *res;
-		bool done, started;
-		bool heard;		/* any frame of this exec arrived */
-		uint64_t start_deadline_ms;	/* until heard; 0 = none */
-		bool eof[3];
-		uint32_t granted[3];	/* credit we granted for fd 1, 2 not yet used */
-		uint32_t stdin_credit;	/* what the guest lets us send */
-		int err;
-	} x;
-};
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int q_push(struct outq *q, const void *p, size_t n)
-{
-	if (q->off == q->len)
-		q->off = q->len = 0;
-	if (q->len + n > q->cap) {
-		size_t cap = q->cap ? q->cap : 8192;
-		uint8_t *d;
-
-		if (q->off) {
-			memmove(q->data, q->data + q->off, q->len - q->off);
-			q->len -= q->off;
-			q->off = 0;
-		}
-		while (cap < q->len + n)
-			cap *= 2;
-		d = realloc(q->data, cap);
-		if (!d)
-			return sbx_error_set(SBX_ENOMEM, "out of memory");
-		q->data = d;
-		q->cap = cap;
-	}
-	memcpy(q->data + q->len, p, n);
-	q->len += n;
-	return 0;
-}
-
-static int send_frame(struct sbx_session *s, uint8_t type, uint8_t flags, uint32_t stream,
-		      const void *payload, size_t len)
-{
-	uint8_t hdr[PROTO_HDR_SIZE];
-	int err;
-
-	if (len > PROTO_MAX_PAYLOAD)
-		return sbx_error_set(SBX_EINVAL, "frame too long");
-	proto_hdr_encode(hdr, type, flags, stream, (uint32_t)len);
-	err = q_push(&s->q, hdr, sizeof(hdr));
-	if (!err && len)
-		err = q_push(&s->q, payload, len);
-	return err;
 }
 
 /* write(), without SIGPIPE when the channel is a socket whose peer left. */
@@ -224,7 +103,8 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 			return SBX_CORRUPT("channel: short HELLO");
 		if (proto_get32(p) != PROTO_VERSION)
 			return sbx_error_set(SBX_EUNSUPPORTED,
-					     "the guest speaks channel protocol %u, we speak %u",
+					     "the guest speaks channel protocol v%u, the host v%u: "
+					     "rebuild the image (git sbx image build) with this git-sbx",
 					     proto_get32(p), PROTO_VERSION);
 		snprintf(s->banner, sizeof(s->banner), "%.*s", (int)(h->length - 12 < 63 ? h->length - 12 : 63),
 			 (const char *)p + 12);
@@ -243,6 +123,9 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 		msg[n] = '\0';
 		return sbx_error_set(SBX_EIO, "the guest ended the session: %s", msg);
 	}
+	if ((h->stream & PROTO_STREAM_GUEST) || h->type == PROTO_OPEN || h->type == PROTO_ACCEPT ||
+	    h->type == PROTO_CLOSE)
+		return chan_stream_frame(s, h, p);
 	if (h->stream && (h->stream != s->x.id || s->x.done) && (g = find_gone(s, h->stream)))
 		return on_gone_frame(g, h);
 	if (!h->stream || h->stream != s->x.id || s->x.done)
@@ -279,7 +162,7 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 
 			proto_put32(c, PROTO_INITIAL_WINDOW - s->x.granted[fd]);
 			s->x.granted[fd] = PROTO_INITIAL_WINDOW;
-			return send_frame(s, PROTO_WINDOW, (uint8_t)fd, s->x.id, c, 4);
+			return chan_send_frame(s, PROTO_WINDOW, (uint8_t)fd, s->x.id, c, 4);
 		}
 		return 0;
 	case PROTO_EOF:
@@ -313,6 +196,12 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 	}
 }
 
+static bool serve_forever(struct sbx_session *s)
+{
+	(void)s;
+	return false;
+}
+
 /*
  * Move bytes both ways until `until` returns true, the deadline passes
  * (SBX_ETIMEDOUT), or an error.  `extra_fd`, when >= 0, is polled for
@@ -324,15 +213,18 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 	uint8_t buf[65536];
 
 	while (!until(s)) {
-		struct pollfd pfd[2];
-		int n = 0, r, timeout = -1, err;
+		struct pollfd pfd[2 + PROTO_MAX_GUEST_STREAMS];
+		int n = 0, r, timeout = -1, err, extra = -1;
 		uint64_t d = deadline_ms;
+		size_t ns;
 
 		if (s->x.start_deadline_ms && !s->x.heard && (!d || s->x.start_deadline_ms < d))
 			d = s->x.start_deadline_ms;
 		if (d) {
 			uint64_t now = now_ms();
 
+			if (now >= d && until == serve_forever && d == deadline_ms)
+				break;	/* sbx_session_serve(): its time is up */
 			if (now >= d)
 				return sbx_error_set(SBX_ETIMEDOUT, "the guest stopped responding");
 			timeout = (int)(d - now > 1000 ? 1000 : d - now);
@@ -341,9 +233,12 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 		}
 		pfd[n++] = (struct pollfd){ .fd = s->fd,
 					    .events = POLLIN | (s->q.off < s->q.len ? POLLOUT : 0) };
-		if (extra_fd >= 0 && s->x.stdin_credit && s->q.len - s->q.off < (256u << 10))
+		if (extra_fd >= 0 && s->x.stdin_credit && s->q.len - s->q.off < (256u << 10)) {
+			extra = n;
 			pfd[n++] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
-		r = poll(pfd, (nfds_t)n, timeout);
+		}
+		ns = chan_streams_poll(s, pfd + n, PROTO_MAX_GUEST_STREAMS);
+		r = poll(pfd, (nfds_t)n + ns, timeout);
 		if (r < 0 && errno == EINTR)
 			r = 0;
 		if (r < 0)
@@ -353,7 +248,7 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 
 			proto_put32(sig, *s->x.o->interrupt == 1 ? SIGTERM : SIGKILL);
 			*s->x.o->interrupt = *s->x.o->interrupt == 1 ? 2 : 3;
-			err = send_frame(s, PROTO_SIGNAL, 0, s->x.id, sig, 4);
+			err = chan_send_frame(s, PROTO_SIGNAL, 0, s->x.id, sig, 4);
 			if (err)
 				return err;
 		}
@@ -375,8 +270,13 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 			if (err)
 				return err;
 		}
-		if (n > 1 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (extra >= 0 && (pfd[extra].revents & (POLLIN | POLLHUP | POLLERR))) {
 			err = on_extra(s);
+			if (err)
+				return err;
+		}
+		if (ns && r > 0) {
+			err = chan_streams_io(s, pfd + n);
 			if (err)
 				return err;
 		}
@@ -412,6 +312,7 @@ int sbx_session_start(struct sbx_session **out, int fd, uint64_t hello_timeout_m
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	s->fd = fd;
 	s->next_id = 1;
+	chan_streams_init(&s->st);
 	if (set_nonblock(fd)) {
 		free(s);
 		return sbx_error_errno(SBX_EIO, "channel fd");
@@ -433,11 +334,11 @@ int sbx_session_start(struct sbx_session **out, int fd, uint64_t hello_timeout_m
 		err = sbx_error_errno(SBX_EIO, "getrandom");
 		goto fail;
 	}
-	err = send_frame(s, PROTO_HELLO, 0, 0, hello, 19);
+	err = chan_send_frame(s, PROTO_HELLO, 0, 0, hello, 19);
 	if (!err)
-		err = send_frame(s, PROTO_TIME, 0, 0, t, sizeof(t));
+		err = chan_send_frame(s, PROTO_TIME, 0, 0, t, sizeof(t));
 	if (!err)
-		err = send_frame(s, PROTO_ENTROPY, 0, 0, rnd, sizeof(rnd));
+		err = chan_send_frame(s, PROTO_ENTROPY, 0, 0, rnd, sizeof(rnd));
 	if (!err)
 		err = flush_some(s);
 	if (err)
@@ -453,8 +354,22 @@ void sbx_session_free(struct sbx_session *s)
 {
 	if (!s)
 		return;
+	chan_streams_free(&s->st);
 	free(s->q.data);
 	free(s);
+}
+
+void sbx_session_set_stream_open(struct sbx_session *s, sbx_stream_open_fn fn, void *opaque)
+{
+	s->st.open = fn;
+	s->st.opaque = opaque;
+}
+
+int sbx_session_serve(struct sbx_session *s, uint64_t timeout_ms)
+{
+	if (s->x.o)
+		return sbx_error_set(SBX_EINVAL, "an exec is running on this session");
+	return pump(s, now_ms() + (timeout_ms ? timeout_ms : 1), serve_forever, -1, NULL);
 }
 
 const char *sbx_session_banner(const struct sbx_session *s)
@@ -477,7 +392,7 @@ static int send_stdin_buf(struct sbx_session *s, const uint8_t **p, size_t *left
 			n = PROTO_MAX_PAYLOAD;
 		if (n > s->x.stdin_credit)
 			n = s->x.stdin_credit;
-		err = send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, *p, n);
+		err = chan_send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, *p, n);
 		if (err)
 			return err;
 		s->x.stdin_credit -= (uint32_t)n;
@@ -499,10 +414,10 @@ static int stdin_from_fd(struct sbx_session *s)
 		return sbx_error_errno(SBX_EIO, "reading stdin for the guest");
 	if (n == 0) {
 		s->x.eof[0] = true;
-		return send_frame(s, PROTO_EOF, PROTO_FD_STDIN, s->x.id, NULL, 0);
+		return chan_send_frame(s, PROTO_EOF, PROTO_FD_STDIN, s->x.id, NULL, 0);
 	}
 	s->x.stdin_credit -= (uint32_t)n;
-	return send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, buf, (size_t)n);
+	return chan_send_frame(s, PROTO_DATA, PROTO_FD_STDIN, s->x.id, buf, (size_t)n);
 }
 
 /*
@@ -519,7 +434,7 @@ static void abandon(struct sbx_session *s)
 	memcpy(g->eof, s->x.eof, sizeof(g->eof));
 	s->x.done = true;
 	proto_put32(sig, SIGKILL);
-	if (!send_frame(s, PROTO_SIGNAL, 0, s->x.id, sig, 4))
+	if (!chan_send_frame(s, PROTO_SIGNAL, 0, s->x.id, sig, 4))
 		flush_some(s);
 }
 
@@ -585,13 +500,15 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 		return err;
 
 	memset(&s->x, 0, sizeof(s->x));
+	if (s->next_id & PROTO_STREAM_GUEST)
+		s->next_id = 1;	/* host exec ids never have the guest's bit */
 	s->x.id = s->next_id++;
 	s->x.o = o;
 	s->x.res = res;
 	s->x.granted[1] = s->x.granted[2] = PROTO_INITIAL_WINDOW;
 	s->x.stdin_credit = PROTO_INITIAL_WINDOW;
 	s->x.eof[0] = !with_stdin;
-	err = send_frame(s, PROTO_EXEC, 0, s->x.id, payload, len);
+	err = chan_send_frame(s, PROTO_EXEC, 0, s->x.id, payload, len);
 	if (err)
 		return err;
 	if (!host_timeout && o->timeout_ms)
@@ -613,7 +530,7 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 				err = pump(s, deadline, credit_or_done, -1, NULL);
 		}
 		if (!err && !s->x.done)
-			err = send_frame(s, PROTO_EOF, PROTO_FD_STDIN, s->x.id, NULL, 0);
+			err = chan_send_frame(s, PROTO_EOF, PROTO_FD_STDIN, s->x.id, NULL, 0);
 	}
 	if (!err)
 		err = pump(s, deadline, exec_done, -1, NULL);
@@ -627,6 +544,7 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 		abandon(s);
 	}
 	s->x.o = NULL;
+	s->x.start_deadline_ms = 0;
 	return err;
 }
 
@@ -637,7 +555,7 @@ int sbx_session_poweroff(struct sbx_session *s, int status, uint64_t timeout_ms)
 	int err;
 
 	proto_put32(p, (uint32_t)status);
-	err = send_frame(s, PROTO_POWEROFF, 0, 0, p, 4);
+	err = chan_send_frame(s, PROTO_POWEROFF, 0, 0, p, 4);
 	/* The frame must leave before we stop reading, but not at any cost. */
 	while (!err && (err = flush_some(s)) == 0 && s->q.off < s->q.len) {
 		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The host side of the channel (sbx/proto.h): frame parsing and a session
- * that runs commands in the guest.  The guest is hostile: a malformed or
+ * that runs commands in the guest and carries the streams the guest opens.  The guest is hostile: a malformed or
  * oversized frame, data beyond the credit we granted, a frame for a stream
  * we did not open, or silence past a deadline ends the session with
  * SBX_ECORRUPT / SBX_ETIMEDOUT and a message; memory use is bounded by the
@@ -80,6 +80,30 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
  * us): SBX_ETIMEDOUT otherwise.
  */
 int sbx_session_poweroff(struct sbx_session *s, int status, uint64_t timeout_ms);
+/*
+ * Streams the guest opens (protocol v2): each is a connection a guest
+ * program made to sbx-init's proxy listener.  They are serviced whenever the
+ * session pumps: during sbx_session_exec() and sbx_session_serve().
+ *
+ * The guest opened a stream (a connection to its proxy listener).  Return 0
+ * with *fd_out set to a connected socket (the session owns it from then: it
+ * pumps bytes both ways with credit, shutdown(SHUT_WR) on the guest's EOF,
+ * EOF to the guest on read()==0, closes it at the end), or a negative SBX_
+ * code to refuse the stream (the guest's client sees its connection closed).
+ * Without a callback every OPEN is refused (not a session error).
+ */
+typedef int (*sbx_stream_open_fn)(void *opaque, uint32_t stream, int *fd_out);
+void sbx_session_set_stream_open(struct sbx_session *s, sbx_stream_open_fn fn, void *opaque);
+/*
+ * Pump the channel for timeout_ms while no exec runs: service the guest's
+ * streams.  0 when the time is up, or the error that ended the session.
+ */
+int sbx_session_serve(struct sbx_session *s, uint64_t timeout_ms);
+/* The guest client's port of a stream that is open (for the audit; also in the callback), or -1. */
+int sbx_session_stream_port(struct sbx_session *s, uint32_t stream);
+/* Guest-opened streams alive now (until both sides' CLOSE). */
+unsigned sbx_session_streams(const struct sbx_session *s);
+
 /* The guest's banner from HELLO ("sbx-init"). */
 const char *sbx_session_banner(const struct sbx_session *s);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The host<->guest channel protocol, version 1.  This one header is shared by
- * the host (sbx/channel.c, sbx/session.c) and the guest (guest/sbx-init.c);
+ * The host<->guest channel protocol, version 2.  This one header is shared by
+ * the host (sbx/channel.c, sbx/chan-*.c) and the guest (guest/serve.c, exec.c, proxy.c);
  * nothing else is.  It is also described in docs/formats.md.
  *
  * The channel is a reliable byte stream: the guest's /dev/vportNpM named
@@ -32,6 +32,18 @@
  * after it has consumed them.  The initial window is PROTO_INITIAL_WINDOW bytes per
  * fd.  EXIT ends an exec.  SIGNAL asks the guest to signal the exec's process
  * group.  POWEROFF asks sbx-init to sync and power off with a status.
+ *
+ * Version 2 adds streams the guest opens (a connection to its proxy
+ * listener): OPEN(stream = an id with PROTO_STREAM_GUEST set, which host exec
+ * ids never have), answered by ACCEPT or by CLOSE with a reason (refused).
+ * DATA/EOF/WINDOW with flags 0 carry the bytes each way, each direction with
+ * PROTO_STREAM_WINDOW of credit.  CLOSE ends a stream from either side; the
+ * other side answers CLOSE unless it already sent one, and an id is free
+ * again once each side has both sent and received CLOSE.  The host closes
+ * only to refuse or abort; the normal end is the guest's CLOSE(0), sent once
+ * both directions saw EOF, its client has every byte and the host has
+ * granted back all its credit (so the host's socket has every byte too).
+ * See docs/formats.md for which violations end the session.
  */
 #ifndef SBX_PROTO_H
 #define SBX_PROTO_H
@@ -47,7 +59,7 @@
 #define SBX_CHANNEL_PORT	"sbx.channel"
 
 #define PROTO_MAGIC		0x5342u
-#define PROTO_VERSION		1u
+#define PROTO_VERSION		2u
 #define PROTO_HDR_SIZE		12u
 #define PROTO_MAX_PAYLOAD	65536u		/* hard limit on one frame's payload */
 #define PROTO_INITIAL_WINDOW	(256u << 10)	/* initial credit per fd and direction */
@@ -55,6 +67,10 @@
 #define PROTO_MAX_ENV		256u		/* environment entries in one EXEC */
 #define PROTO_MAX_STR		16384u		/* one argv/env/cwd string */
 #define PROTO_MAX_STREAMS	64u		/* execs alive at once */
+#define PROTO_STREAM_GUEST	0x80000000u	/* set in the ids of streams the guest opens */
+#define PROTO_MAX_GUEST_STREAMS	256u		/* guest-opened streams alive at once (until both CLOSEs) */
+#define PROTO_STREAM_WINDOW	(128u << 10)	/* credit per direction of a guest-opened stream */
+#define PROTO_MAX_REASON	256u		/* the message in a CLOSE */
 
 enum proto_type {
 	PROTO_HELLO = 0x01,	/* u32 version, u32 max_payload, u32 window, str banner */
@@ -69,6 +85,21 @@ enum proto_type {
 	PROTO_SIGNAL = 0x14,	/* host->guest: u32 signal number */
 	PROTO_EXIT = 0x15,	/* guest->host: i32 exit code (128+sig if killed), u32 exit flags */
 	PROTO_STARTED = 0x16,	/* guest->host: u32 pid; the exec began */
+	PROTO_OPEN = 0x20,	/* guest->host: u8 kind (enum proto_open_kind), u16 the client's port */
+	PROTO_ACCEPT = 0x21,	/* host->guest: no payload; the stream is connected */
+	PROTO_CLOSE = 0x22,	/* both: u32 reason (enum proto_close), str message (<= 256) */
+};
+
+/* What a guest-opened stream is for. */
+enum proto_open_kind {
+	PROTO_OPEN_PROXY = 1,	/* a connection to the guest's HTTP proxy listener */
+};
+
+/* CLOSE reasons. */
+enum proto_close {
+	PROTO_CLOSE_DONE = 0,	/* normal end (only the guest sends it) */
+	PROTO_CLOSE_REFUSED = 1,	/* the host refused the OPEN */
+	PROTO_CLOSE_RESET = 2,	/* aborted: a socket failed or the other side said so */
 };
 
 /* EXIT flags. */
@@ -150,6 +181,7 @@ static inline int proto_type_known(uint8_t type)
 	case PROTO_HELLO: case PROTO_ERROR: case PROTO_TIME: case PROTO_ENTROPY:
 	case PROTO_POWEROFF: case PROTO_EXEC: case PROTO_DATA: case PROTO_EOF:
 	case PROTO_WINDOW: case PROTO_SIGNAL: case PROTO_EXIT: case PROTO_STARTED:
+	case PROTO_OPEN: case PROTO_ACCEPT: case PROTO_CLOSE:
 		return 1;
 	default:
 		return 0;

@@ -5,6 +5,13 @@ tests_unit_test_channel_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_channel_LDADD = $(UNIT_LDADD)
 # It runs the real guest/sbx-init --serve (built by make all) over a socketpair.
 UNIT_TESTS += tests/unit/test-channel
+# Streams the guest opens (protocol v2): the real sbx-init's proxy listener, an echo server on
+# 127.0.0.1 behind the host's open callback, and a hostile guest's raw frames.
+check_PROGRAMS += tests/unit/test-channel-streams
+tests_unit_test_channel_streams_SOURCES = tests/unit/test-channel-streams.c
+tests_unit_test_channel_streams_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_channel_streams_LDADD = $(UNIT_LDADD) -lpthread
+UNIT_TESTS += tests/unit/test-channel-streams
 # The serial console into a capped file (sbx/console-log.c), both backends' path.
 check_PROGRAMS += tests/unit/test-console-log
 tests_unit_test_console_log_SOURCES = tests/unit/test-console-log.c

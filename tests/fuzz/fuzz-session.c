@@ -6,7 +6,9 @@
  * the hello, each exec's replies (STARTED, DATA within credit, EOF, WINDOW
  * for stdin, EXIT), late frames of execs the host gave up on, the guest's
  * ERROR, out-of-order and unexpected frames, lying and huge lengths, EOF in
- * the middle, and power-off.
+ * the middle, and power-off; and streams the guest opens (protocol v2:
+ * OPEN, DATA/EOF/WINDOW with credit, CLOSE), accepted onto socketpairs
+ * whose far ends this file holds, or refused.
  *
  * The host side runs on this thread the way sbx/task-run.c drives it
  * (hello, then a few execs with its kinds of options: stdin from a buffer or
@@ -20,10 +22,13 @@
  * host frame must parse), so the host finds its socket full only while the
  * script holds still on purpose (HANG).
  *
- * Input: byte 0: bits 0-1 execs - 1, bit 2 power off at the end; then one
- * option byte per exec (X_* below); then script ops, each a byte & 3:
+ * Input: byte 0: bits 0-1 execs - 1, bit 2 power off at the end, bit 3 serve
+ * streams for SERVE_MS after the execs, bit 4 an open callback (accepting;
+ * with bit 5 it refuses every other stream); then one option byte per exec
+ * (X_* below); then script ops, each a byte & 3:
  *   0 FRAME  type flags sel [u32 stream if sel == 0xff] mode ...
- *            sel < 0xff is the stream id itself (the host numbers execs 1, 2, ...)
+ *            sel < 0xf0 is the stream id itself (the host numbers execs 1, 2, ...),
+ *            0xf0..0xfe the guest's stream PROTO_STREAM_GUEST | (sel - 0xf0)
  *            mode & 3 == 0: n (u8), then n payload bytes
  *                        1: n (u16), payload from the input, padded with 'x'
  *                        2: a lie: u32 length in the header, then n (u8) bytes
@@ -59,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define POWEROFF_MS	30
 #define HANG_MS		(POWEROFF_MS + 20)
 #define MAX_HANGS	2	/* per input, so inputs stay short */
+#define SERVE_MS	30
 
 /* Per-exec option bits. */
 #define X_STDIN_MASK	3u	/* 0 none, 1 a short buffer, 2 a pipe, 3 a buffer over the window */
@@ -74,7 +80,7 @@ static bool verbose;
 
 static const uint8_t wait_types[] = {
 	PROTO_HELLO, PROTO_EXEC, PROTO_SIGNAL, PROTO_POWEROFF, PROTO_WINDOW,
-	PROTO_EOF, PROTO_DATA, PROTO_TIME, PROTO_ENTROPY,
+	PROTO_EOF, PROTO_DATA, PROTO_TIME, PROTO_ENTROPY, PROTO_ACCEPT, PROTO_CLOSE,
 };
 #define NWAIT (sizeof(wait_types) / sizeof(wait_types[0]))
 
@@ -175,6 +181,8 @@ static bool guest_frame(struct guest *g)
 
 		take(g, st, 4);
 		stream = proto_get32(st);
+	} else if (stream >= 0xf0) {
+		stream = PROTO_STREAM_GUEST | (stream - 0xf0);
 	}
 	mode = take_u8(g);
 	switch (mode & 3) {
@@ -264,6 +272,37 @@ static int sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* The host's ends of accepted streams: the far ends, held here until the input ends. */
+struct far_ends {
+	int fd[PROTO_MAX_GUEST_STREAMS * 2];
+	size_t n;
+	bool refuse_odd;
+	unsigned calls;
+};
+
+static int open_stream(void *opaque, uint32_t stream, int *fd_out)
+{
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+	struct far_ends *f = opaque;
+	int sv[2];
+
+	if (!(stream & PROTO_STREAM_GUEST))
+		abort();	/* only the guest's ids reach the callback */
+	if (f->refuse_odd && (f->calls++ & 1))
+		return sbx_error_set(SBX_EINVAL, "refused by policy");
+	if (f->n == sizeof(f->fd) / sizeof(f->fd[0]))
+		return sbx_error_set(SBX_ELIMIT, "this input opened enough streams");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return sbx_error_set(SBX_EIO, "socketpair");
+	/* The far end answers and says no more; what the host writes to it stays unread. */
+	if (write(sv[1], reply, sizeof(reply) - 1) < 0)
+		abort();
+	shutdown(sv[1], SHUT_WR);
+	f->fd[f->n++] = sv[1];
+	*fd_out = sv[0];
+	return 0;
+}
+
 /* One exec the way sbx/task-run.c makes them; 1 to go on, 0 when the session is over. */
 static int host_exec(struct sbx_session *s, unsigned x, uint8_t *big, size_t big_len)
 {
@@ -328,6 +367,7 @@ static int host_exec(struct sbx_session *s, unsigned x, uint8_t *big, size_t big
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t big[300000];
+	static struct far_ends far;
 	struct sbx_session *s = NULL;
 	struct guest *g;
 	pthread_t th;
@@ -339,6 +379,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!big[0])
 		memset(big, 'i', sizeof(big));
+	memset(&far, 0, sizeof(far));
 	nexec = (data[0] & 3) + 1;
 	if (size < 1 + nexec)
 		return 0;
@@ -357,6 +398,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	i = (unsigned)sbx_session_start(&s, sv[0], HELLO_MS);
 	if (verbose)
 		fprintf(stderr, "start: %d %s\n", (int)i, s ? sbx_session_banner(s) : sbx_error());
+	if (s && (data[0] & 16)) {
+		far.refuse_odd = (data[0] & 32) != 0;
+		sbx_session_set_stream_open(s, open_stream, &far);
+	}
 	if (s) {
 		b = sbx_session_banner(s);
 		if (strlen(b) > 63)
@@ -366,6 +411,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();	/* the banner is printable */
 		for (i = 0; i < nexec && ok; i++)
 			ok = host_exec(s, data[1 + i], big, sizeof(big));
+		if (ok && (data[0] & 8)) {
+			int err = sbx_session_serve(s, SERVE_MS);
+
+			if (verbose)
+				fprintf(stderr, "serve: %d %s (%u streams)\n", err, err ? sbx_error() : "",
+					sbx_session_streams(s));
+			if (err && !sbx_error()[0])
+				abort();
+			ok = !err;
+		}
+		if (sbx_session_streams(s) > PROTO_MAX_GUEST_STREAMS)
+			abort();
 		if (ok && (data[0] & 4)) {
 			int err = sbx_session_poweroff(s, 0, POWEROFF_MS);
 
@@ -376,6 +433,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(sv[0]);
 	pthread_join(th, NULL);
+	for (i = 0; i < far.n; i++)
+		close(far.fd[i]);
 	close(sv[1]);
 	free(g);
 	return 0;

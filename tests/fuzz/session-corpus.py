@@ -7,7 +7,10 @@ import struct
 import sys
 
 HELLO, ERROR, EXEC, DATA, EOF, WINDOW, SIGNAL, EXIT, STARTED = 1, 2, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
-WAIT = {'HELLO': 0, 'EXEC': 1, 'SIGNAL': 2, 'POWEROFF': 3, 'WINDOW': 4, 'EOF': 5, 'DATA': 6}
+OPEN, ACCEPT, CLOSE = 0x20, 0x21, 0x22
+G = 0xf0  # sel for the guest's stream ids: G + n is PROTO_STREAM_GUEST | n
+WAIT = {'HELLO': 0, 'EXEC': 1, 'SIGNAL': 2, 'POWEROFF': 3, 'WINDOW': 4, 'EOF': 5, 'DATA': 6,
+        'ACCEPT': 9, 'CLOSE': 10}
 
 
 def frame(type_, stream, payload=b'', flags=0):
@@ -29,7 +32,7 @@ def wait(what):
     return bytes([2, WAIT[what]])
 
 
-def hello(version=1, banner=b'sbx-init'):
+def hello(version=2, banner=b'sbx-init'):
     return frame(HELLO, 0, struct.pack('<III', version, 65536, 256 << 10) + banner)
 
 
@@ -41,8 +44,17 @@ def exit_(s, code=0, flags=0):
     return frame(EXIT, s, struct.pack('<iI', code, flags))
 
 
-def plan(nexec, poweroff, opts):
-    return bytes([(nexec - 1) | (4 if poweroff else 0)] + opts)
+def plan(nexec, poweroff, opts, serve=False, accept=False, refuse_odd=False):
+    return bytes([(nexec - 1) | (4 if poweroff else 0) | (8 if serve else 0) |
+                  (16 if accept else 0) | (32 if refuse_odd else 0)] + opts)
+
+
+def open_(n, kind=1):
+    return frame(OPEN, G + n, bytes([kind, 0x39, 0x30]))
+
+
+def close(n, reason=0):
+    return frame(CLOSE, G + n, struct.pack('<I', reason))
 
 
 def answer(s, out=b'out\n', err=b'err\n', code=0):
@@ -52,7 +64,7 @@ def answer(s, out=b'out\n', err=b'err\n', code=0):
 
 seeds = {
     'hello-only': plan(1, True, [0]) + hello(),
-    'bad-version': plan(1, False, [0]) + hello(version=2),
+    'bad-version': plan(1, False, [0]) + hello(version=1),
     'session': plan(2, True, [0x20, 0x01]) + hello() + answer(1) + answer(2, code=3) + wait('POWEROFF'),
     'stdin-window': plan(1, True, [0x03]) + hello() + wait('EXEC') + started(1) +
     wait('DATA') * 4 + frame(WINDOW, 1, struct.pack('<I', 256 << 10)) + wait('EOF') +
@@ -79,6 +91,21 @@ seeds = {
     frame(DATA, 1, b'late', 3),
     'poweroff-stall': plan(1, True, [0x03]) + hello() + wait('EXEC') + started(1) +
     frame(WINDOW, 1, struct.pack('<I', 256 << 10)) + exit_(1) + bytes([3 | 4]),
+    # Streams the guest opens, served while an exec runs and after it.
+    'stream-echo': plan(1, True, [0x00], serve=True, accept=True) + hello() + wait('EXEC') +
+    open_(1) + wait('ACCEPT') + frame(DATA, G + 1, b'GET / HTTP/1.1\r\n\r\n') +
+    frame(EOF, G + 1) + started(1) + frame(EOF, 1, flags=1) + frame(EOF, 1, flags=2) + exit_(1) +
+    wait('DATA') + wait('EOF') + frame(WINDOW, G + 1, struct.pack('<I', 40)) + wait('WINDOW') +
+    close(1) + wait('CLOSE') + wait('POWEROFF'),
+    'stream-refused': plan(1, True, [0x00], serve=True, accept=True, refuse_odd=True) + hello() +
+    open_(1) + open_(2) + open_(3, kind=9) + frame(DATA, G + 2, b'early') + wait('CLOSE') +
+    close(2) + answer(1) + wait('POWEROFF'),
+    'stream-no-callback': plan(1, True, [0x00], serve=True) + hello() + open_(1) + answer(1) +
+    wait('CLOSE') + close(1) + open_(1) + wait('POWEROFF'),
+    'stream-over-credit': plan(1, False, [0x00], serve=True, accept=True) + hello() + open_(4) +
+    filler(DATA, G + 4, 16) * 3 + answer(1),
+    'stream-reset': plan(1, True, [0x00], serve=True, accept=True) + hello() + open_(5) +
+    filler(DATA, G + 5, 8) + close(5, 2) + wait('CLOSE') + answer(1) + wait('POWEROFF'),
     'four-execs': plan(4, True, [0x40, 0x10, 0x21, 0x00]) + hello() + answer(1) + answer(2) +
     answer(3, code=127) + answer(4) + wait('POWEROFF'),
 }
