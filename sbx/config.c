@@ -5,6 +5,7 @@
 #include "util/parse.h"
 
 #include <git2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,4 +152,64 @@ void sbx_strv_free(char **v, size_t n)
 	for (i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+struct subs {
+	struct strv sv;
+	size_t plen;
+};
+
+static int subs_add(const git_config_entry *e, void *payload)
+{
+	struct subs *s = payload;
+	const char *name = e->name + s->plen, *dot = strrchr(name, '.');
+	char **nv, *sub;
+	size_t i, len;
+
+	if (!dot || dot == name)
+		return 0;
+	len = (size_t)(dot - name);
+	for (i = 0; i < s->sv.n; i++)
+		if (strlen(s->sv.v[i]) == len && !memcmp(s->sv.v[i], name, len))
+			return 0;
+	nv = realloc(s->sv.v, (s->sv.n + 2) * sizeof(*nv));
+	if (nv)
+		s->sv.v = nv;
+	if (!nv || !(sub = strndup(name, len))) {
+		s->sv.err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		return -1;
+	}
+	s->sv.v[s->sv.n++] = sub;
+	s->sv.v[s->sv.n] = NULL;
+	return 0;
+}
+
+int sbx_config_subsections(struct sbx_config *cfg, const char *section, char ***out, size_t *n)
+{
+	struct subs s = { { NULL, 0, 0 }, strlen(section) + 1 };
+	char re[256];
+	const char *p;
+	size_t k = 0;
+	int err;
+
+	/* "^<section>\\..*\\.[^.]*$" with the section's regex characters escaped. */
+	k += (size_t)snprintf(re, sizeof(re), "^");
+	for (p = section; *p && k + 4 < sizeof(re); p++) {
+		if (strchr(".^$*+?()[]{}|\\", *p))
+			re[k++] = '\\';
+		re[k++] = *p;
+	}
+	if (*p || k + 16 >= sizeof(re))
+		return sbx_error_set(SBX_EINVAL, "config section name too long");
+	snprintf(re + k, sizeof(re) - k, "\\..*\\.[^.]*$");
+	err = git_config_foreach_match(cfg->snap, re, subs_add, &s);
+	if (err < 0 && !s.sv.err)
+		s.sv.err = sbx_git_error(SBX_ERROR, section);
+	if (s.sv.err) {
+		sbx_strv_free(s.sv.v, s.sv.n);
+		return s.sv.err;
+	}
+	*out = s.sv.v;
+	*n = s.sv.n;
+	return 0;
 }
