@@ -149,7 +149,8 @@ struct relay {
 	/* upstream -> guest */
 	char dbuf[DBUF_CAP];
 	size_t dn, doff;
-	bool c_eof, u_eof, u_clean, closing;
+	bool c_eof, u_eof, u_clean;
+	bool later;			/* past the connection's first request */
 	int err;
 };
 
@@ -216,6 +217,7 @@ static int on_head(struct relay *r, size_t hlen)
 	size_t olen = 0;
 	int err;
 
+	r->later = r->res->requests > 0;
 	err = sbx_secret_rewrite_head(&out, &olen, &v, r->cin, hlen, r->cfg->host, r->cfg->port, true,
 				      r->cfg->secrets, r->cfg->nsecrets);
 	if (err)
@@ -780,8 +782,8 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 	if (handshake(&r, r.c, client_fd, false))
 		goto out;
 	err = loop(&r);
-	/* A refused request before any went upstream: no response is pending, say why. */
-	if ((err == SBX_EINVAL || err == SBX_ELIMIT) && res->requests == 0 && r.dn == 0)
+	/* The first request refused and nothing sent back yet: its answer says why. */
+	if ((err == SBX_EINVAL || err == SBX_ELIMIT) && !r.later && res->bytes_down == 0 && r.dn == 0)
 		answer(&r, "403 Forbidden");
 out:
 	SSL_free(r.c);

@@ -14,9 +14,9 @@
  * request head is parsed and rewritten (sbx_secret_rewrite_head()) and its
  * body relayed by its framing (Content-Length or chunked) while scanned for
  * sentinels; responses go back as bytes, so keep-alive and pipelining work.
- * Any sentinel out of place ends the connection (res->exfil_blocked); before
- * the first response the guest gets a 403 saying why, and a failed upstream
- * handshake gets a 502 saying why.
+ * Any sentinel out of place ends the connection (res->exfil_blocked); when
+ * it was the first request and nothing came back yet, the guest gets a 403
+ * saying why; a failed upstream handshake gets a 502 saying why.
  *
  * The relay does not close the fds (the caller does) and sets them
  * non-blocking.  Every wait is bounded by cfg->idle_ms; the whole exchange

@@ -242,7 +242,7 @@ int sbx_secret_rewrite_head(char **out, size_t *out_len, struct sbx_secret_verdi
 	*out = NULL;
 	*out_len = 0;
 	memset(v, 0, sizeof(*v));
-	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) || memmem(head, len - 2, "\r\n\r\n", 4) != end - 4)
+	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) || memmem(head, len, "\r\n\r\n", 4) != end - 4)
 		return sbx_error_set(SBX_EINVAL, "not one request head");
 	if (memchr(head, '\0', len))
 		return block(v, false, "NUL byte in the request head");

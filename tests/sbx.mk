@@ -54,3 +54,9 @@ tests_fuzz_fuzz_session_SOURCES = tests/fuzz/fuzz-session.c
 tests_fuzz_fuzz_session_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_session_LDADD = $(SBX_LIBS)
 endif
+# Secrets and TLS interception (sbx/secret.c, sbx/tls-ca.c, sbx/mitm.c) over loopback TLS.
+check_PROGRAMS += tests/unit/test-mitm
+tests_unit_test_mitm_SOURCES = tests/unit/test-mitm.c
+tests_unit_test_mitm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mitm_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-mitm
