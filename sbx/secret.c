@@ -393,6 +393,7 @@ static int load_one(struct sbx_secrets *ss, struct sbx_config *cfg, const char *
 	size_t vlen = 0;
 	struct sbx_secret *s = NULL;
 	bool allow_http = false;
+	uint64_t timeout_ms = SBX_SECRET_COMMAND_TIMEOUT_MS;
 	char key[256];
 	int err;
 
@@ -405,6 +406,13 @@ static int load_one(struct sbx_secrets *ss, struct sbx_config *cfg, const char *
 	snprintf(key, sizeof(key), "sbx-secret.%s.allowhttp", name);
 	if ((err = sbx_config_bool(cfg, key, &allow_http)) && err != SBX_ENOTFOUND)
 		goto out;
+	snprintf(key, sizeof(key), "sbx-secret.%s.timeout", name);
+	if ((err = sbx_config_duration_ms(cfg, key, &timeout_ms)) && err != SBX_ENOTFOUND)
+		goto out;
+	if (timeout_ms == 0 || timeout_ms > 600000) {
+		err = sbx_error_set(SBX_EINVAL, "secret '%s': timeout must be within 10 minutes", name);
+		goto out;
+	}
 	if (!host || !header || !env) {
 		err = sbx_error_set(SBX_EINVAL, "secret '%s': sbx-secret.%s.%s is not set", name, name,
 				    !host ? "host" : !header ? "header" : "env");
@@ -415,7 +423,7 @@ static int load_one(struct sbx_secrets *ss, struct sbx_config *cfg, const char *
 		goto out;
 	}
 	if (command) {
-		if ((err = run_command(&value, &vlen, name, command, SBX_SECRET_COMMAND_TIMEOUT_MS)))
+		if ((err = run_command(&value, &vlen, name, command, (unsigned)timeout_ms)))
 			goto out;
 		v = value;
 		if (!vlen) {

@@ -13,7 +13,8 @@
  *                                           (default: the .env name)
  *   git config sbx-secret.<name>.command    or a command printing it (/bin/sh -c;
  *                                           stdout less its final newline;
- *                                           10 s and 64 KiB at most)
+ *                                           64 KiB at most)
+ *   git config sbx-secret.<name>.timeout    the command's deadline (default 10s)
  *
  * An agent preset (claude, codex, openai, gemini, aider) brings its model
  * API's secret unless the config names one with the same name or .env.

@@ -60,3 +60,9 @@ tests_unit_test_mitm_SOURCES = tests/unit/test-mitm.c
 tests_unit_test_mitm_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_mitm_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-mitm
+# Secrets from git config, commands and presets; the plain-HTTP head rewrite (sbx/secret*.c).
+check_PROGRAMS += tests/unit/test-secret
+tests_unit_test_secret_SOURCES = tests/unit/test-secret.c
+tests_unit_test_secret_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_secret_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-secret
