@@ -5,9 +5,9 @@
 #include "util/parse.h"
 
 #include <git2.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sbx_config {
 	git_config *snap;	/* a snapshot: values stay valid while we hold it */
@@ -156,16 +156,22 @@ void sbx_strv_free(char **v, size_t n)
 
 struct subs {
 	struct strv sv;
+	const char *section;
 	size_t plen;
 };
 
 static int subs_add(const git_config_entry *e, void *payload)
 {
 	struct subs *s = payload;
-	const char *name = e->name + s->plen, *dot = strrchr(name, '.');
+	const char *name, *dot;
 	char **nv, *sub;
 	size_t i, len;
 
+	/* Section names are case-insensitive; libgit2 gives them in lower case. */
+	if (strncasecmp(e->name, s->section, s->plen) || e->name[s->plen] != '.')
+		return 0;
+	name = e->name + s->plen + 1;
+	dot = strrchr(name, '.');
 	if (!dot || dot == name)
 		return 0;
 	len = (size_t)(dot - name);
@@ -186,23 +192,11 @@ static int subs_add(const git_config_entry *e, void *payload)
 
 int sbx_config_subsections(struct sbx_config *cfg, const char *section, char ***out, size_t *n)
 {
-	struct subs s = { { NULL, 0, 0 }, strlen(section) + 1 };
-	char re[256];
-	const char *p;
-	size_t k = 0;
+	struct subs s = { { NULL, 0, 0 }, section, strlen(section) };
 	int err;
 
-	/* "^<section>\\..*\\.[^.]*$" with the section's regex characters escaped. */
-	k += (size_t)snprintf(re, sizeof(re), "^");
-	for (p = section; *p && k + 4 < sizeof(re); p++) {
-		if (strchr(".^$*+?()[]{}|\\", *p))
-			re[k++] = '\\';
-		re[k++] = *p;
-	}
-	if (*p || k + 16 >= sizeof(re))
-		return sbx_error_set(SBX_EINVAL, "config section name too long");
-	snprintf(re + k, sizeof(re) - k, "\\..*\\.[^.]*$");
-	err = git_config_foreach_match(cfg->snap, re, subs_add, &s);
+	/* Every entry, filtered here: libgit2 1.5's regex matching leaks pcre2 match data. */
+	err = git_config_foreach(cfg->snap, subs_add, &s);
 	if (err < 0 && !s.sv.err)
 		s.sv.err = sbx_git_error(SBX_ERROR, section);
 	if (s.sv.err) {

@@ -178,7 +178,8 @@ static int uout_put(struct relay *r, const void *d, size_t n)
 
 		if (!np)
 			return fail(r, SBX_ENOMEM, false, "out of memory");
-		memcpy(np, r->uout, r->un);
+		if (r->un)
+			memcpy(np, r->uout, r->un);
 		if (r->uout)
 			explicit_bzero(r->uout, r->ucap);
 		free(r->uout);
@@ -230,8 +231,12 @@ static int on_head(struct relay *r, size_t hlen)
 		snprintf(v.reason, sizeof(v.reason), "protocol upgrade refused on a secret's host"), v.blocked = true;
 	if (!v.blocked && !strcmp(v.method, "CONNECT"))
 		snprintf(v.reason, sizeof(v.reason), "CONNECT inside an intercepted connection"), v.blocked = true;
-	if (v.blocked)
+	if (v.blocked) {
+		if (out)
+			explicit_bzero(out, olen);
+		free(out);
 		return fail(r, SBX_EINVAL, v.exfil, "%s", v.reason);
+	}
 	err = uout_put(r, out, olen);
 	explicit_bzero(out, olen);
 	free(out);

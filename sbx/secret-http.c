@@ -119,7 +119,8 @@ static void oput(struct obuf *o, const void *d, size_t n)
 			return;
 		}
 		/* Never realloc: the old buffer may hold a real value and is cleared first. */
-		memcpy(np, o->p, o->n);
+		if (o->n)
+			memcpy(np, o->p, o->n);
 		if (o->p)
 			explicit_bzero(o->p, o->cap);
 		free(o->p);
