@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "sbx/mitm.h"
+#include "sbx/mitm-int.h"
 #include "sbx/secret.h"
 #include "sbx/tls-ca.h"
 #include "util/error.h"
@@ -24,109 +25,6 @@
 #define DBUF_CAP 16384
 #define CHUNK_LINE_MAX 1024
 #define TRAILER_MAX SBX_HTTP_HEAD_MAX
-
-/* ---- a BIO over a non-blocking fd that first yields `prefix` (the peeked ClientHello) ---- */
-
-struct fdbio {
-	int fd;
-	const uint8_t *pre;
-	size_t npre;
-};
-
-static BIO_METHOD *fdbio_method;
-static pthread_once_t fdbio_once = PTHREAD_ONCE_INIT;
-
-static int fdbio_read(BIO *b, char *buf, size_t len, size_t *done)
-{
-	struct fdbio *f = BIO_get_data(b);
-	ssize_t r;
-
-	BIO_clear_retry_flags(b);
-	*done = 0;
-	if (f->npre) {
-		size_t n = len < f->npre ? len : f->npre;
-
-		memcpy(buf, f->pre, n);
-		f->pre += n;
-		f->npre -= n;
-		*done = n;
-		return 1;
-	}
-	do
-		r = read(f->fd, buf, len);
-	while (r < 0 && errno == EINTR);
-	if (r > 0) {
-		*done = (size_t)r;
-		return 1;
-	}
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		BIO_set_retry_read(b);
-	return 0;
-}
-
-static int fdbio_write(BIO *b, const char *buf, size_t len, size_t *done)
-{
-	struct fdbio *f = BIO_get_data(b);
-	ssize_t r;
-
-	BIO_clear_retry_flags(b);
-	*done = 0;
-	do
-		r = send(f->fd, buf, len, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	if (r >= 0) {
-		*done = (size_t)r;
-		return 1;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		BIO_set_retry_write(b);
-	return 0;
-}
-
-static long fdbio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int fdbio_destroy(BIO *b)
-{
-	free(BIO_get_data(b));
-	BIO_set_data(b, NULL);
-	return 1;
-}
-
-static void fdbio_init_method(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sbx-fd");
-
-	if (m && (!BIO_meth_set_read_ex(m, fdbio_read) || !BIO_meth_set_write_ex(m, fdbio_write) ||
-		  !BIO_meth_set_ctrl(m, fdbio_ctrl) || !BIO_meth_set_destroy(m, fdbio_destroy))) {
-		BIO_meth_free(m);
-		m = NULL;
-	}
-	fdbio_method = m;
-}
-
-static BIO *fdbio_new(int fd, const uint8_t *pre, size_t npre)
-{
-	struct fdbio *f;
-	BIO *b;
-
-	pthread_once(&fdbio_once, fdbio_init_method);
-	if (!fdbio_method || !(f = calloc(1, sizeof(*f))))
-		return NULL;
-	f->fd = fd;
-	f->pre = pre;
-	f->npre = npre;
-	b = BIO_new(fdbio_method);
-	if (!b) {
-		free(f);
-		return NULL;
-	}
-	BIO_set_data(b, f);
-	BIO_set_init(b, 1);
-	return b;
-}
 
 /* ---- the relay's state ---- */
 
@@ -701,9 +599,10 @@ static int loop(struct relay *r)
 		}
 		if (progress)
 			continue;
-		pfd[0].fd = r->cfd;
+		/* An fd nobody waits on is left out: a hung-up socket would wake us forever. */
+		pfd[0].fd = cev ? r->cfd : -1;
 		pfd[0].events = cev;
-		pfd[1].fd = r->ufd;
+		pfd[1].fd = uev ? r->ufd : -1;
 		pfd[1].events = uev;
 		pfd[0].revents = pfd[1].revents = 0;
 		do
@@ -754,8 +653,8 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 		goto out;
 	r.c = SSL_new(sctx);
 	r.u = SSL_new(cctx);
-	cb = fdbio_new(client_fd, prefix, prefix_len);
-	ub = fdbio_new(upstream_fd, NULL, 0);
+	cb = sbx_fdbio_new(client_fd, prefix, prefix_len);
+	ub = sbx_fdbio_new(upstream_fd, NULL, 0);
 	if (!r.c || !r.u || !cb || !ub) {
 		fail(&r, SBX_ENOMEM, false, "cannot make a TLS connection");
 		goto out;
