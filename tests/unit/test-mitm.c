@@ -98,8 +98,11 @@ static void write_pem(const char *path, X509 *x)
 /* ---- the upstream server: records what it receives ---- */
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* What /big returns, and what a large upload sends: 3 MiB of a pattern. */
+static char big[3 << 20];
 static char up_log[256 * 1024];
 static size_t up_len;
+static unsigned big_uploads;
 
 struct upstream {
 	int lfd;
@@ -137,7 +140,7 @@ static void *upstream_main(void *arg)
 {
 	struct upstream *u = arg;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	static char buf[128 * 1024];
+	static char buf[4 << 20];
 	size_t n = 0;
 	SSL *ssl;
 	int fd;
@@ -160,10 +163,27 @@ static void *upstream_main(void *arg)
 					memcpy(up_log + up_len, buf, rl);
 					up_len += rl;
 				}
+				if (rl > sizeof(big) && !memcmp(buf + rl - sizeof(big), big, sizeof(big)))
+					big_uploads++;
 				pthread_mutex_unlock(&log_lock);
+				if (!strncmp(buf, "GET /big ", 9)) {
+					char h[128];
+					size_t off = 0;
+
+					snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", sizeof(big));
+					SSL_write(ssl, h, (int)strlen(h));
+					while (off < sizeof(big)) {
+						int w = SSL_write(ssl, big + off, (int)(sizeof(big) - off));
+
+						if (w <= 0)
+							break;
+						off += (size_t)w;
+					}
+				} else {
+					SSL_write(ssl, RESPONSE, (int)strlen(RESPONSE));
+				}
 				memmove(buf, buf + rl, n - rl);
 				n -= rl;
-				SSL_write(ssl, RESPONSE, (int)strlen(RESPONSE));
 			}
 		}
 		SSL_shutdown(ssl);
@@ -212,6 +232,8 @@ struct session {
 };
 
 static const struct sbx_secret *all[3];
+static uint64_t limit_bytes;
+static unsigned limit_idle;
 
 static void start(struct session *s, X509 *up_cert, const char *host)
 {
@@ -243,7 +265,8 @@ static void start(struct session *s, X509 *up_cert, const char *host)
 	s->relay.cfg.secrets = all;
 	s->relay.cfg.nsecrets = 3;
 	s->relay.cfg.extra_ca_file = ca_file;
-	s->relay.cfg.idle_ms = 5000;
+	s->relay.cfg.idle_ms = limit_idle ? limit_idle : 5000;
+	s->relay.cfg.max_bytes = limit_bytes;
 	assert_int_equal(pthread_create(&s->relay.th, NULL, relay_main, &s->relay), 0);
 
 	/* The guest's client: trusts the task CA only. */
@@ -271,7 +294,8 @@ static void finish(struct session *s)
 	SSL_CTX_free(s->ctx);
 	shutdown(s->fd, SHUT_RDWR);
 	close(s->fd);
-	pthread_join(s->relay.th, NULL);
+	if (s->relay.th)
+		pthread_join(s->relay.th, NULL);
 	shutdown(s->up.lfd, SHUT_RDWR);
 	pthread_join(s->up.th, NULL);
 	close(s->up.lfd);
@@ -567,6 +591,118 @@ static void test_malformed(void **state)
 	}
 }
 
+
+/* Megabytes both ways on one connection: back-pressure, no deadlock, every byte intact. */
+static void test_large(void **state)
+{
+	struct session s;
+	char head[512], resp[512];
+	static char got[sizeof(big) + 1024];
+	size_t n = 0, r, hl;
+	const char *e;
+
+	(void)state;
+	big_uploads = 0;
+	start(&s, leaf_ok, HOST);
+	snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: " HOST "\r\nx-api-key: %s\r\n"
+		 "Content-Length: %zu\r\n\r\n", sec->sentinel, sizeof(big));
+	send_all(&s, head);
+	for (size_t off = 0; off < sizeof(big);) {
+		int w = SSL_write(s.ssl, big + off, (int)(sizeof(big) - off));
+
+		assert_true(w > 0);
+		off += (size_t)w;
+	}
+	assert_true(read_response(&s, resp, sizeof(resp)));
+	send_all(&s, "GET /big HTTP/1.1\r\nHost: " HOST "\r\n\r\n");
+	while (n < sizeof(got) && SSL_read_ex(s.ssl, got + n, sizeof(got) - n, &r) == 1) {
+		n += r;
+		if ((e = memmem(got, n, "\r\n\r\n", 4)) && n - (size_t)(e + 4 - got) >= sizeof(big))
+			break;
+	}
+	e = memmem(got, n, "\r\n\r\n", 4);
+	assert_non_null(e);
+	hl = (size_t)(e + 4 - got);
+	assert_int_equal(n - hl, sizeof(big));
+	assert_memory_equal(got + hl, big, sizeof(big));
+	finish(&s);
+	assert_int_equal(s.relay.ret, 0);
+	assert_int_equal(s.relay.res.requests, 2);
+	assert_int_equal(big_uploads, 1);
+	assert_true(s.relay.res.bytes_up > sizeof(big));
+	assert_true(s.relay.res.bytes_down > sizeof(big));
+}
+
+/* The byte limit and the idle limit end a connection with a reason. */
+static void test_limits(void **state)
+{
+	struct session s;
+	char resp[512];
+
+	(void)state;
+	/* start() reads these when it sets the relay going. */
+	limit_bytes = 64;
+	start(&s, leaf_ok, HOST);
+	send_all(&s, "GET /1 HTTP/1.1\r\nHost: " HOST "\r\nX-Padding: 0123456789012345678901234567890123456789\r\n\r\n");
+	read_response(&s, resp, sizeof(resp));
+	finish(&s);
+	limit_bytes = 0;
+	assert_int_equal(s.relay.ret, SBX_ELIMIT);
+	assert_non_null(strstr(s.relay.res.reason, "over its 64-byte limit"));
+
+	limit_idle = 200;
+	start(&s, leaf_ok, HOST);
+	send_all(&s, "GET /1 HTTP/1.1\r\n");
+	pthread_join(s.relay.th, NULL);
+	s.relay.th = 0;
+	limit_idle = 0;
+	finish(&s);
+	assert_int_equal(s.relay.ret, SBX_ETIMEDOUT);
+	assert_non_null(strstr(s.relay.res.reason, "idle for 200 ms"));
+}
+
+struct minter {
+	pthread_t th;
+	X509 *cert[8];
+};
+
+static void *mint_main(void *arg)
+{
+	struct minter *m = arg;
+	char host[32];
+	EVP_PKEY *k;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		snprintf(host, sizeof(host), "h%d.example", i);
+		if (sbx_tls_ca_leaf(&m->cert[i], &k, task_ca, host))
+			m->cert[i] = NULL;
+		EVP_PKEY_free(k);
+	}
+	return NULL;
+}
+
+/* Threads minting the same names get the same, cached certificates. */
+static void test_ca_threads(void **state)
+{
+	struct minter m[4];
+	int i, j;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&m[i].th, NULL, mint_main, &m[i]), 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(m[i].th, NULL);
+	for (j = 0; j < 8; j++)
+		for (i = 0; i < 4; i++) {
+			assert_non_null(m[i].cert[j]);
+			assert_ptr_equal(m[i].cert[j], m[0].cert[j]);
+		}
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < 8; j++)
+			X509_free(m[i].cert[j]);
+}
+
 /* The real value is in no file under the test's directory (nor its tail in any). */
 static void test_no_value_on_disk(void **state)
 {
@@ -609,6 +745,8 @@ static int setup(void **state)
 	leaf_wrong = make_cert(leaf_key, "wrong.example.test", up_ca, up_ca_key, "DNS:wrong.example.test");
 	leaf_rogue = make_cert(leaf_key, HOST, rogue_ca, rogue_key, "DNS:" HOST);
 	write_pem(ca_file, up_ca);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + (i * 7 + i / 4096) % 26);
 	return 0;
 }
 
@@ -644,6 +782,9 @@ int main(void)
 		cmocka_unit_test(test_exfil_split_body),
 		cmocka_unit_test(test_upstream_verify),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_ca_threads),
 		cmocka_unit_test(test_no_value_on_disk),
 	};
 
