@@ -335,18 +335,17 @@ static int client_ctx(SSL_CTX **out, struct relay *r)
 	return 0;
 }
 
-static bool is_ip_literal(const char *h)
+/* The host without IPv6 brackets into name[]; true when it is an IP literal. */
+static bool bare_host(char *name, size_t size, const char *h)
 {
 	unsigned char buf[16];
-	char tmp[64];
 	size_t l = strlen(h);
 
-	if (l >= 2 && h[0] == '[' && h[l - 1] == ']' && l - 2 < sizeof(tmp)) {
-		memcpy(tmp, h + 1, l - 2);
-		tmp[l - 2] = '\0';
-		h = tmp;
-	}
-	return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+	if (l >= 2 && h[0] == '[' && h[l - 1] == ']')
+		snprintf(name, size, "%.*s", (int)(l - 2), h + 1);
+	else
+		snprintf(name, size, "%s", h);
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
 static uint64_t now_ms(void)
@@ -628,6 +627,8 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 	struct relay r;
 	SSL_CTX *sctx = NULL, *cctx = NULL;
 	BIO *cb = NULL, *ub = NULL;
+	char name[256];
+	bool ip;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -664,8 +665,9 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 	cb = ub = NULL;
 	SSL_set_accept_state(r.c);
 	SSL_set_connect_state(r.u);
-	if (!SSL_set1_host(r.u, cfg->host) ||
-	    (!is_ip_literal(cfg->host) && !SSL_set_tlsext_host_name(r.u, cfg->host)) ||
+	ip = bare_host(name, sizeof(name), cfg->host);
+	/* SSL_set1_host takes an IP literal too (then it checks iPAddress SANs). */
+	if (!SSL_set1_host(r.u, name) || (!ip && !SSL_set_tlsext_host_name(r.u, name)) ||
 	    SSL_set_alpn_protos(r.u, (const unsigned char *)"\x08http/1.1", 9)) {
 		fail(&r, SBX_ERROR, false, "cannot set up TLS to %s", cfg->host);
 		goto out;

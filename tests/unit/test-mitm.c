@@ -44,7 +44,7 @@ static struct sbx_secret *sec, *bearer, *other;
 /* The upstream's test CA, and leaves: right name, wrong name, from an untrusted CA. */
 static EVP_PKEY *up_ca_key, *rogue_key;
 static X509 *up_ca, *rogue_ca, *impostor_ca, *leaf_impostor;
-static X509 *leaf_ok, *leaf_wrong, *leaf_rogue;
+static X509 *leaf_ok, *leaf_wrong, *leaf_rogue, *leaf_ip;
 static EVP_PKEY *leaf_key;
 
 /* ---- a small CA, made with OpenSSL here ---- */
@@ -592,6 +592,22 @@ static void test_malformed(void **state)
 }
 
 
+/* An IP literal: iPAddress SANs both ways, no SNI upstream. */
+static void test_ip_literal(void **state)
+{
+	struct session s;
+	char resp[512];
+
+	(void)state;
+	start(&s, leaf_ip, "127.0.0.1");
+	assert_int_equal(s.verify, X509_V_OK);
+	send_all(&s, "GET /ip HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	assert_true(read_response(&s, resp, sizeof(resp)));
+	finish(&s);
+	assert_int_equal(s.relay.ret, 0);
+	assert_true(logged("GET /ip HTTP/1.1"));
+}
+
 /* Megabytes both ways on one connection: back-pressure, no deadlock, every byte intact. */
 static void test_large(void **state)
 {
@@ -744,6 +760,7 @@ static int setup(void **state)
 	leaf_ok = make_cert(leaf_key, HOST, up_ca, up_ca_key, "DNS:" HOST);
 	leaf_wrong = make_cert(leaf_key, "wrong.example.test", up_ca, up_ca_key, "DNS:wrong.example.test");
 	leaf_rogue = make_cert(leaf_key, HOST, rogue_ca, rogue_key, "DNS:" HOST);
+	leaf_ip = make_cert(leaf_key, "127.0.0.1", up_ca, up_ca_key, "IP:127.0.0.1");
 	write_pem(ca_file, up_ca);
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (char)('a' + (i * 7 + i / 4096) % 26);
@@ -766,6 +783,7 @@ static int teardown(void **state)
 	X509_free(leaf_ok);
 	X509_free(leaf_wrong);
 	X509_free(leaf_rogue);
+	X509_free(leaf_ip);
 	EVP_PKEY_free(up_ca_key);
 	EVP_PKEY_free(rogue_key);
 	EVP_PKEY_free(leaf_key);
@@ -782,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_exfil_split_body),
 		cmocka_unit_test(test_upstream_verify),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_ip_literal),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_ca_threads),
