@@ -66,3 +66,15 @@ tests_unit_test_secret_SOURCES = tests/unit/test-secret.c
 tests_unit_test_secret_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_secret_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-secret
+# The guest-facing request-head rewrite and sentinel scan of sbx/secret-http.c, fuzzed.
+check_PROGRAMS += tests/fuzz/check-secret-head
+tests_fuzz_check_secret_head_SOURCES = tests/fuzz/fuzz-secret-head.c tests/fuzz/driver.c
+tests_fuzz_check_secret_head_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/secret-head.fuzz
+EXTRA_DIST += tests/fuzz/corpus/secret-head
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-secret-head
+tests_fuzz_fuzz_secret_head_SOURCES = tests/fuzz/fuzz-secret-head.c
+tests_fuzz_fuzz_secret_head_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_secret_head_LDADD = $(SBX_LIBS)
+endif
