@@ -154,6 +154,17 @@ static int on_head(struct relay *r, size_t hlen)
 	return 0;
 }
 
+/* No bare CR or LF (or other controls but HTAB) in a line: no second opinion on where it ends. */
+static bool clean_line(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
 /* "<hex>[;ext]\r\n": sizes up to 2^40. */
 static int on_chunk_line(struct relay *r, size_t llen)
 {
@@ -161,6 +172,8 @@ static int on_chunk_line(struct relay *r, size_t llen)
 	size_t i;
 	int digits = 0;
 
+	if (!clean_line(r->cin, llen - 2))
+		return fail(r, SBX_EINVAL, false, "control character in a chunk line to %s", r->cfg->host);
 	for (i = 0; i < llen - 2; i++) {
 		char c = r->cin[i];
 		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
@@ -246,6 +259,8 @@ static int process(struct relay *r)
 			if (r->trailer_bytes > TRAILER_MAX)
 				return fail(r, SBX_ELIMIT, false, "trailers over %u bytes to %s", TRAILER_MAX,
 					    r->cfg->host);
+			if (!clean_line(r->cin, n - 2) || r->cin[0] == ' ' || r->cin[0] == '\t')
+				return fail(r, SBX_EINVAL, false, "malformed trailer in a request to %s", r->cfg->host);
 			if (sbx_secret_find_sentinel(r->cin, n, r->cfg->secrets, r->cfg->nsecrets))
 				return fail(r, SBX_EINVAL, true, "sentinel in a request trailer to %s", r->cfg->host);
 			if (uout_put(r, r->cin, n))

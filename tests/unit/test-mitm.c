@@ -572,6 +572,10 @@ static void test_malformed(void **state)
 		"GET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
 		"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
 		"GET /\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a\nb\r\nhello\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\rb\r\n\r\n",
 	};
 	size_t i;
 
@@ -587,7 +591,9 @@ static void test_malformed(void **state)
 		if (s.relay.ret != SBX_EINVAL)
 			fail_msg("case %zu: %d %s", i, s.relay.ret, s.relay.res.reason);
 		assert_false(s.relay.res.exfil_blocked);
-		assert_int_equal(up_len, 0);
+		/* Refused at the head: nothing went upstream. Refused in a body: the head did. */
+		if (i < 7)
+			assert_int_equal(up_len, 0);
 	}
 }
 
