@@ -263,6 +263,8 @@ static int run_command(char **out, size_t *out_len, const char *name, const char
 		setpgid(0, 0);
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(fds[1], 1) < 0)
 			_exit(127);
+		/* The password manager gets stdin, stdout and stderr, none of our other fds. */
+		closefrom(3);
 		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 		_exit(127);
 	}

@@ -16,6 +16,11 @@
  *                                           64 KiB at most)
  *   git config sbx-secret.<name>.timeout    the command's deadline (default 10s)
  *
+ * The command runs in a process group of its own (so the deadline kills
+ * all of it), stdin /dev/null, stderr shown: a password manager that asks
+ * through its agent (gpg-agent's pinentry) works; one that reads the
+ * terminal itself is stopped by SIGTTIN and runs into the deadline.
+ *
  * An agent preset (claude, codex, openai, gemini, aider) brings its model
  * API's secret unless the config names one with the same name or .env.
  *
