@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "sbx/mitm.h"
 #include "sbx/mitm-int.h"
+#include "sbx/req-stream.h"
 #include "sbx/secret.h"
 #include "sbx/tls-ca.h"
 #include "util/error.h"
@@ -21,34 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CIN_CAP (SBX_HTTP_HEAD_MAX + 16384)
 #define DBUF_CAP 16384
-#define CHUNK_LINE_MAX 1024
-#define TRAILER_MAX SBX_HTTP_HEAD_MAX
 
 /* ---- the relay's state ---- */
-
-enum req_state { R_HEAD, R_BODY, R_CHUNK_LINE, R_CHUNK_DATA, R_CHUNK_CRLF, R_TRAILER };
 
 struct relay {
 	const struct sbx_mitm_config *cfg;
 	struct sbx_mitm_result *res;
 	SSL *c, *u;
 	int cfd, ufd;
-	/* guest -> upstream: plaintext in, rewritten out */
-	char *cin;
-	size_t cn;
-	char *uout;
-	size_t un, uoff, ucap;
-	enum req_state st;
-	uint64_t left;			/* body or chunk bytes still to pass */
-	size_t trailer_bytes;
-	struct sbx_sentinel_scan scan;
+	struct sbx_req_stream req;	/* guest -> upstream */
 	/* upstream -> guest */
 	char dbuf[DBUF_CAP];
 	size_t dn, doff;
 	bool c_eof, u_eof, u_clean;
-	bool later;			/* past the connection's first request */
 	int err;
 };
 
@@ -66,211 +53,6 @@ static int fail(struct relay *r, int code, bool exfil, const char *fmt, ...)
 	r->res->exfil_blocked |= exfil;
 	r->err = sbx_error_set(code, "%s", r->res->reason);
 	return r->err;
-}
-
-static int uout_put(struct relay *r, const void *d, size_t n)
-{
-	if (r->un + n > r->ucap) {
-		size_t cap = (r->un + n) * 2;
-		char *np = malloc(cap);
-
-		if (!np)
-			return fail(r, SBX_ENOMEM, false, "out of memory");
-		if (r->un)
-			memcpy(np, r->uout, r->un);
-		if (r->uout)
-			explicit_bzero(r->uout, r->ucap);
-		free(r->uout);
-		r->uout = np;
-		r->ucap = cap;
-	}
-	memcpy(r->uout + r->un, d, n);
-	r->un += n;
-	return 0;
-}
-
-static void cin_consume(struct relay *r, size_t n)
-{
-	memmove(r->cin, r->cin + n, r->cn - n);
-	r->cn -= n;
-}
-
-/* Pass n body bytes from cin, scanned for sentinels. */
-static int pass_body(struct relay *r, size_t n)
-{
-	const struct sbx_secret *hit = sbx_sentinel_scan_feed(&r->scan, r->cin, n);
-
-	if (hit)
-		return fail(r, SBX_EINVAL, true, "sentinel of secret '%s' in a request body to %s",
-			    hit->name, r->cfg->host);
-	if (uout_put(r, r->cin, n))
-		return r->err;
-	cin_consume(r, n);
-	return 0;
-}
-
-static int on_head(struct relay *r, size_t hlen)
-{
-	struct sbx_secret_verdict v;
-	char *out = NULL;
-	size_t olen = 0;
-	int err;
-
-	r->later = r->res->requests > 0;
-	err = sbx_secret_rewrite_head(&out, &olen, &v, r->cin, hlen, r->cfg->host, r->cfg->port, true,
-				      r->cfg->secrets, r->cfg->nsecrets);
-	if (err)
-		return fail(r, err, false, "%s", sbx_error());
-	if (r->res->requests == 0) {
-		snprintf(r->res->method, sizeof(r->res->method), "%s", v.method);
-		snprintf(r->res->path, sizeof(r->res->path), "%s", v.path);
-	}
-	if (!v.blocked && v.upgrade)
-		snprintf(v.reason, sizeof(v.reason), "protocol upgrade refused on a secret's host"), v.blocked = true;
-	if (!v.blocked && !strcmp(v.method, "CONNECT"))
-		snprintf(v.reason, sizeof(v.reason), "CONNECT inside an intercepted connection"), v.blocked = true;
-	if (v.blocked) {
-		if (out)
-			explicit_bzero(out, olen);
-		free(out);
-		return fail(r, SBX_EINVAL, v.exfil, "%s", v.reason);
-	}
-	err = uout_put(r, out, olen);
-	explicit_bzero(out, olen);
-	free(out);
-	if (err)
-		return err;
-	cin_consume(r, hlen);
-	r->res->requests++;
-	sbx_sentinel_scan_init(&r->scan, r->cfg->secrets, r->cfg->nsecrets);
-	if (v.body == SBX_BODY_LENGTH) {
-		r->left = v.length;
-		r->st = v.length ? R_BODY : R_HEAD;
-	} else if (v.body == SBX_BODY_CHUNKED) {
-		r->st = R_CHUNK_LINE;
-	} else {
-		r->st = R_HEAD;
-	}
-	return 0;
-}
-
-/* No bare CR or LF (or other controls but HTAB) in a line: no second opinion on where it ends. */
-static bool clean_line(const char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* "<hex>[;ext]\r\n": sizes up to 2^40. */
-static int on_chunk_line(struct relay *r, size_t llen)
-{
-	uint64_t size = 0;
-	size_t i;
-	int digits = 0;
-
-	if (!clean_line(r->cin, llen - 2))
-		return fail(r, SBX_EINVAL, false, "control character in a chunk line to %s", r->cfg->host);
-	for (i = 0; i < llen - 2; i++) {
-		char c = r->cin[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-
-		if (d < 0)
-			break;
-		if (++digits > 10)
-			return fail(r, SBX_EINVAL, false, "chunk size too large in a request to %s", r->cfg->host);
-		size = size * 16 + (uint64_t)d;
-	}
-	if (!digits || (i < llen - 2 && r->cin[i] != ';' && r->cin[i] != ' ' && r->cin[i] != '\t'))
-		return fail(r, SBX_EINVAL, false, "malformed chunk size in a request to %s", r->cfg->host);
-	if (sbx_secret_find_sentinel(r->cin, llen, r->cfg->secrets, r->cfg->nsecrets))
-		return fail(r, SBX_EINVAL, true, "sentinel in a chunk extension to %s", r->cfg->host);
-	if (uout_put(r, r->cin, llen))
-		return r->err;
-	cin_consume(r, llen);
-	r->left = size;
-	r->st = size ? R_CHUNK_DATA : R_TRAILER;
-	r->trailer_bytes = 0;
-	return 0;
-}
-
-/* Parse what cin holds; returns with cin holding an incomplete piece only. */
-static int process(struct relay *r)
-{
-	for (;;) {
-		const char *eol;
-		size_t n;
-
-		if (r->err)
-			return r->err;
-		if (!r->cn)
-			return 0;
-		switch (r->st) {
-		case R_HEAD:
-			if (sbx_http_head_len(&n, r->cin, r->cn, SBX_HTTP_HEAD_MAX))
-				return fail(r, SBX_ELIMIT, false, "request head over %u bytes to %s",
-					    SBX_HTTP_HEAD_MAX, r->cfg->host);
-			if (!n)
-				return 0;
-			if (on_head(r, n))
-				return r->err;
-			break;
-		case R_BODY:
-		case R_CHUNK_DATA:
-			n = r->cn < r->left ? r->cn : (size_t)r->left;
-			if (pass_body(r, n))
-				return r->err;
-			r->left -= n;
-			if (!r->left)
-				r->st = r->st == R_BODY ? R_HEAD : R_CHUNK_CRLF;
-			break;
-		case R_CHUNK_CRLF:
-			if (r->cn < 2)
-				return 0;
-			if (r->cin[0] != '\r' || r->cin[1] != '\n')
-				return fail(r, SBX_EINVAL, false, "malformed chunk in a request to %s", r->cfg->host);
-			if (uout_put(r, "\r\n", 2))
-				return r->err;
-			cin_consume(r, 2);
-			r->st = R_CHUNK_LINE;
-			break;
-		case R_CHUNK_LINE:
-			eol = memmem(r->cin, r->cn < CHUNK_LINE_MAX ? r->cn : CHUNK_LINE_MAX, "\r\n", 2);
-			if (!eol && r->cn >= CHUNK_LINE_MAX)
-				return fail(r, SBX_ELIMIT, false, "chunk line too long to %s", r->cfg->host);
-			if (!eol)
-				return 0;
-			if (on_chunk_line(r, (size_t)(eol - r->cin) + 2))
-				return r->err;
-			break;
-		case R_TRAILER:
-			/* A trailer line, or the blank line that ends the message. */
-			eol = memmem(r->cin, r->cn, "\r\n", 2);
-			if (!eol && r->cn >= TRAILER_MAX)
-				return fail(r, SBX_ELIMIT, false, "trailer too long to %s", r->cfg->host);
-			if (!eol)
-				return 0;
-			n = (size_t)(eol - r->cin) + 2;
-			r->trailer_bytes += n;
-			if (r->trailer_bytes > TRAILER_MAX)
-				return fail(r, SBX_ELIMIT, false, "trailers over %u bytes to %s", TRAILER_MAX,
-					    r->cfg->host);
-			if (!clean_line(r->cin, n - 2) || r->cin[0] == ' ' || r->cin[0] == '\t')
-				return fail(r, SBX_EINVAL, false, "malformed trailer in a request to %s", r->cfg->host);
-			if (sbx_secret_find_sentinel(r->cin, n, r->cfg->secrets, r->cfg->nsecrets))
-				return fail(r, SBX_EINVAL, true, "sentinel in a request trailer to %s", r->cfg->host);
-			if (uout_put(r, r->cin, n))
-				return r->err;
-			cin_consume(r, n);
-			if (n == 2)
-				r->st = R_HEAD;
-			break;
-		}
-	}
 }
 
 /* ---- TLS ---- */
@@ -490,6 +272,13 @@ static void answer(struct relay *r, const char *status)
 
 /* ---- the relay loop ---- */
 
+/* The request stream refused: its reason becomes the relay's. */
+static int from_stream(struct relay *r)
+{
+	r->res->exfil_blocked |= r->req.exfil;
+	return fail(r, r->req.err, false, "%s", r->req.reason);
+}
+
 static int over_limit(struct relay *r)
 {
 	uint64_t max = r->cfg->max_bytes;
@@ -506,22 +295,19 @@ static int over_limit(struct relay *r)
  */
 static int step(struct relay *r, bool *progress, short *cev, short *uev)
 {
-	size_t n;
+	size_t n, space;
+	char *buf;
 	int ret, st;
 	short ev;
 	bool clean;
 
 	/* guest's rewritten requests -> upstream */
-	if (r->uoff < r->un) {
-		ret = SSL_write_ex(r->u, r->uout + r->uoff, r->un - r->uoff, &n);
+	if (r->req.out_off < r->req.out_n) {
+		ret = SSL_write_ex(r->u, r->req.out + r->req.out_off, r->req.out_n - r->req.out_off, &n);
 		if (ret == 1) {
-			r->uoff += n;
+			sbx_req_stream_sent(&r->req, n);
 			r->res->bytes_up += n;
 			*progress = true;
-			if (r->uoff == r->un) {
-				explicit_bzero(r->uout, r->un);
-				r->uoff = r->un = 0;
-			}
 			if (over_limit(r))
 				return r->err;
 		} else if ((st = ssl_status(r->u, ret, &ev, &clean)) > 0) {
@@ -532,13 +318,14 @@ static int step(struct relay *r, bool *progress, short *cev, short *uev)
 		}
 	}
 	/* guest -> parser, only once its output has gone (back-pressure) */
-	if (!r->c_eof && r->un == 0 && r->cn < CIN_CAP) {
-		ret = SSL_read_ex(r->c, r->cin + r->cn, CIN_CAP - r->cn, &n);
+	space = 0;
+	buf = sbx_req_stream_space(&r->req, &space);
+	if (!r->c_eof && r->req.out_n == 0 && space) {
+		ret = SSL_read_ex(r->c, buf, space, &n);
 		if (ret == 1) {
-			r->cn += n;
 			*progress = true;
-			if (process(r))
-				return r->err;
+			if (sbx_req_stream_push(&r->req, n))
+				return from_stream(r);
 		} else if ((st = ssl_status(r->c, ret, &ev, &clean)) > 0) {
 			*cev |= ev;
 		} else if (st == 0) {
@@ -601,7 +388,7 @@ static int loop(struct relay *r)
 		if (step(r, &progress, &cev, &uev))
 			return r->err;
 		/* The guest closed and its last request went out: done. */
-		if (r->c_eof && r->un == 0) {
+		if (r->c_eof && r->req.out_n == 0) {
 			SSL_shutdown(r->u);
 			return 0;
 		}
@@ -660,8 +447,7 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 		fail(&r, SBX_EIO, false, "fcntl: %s", strerror(errno));
 		goto out;
 	}
-	r.cin = malloc(CIN_CAP);
-	if (!r.cin) {
+	if (sbx_req_stream_init(&r.req, cfg->host, cfg->port, true, cfg->secrets, cfg->nsecrets)) {
 		fail(&r, SBX_ENOMEM, false, "out of memory");
 		goto out;
 	}
@@ -704,7 +490,7 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 		goto out;
 	err = loop(&r);
 	/* The first request refused and nothing sent back yet: its answer says why. */
-	if ((err == SBX_EINVAL || err == SBX_ELIMIT) && !r.later && res->bytes_down == 0 && r.dn == 0)
+	if ((err == SBX_EINVAL || err == SBX_ELIMIT) && !r.req.later && res->bytes_down == 0 && r.dn == 0)
 		answer(&r, "403 Forbidden");
 out:
 	SSL_free(r.c);
@@ -713,10 +499,10 @@ out:
 	BIO_free(ub);
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(cctx);
-	free(r.cin);
-	if (r.uout)
-		explicit_bzero(r.uout, r.ucap);
-	free(r.uout);
+	res->requests = r.req.requests;
+	memcpy(res->method, r.req.method, sizeof(res->method));
+	memcpy(res->path, r.req.path, sizeof(res->path));
+	sbx_req_stream_clear(&r.req);
 	ERR_clear_error();
 	err = r.err;
 	explicit_bzero(&r, sizeof(r));

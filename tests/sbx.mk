@@ -78,3 +78,15 @@ tests_fuzz_fuzz_secret_head_SOURCES = tests/fuzz/fuzz-secret-head.c
 tests_fuzz_fuzz_secret_head_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_secret_head_LDADD = $(SBX_LIBS)
 endif
+# The relay's request stream (sbx/req-stream.c) in arbitrary splits: a real value goes only to its host.
+check_PROGRAMS += tests/fuzz/check-req-stream
+tests_fuzz_check_req_stream_SOURCES = tests/fuzz/fuzz-req-stream.c tests/fuzz/driver.c
+tests_fuzz_check_req_stream_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/req-stream.fuzz
+EXTRA_DIST += tests/fuzz/corpus/req-stream
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-req-stream
+tests_fuzz_fuzz_req_stream_SOURCES = tests/fuzz/fuzz-req-stream.c
+tests_fuzz_fuzz_req_stream_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_req_stream_LDADD = $(SBX_LIBS)
+endif
