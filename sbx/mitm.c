@@ -33,7 +33,7 @@ struct relay {
 	int cfd, ufd;
 	struct sbx_req_stream req;	/* guest -> upstream */
 	/* upstream -> guest */
-	char dbuf[DBUF_CAP];
+	char *dbuf;			/* DBUF_CAP bytes; off the stack of a proxy thread */
 	size_t dn, doff;
 	bool c_eof, u_eof, u_clean;
 	int err;
@@ -358,7 +358,7 @@ static int step(struct relay *r, bool *progress, short *cev, short *uev)
 		}
 	}
 	if (!r->u_eof && r->dn == 0) {
-		ret = SSL_read_ex(r->u, r->dbuf, sizeof(r->dbuf), &n);
+		ret = SSL_read_ex(r->u, r->dbuf, DBUF_CAP, &n);
 		if (ret == 1) {
 			r->dn = n;
 			*progress = true;
@@ -447,7 +447,8 @@ int sbx_mitm_relay(int client_fd, int upstream_fd, const uint8_t *prefix, size_t
 		fail(&r, SBX_EIO, false, "fcntl: %s", strerror(errno));
 		goto out;
 	}
-	if (sbx_req_stream_init(&r.req, cfg->host, cfg->port, true, cfg->secrets, cfg->nsecrets)) {
+	r.dbuf = malloc(DBUF_CAP);
+	if (!r.dbuf || sbx_req_stream_init(&r.req, cfg->host, cfg->port, true, cfg->secrets, cfg->nsecrets)) {
 		fail(&r, SBX_ENOMEM, false, "out of memory");
 		goto out;
 	}
@@ -503,6 +504,7 @@ out:
 	memcpy(res->method, r.req.method, sizeof(res->method));
 	memcpy(res->path, r.req.path, sizeof(res->path));
 	sbx_req_stream_clear(&r.req);
+	free(r.dbuf);
 	ERR_clear_error();
 	err = r.err;
 	explicit_bzero(&r, sizeof(r));
