@@ -58,5 +58,6 @@ int cmd_rm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_gc(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_audit(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

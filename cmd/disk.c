@@ -3,26 +3,20 @@
 #include "cmd/builtin.h"
 #include "sbx/disk.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/parse.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-static void json_str(const char *s)
+/* Print a JSON object indented as qemu-img --output=json does; takes `o`. */
+static void print_json(json_t *o, int err)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
+	if (err || sbx_json_print(stdout, o, JSON_INDENT(4)))
+		die("cannot print JSON (out of memory)");
+	putchar('\n');
+	json_decref(o);
 }
 
 static const char *const create_usage[] = {
@@ -87,25 +81,27 @@ static int disk_info(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (sbx_disk_info(argv[0], &i))
 		die("cannot read '%s' (%s)", argv[0], sbx_error());
 	if (json) {
-		printf("{\n    \"filename\": ");
-		json_str(argv[0]);
-		printf(",\n    \"format\": \"qcow2\",\n    \"virtual-size\": %" PRIu64
-		       ",\n    \"cluster-size\": %" PRIu64 ",\n    \"extended-l2\": %s"
-		       ",\n    \"compression-type\": \"%s\",\n    \"lazy-refcounts\": %s"
-		       ",\n    \"refcount-bits\": %u,\n    \"dirty\": %s,\n    \"corrupt\": %s"
-		       ",\n    \"snapshots\": %" PRIu32 ",\n    \"actual-size\": %" PRIu64
-		       ",\n    \"file-size\": %" PRIu64,
-		       i.size, i.cluster_size, i.subclusters ? "true" : "false", i.compression,
-		       i.lazy_refcounts ? "true" : "false", i.refcount_bits,
-		       i.dirty ? "true" : "false", i.corrupt ? "true" : "false", i.snapshots,
-		       i.disk_bytes, i.file_bytes);
+		json_t *o = json_object();
+		int err = !o;
+
+		err = err ?: sbx_json_set(o, "filename", sbx_json_str(argv[0]));
+		err = err ?: sbx_json_set(o, "format", json_string("qcow2"));
+		err = err ?: sbx_json_set(o, "virtual-size", json_integer((json_int_t)i.size));
+		err = err ?: sbx_json_set(o, "cluster-size", json_integer((json_int_t)i.cluster_size));
+		err = err ?: sbx_json_set(o, "extended-l2", json_boolean(i.subclusters));
+		err = err ?: sbx_json_set(o, "compression-type", sbx_json_str(i.compression));
+		err = err ?: sbx_json_set(o, "lazy-refcounts", json_boolean(i.lazy_refcounts));
+		err = err ?: sbx_json_set(o, "refcount-bits", json_integer(i.refcount_bits));
+		err = err ?: sbx_json_set(o, "dirty", json_boolean(i.dirty));
+		err = err ?: sbx_json_set(o, "corrupt", json_boolean(i.corrupt));
+		err = err ?: sbx_json_set(o, "snapshots", json_integer(i.snapshots));
+		err = err ?: sbx_json_set(o, "actual-size", json_integer((json_int_t)i.disk_bytes));
+		err = err ?: sbx_json_set(o, "file-size", json_integer((json_int_t)i.file_bytes));
 		if (i.backing[0]) {
-			printf(",\n    \"backing-filename\": ");
-			json_str(i.backing);
-			printf(",\n    \"backing-filename-format\": ");
-			json_str(i.backing_format);
+			err = err ?: sbx_json_set(o, "backing-filename", sbx_json_str(i.backing));
+			err = err ?: sbx_json_set(o, "backing-filename-format", sbx_json_str(i.backing_format));
 		}
-		printf("\n}\n");
+		print_json(o, err);
 		return 0;
 	}
 	printf("image: %s\nformat: qcow2 (version 3)\nvirtual size: %" PRIu64 " bytes\n"
@@ -154,22 +150,24 @@ static int disk_check(int argc, const char **argv, struct cmd_ctx *ctx)
 		return err == SBX_EUNSUPPORTED ? 63 : 1;
 	}
 	if (json) {
-		printf("{\n    \"filename\": ");
-		json_str(argv[0]);
-		printf(",\n    \"format\": \"qcow2\",\n    \"check-errors\": 0,\n"
-		       "    \"corruptions\": %" PRIu64 ",\n    \"leaks\": %" PRIu64
-		       ",\n    \"stale-refcounts\": %" PRIu64 ",\n    \"repaired\": %" PRIu64
-		       ",\n    \"dirty\": %s,\n    \"allocated-clusters\": %" PRIu64
-		       ",\n    \"total-clusters\": %" PRIu64 ",\n    \"compressed-clusters\": %" PRIu64
-		       ",\n    \"image-end-offset\": %" PRIu64,
-		       r.corruptions, r.leaks, r.stale_refcounts, r.repaired, r.dirty ? "true" : "false",
-		       r.allocated_clusters, r.total_clusters, r.compressed_clusters,
-		       r.image_end_offset);
-		if (r.first_error[0]) {
-			printf(",\n    \"first-error\": ");
-			json_str(r.first_error);
-		}
-		printf("\n}\n");
+		json_t *o = json_object();
+		int e = !o;
+
+		e = e ?: sbx_json_set(o, "filename", sbx_json_str(argv[0]));
+		e = e ?: sbx_json_set(o, "format", json_string("qcow2"));
+		e = e ?: sbx_json_set(o, "check-errors", json_integer(0));
+		e = e ?: sbx_json_set(o, "corruptions", json_integer((json_int_t)r.corruptions));
+		e = e ?: sbx_json_set(o, "leaks", json_integer((json_int_t)r.leaks));
+		e = e ?: sbx_json_set(o, "stale-refcounts", json_integer((json_int_t)r.stale_refcounts));
+		e = e ?: sbx_json_set(o, "repaired", json_integer((json_int_t)r.repaired));
+		e = e ?: sbx_json_set(o, "dirty", json_boolean(r.dirty));
+		e = e ?: sbx_json_set(o, "allocated-clusters", json_integer((json_int_t)r.allocated_clusters));
+		e = e ?: sbx_json_set(o, "total-clusters", json_integer((json_int_t)r.total_clusters));
+		e = e ?: sbx_json_set(o, "compressed-clusters", json_integer((json_int_t)r.compressed_clusters));
+		e = e ?: sbx_json_set(o, "image-end-offset", json_integer((json_int_t)r.image_end_offset));
+		if (r.first_error[0])
+			e = e ?: sbx_json_set(o, "first-error", sbx_json_str(r.first_error));
+		print_json(o, e);
 	} else {
 		if (r.repaired)
 			printf("Repaired %" PRIu64 " refcounts (leaked clusters or refcounts left stale "

@@ -17,6 +17,7 @@
 #include <string.h>
 
 static const struct cmd_struct commands[] = {
+	{ "audit", cmd_audit, NEED_REPO, "print a task's audit trail: connections, commands, import (-f follows it)" },
 	{ "demo", cmd_demo, 0, "run the main job on a demo repository with a scripted agent" },
 	{ "diff", cmd_diff, NEED_REPO, "show what a task changed (base..sbx/<id>)" },
 	{ "disk", cmd_disk, 0, "create, inspect, check, seal and squash qcow2 disks" },

@@ -3,6 +3,7 @@
 #include "cmd/builtin.h"
 #include "sbx/image.h"
 #include "util/error.h"
+#include "util/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -51,20 +52,6 @@ struct ls_state {
 	int n;
 };
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static int ls_one(void *opaque, const struct sbx_image *img, const char *names)
 {
 	struct ls_state *st = opaque;
@@ -73,18 +60,21 @@ static int ls_one(void *opaque, const struct sbx_image *img, const char *names)
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime(&t));
 	if (st->json) {
-		printf("%s{\"id\":", st->n ? "," : "");
-		json_str(img->id);
-		printf(",\"names\":");
-		json_str(names);
-		printf(",\"preset\":");
-		json_str(img->preset);
-		printf(",\"agent\":");
-		json_str(img->agent);
-		printf(",\"kernel\":");
-		json_str(img->kernel_version);
-		printf(",\"created\":%llu,\"bytes\":%llu}", (unsigned long long)img->created,
-		       (unsigned long long)img->bytes);
+		json_t *o = json_object();
+		int err = !o;
+
+		err = err ?: sbx_json_set(o, "id", sbx_json_str(img->id));
+		err = err ?: sbx_json_set(o, "names", sbx_json_str(names));
+		err = err ?: sbx_json_set(o, "preset", sbx_json_str(img->preset));
+		err = err ?: sbx_json_set(o, "agent", sbx_json_str(img->agent));
+		err = err ?: sbx_json_set(o, "kernel", sbx_json_str(img->kernel_version));
+		err = err ?: sbx_json_set(o, "created", json_integer((json_int_t)img->created));
+		err = err ?: sbx_json_set(o, "bytes", json_integer((json_int_t)img->bytes));
+		if (st->n)
+			putchar(',');
+		if (err || sbx_json_print(stdout, o, JSON_COMPACT))
+			die("cannot print JSON (out of memory)");
+		json_decref(o);
 	} else {
 		if (!st->n)
 			printf("%-12s  %-16s  %-8s  %-8s  %-16s  %s\n", "ID", "NAMES", "PRESET", "SIZE",

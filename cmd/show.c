@@ -2,7 +2,9 @@
 /* git sbx show ID: one task in full, or JSON. */
 #include "cmd/builtin.h"
 #include "cmd/task-print.h"
+#include "sbx/audit.h"
 #include "sbx/task.h"
+#include "util/json.h"
 #include "util/error.h"
 #include "util/quote.h"
 
@@ -53,10 +55,49 @@ static void print_prompt(const char *prompt)
 	free(q);
 }
 
+/*
+ * The audit trail's counts, when the task has one: 1 with *a filled, 0
+ * when there is none, -1 when it cannot be read (a warning says why).
+ */
+static int read_audit(struct sbx_audit_summary *a, const struct sbx_task *t)
+{
+	char *path = sbx_audit_path(t);
+	int err;
+
+	if (!path)
+		die("out of memory");
+	err = sbx_audit_summarize(a, path);
+	free(path);
+	if (err == SBX_ENOTFOUND)
+		return 0;
+	if (err) {
+		error_msg("cannot read the audit trail (%s)", sbx_error());
+		return -1;
+	}
+	return 1;
+}
+
+static json_t *audit_json(const struct sbx_audit_summary *a)
+{
+	json_t *o = json_object();
+	int err = !o;
+
+	err = err ?: sbx_json_set(o, "allowed", json_integer((json_int_t)a->conns_allowed));
+	err = err ?: sbx_json_set(o, "denied", json_integer((json_int_t)a->conns_denied));
+	err = err ?: sbx_json_set(o, "bytes_up", json_integer((json_int_t)a->bytes_up));
+	err = err ?: sbx_json_set(o, "bytes_down", json_integer((json_int_t)a->bytes_down));
+	err = err ?: sbx_json_set(o, "commands", json_integer((json_int_t)a->execs));
+	if (err)
+		die("out of memory");
+	return o;
+}
+
 int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 {
+	struct sbx_audit_summary audit = SBX_AUDIT_SUMMARY_INIT;
 	struct sbx_task_summary s;
 	struct sbx_task *t;
+	int has_audit;
 	bool json = false;
 	char hex[GIT_OID_HEXSZ + 1], phases[160];
 	size_t i;
@@ -70,8 +111,14 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 	t = open_task_or_die(ctx, argv[0]);
 	if (sbx_task_summarize(&s, ctx->repo, t, true))
 		die_sbx("cannot read the task's branch");
+	has_audit = read_audit(&audit, t);
 	if (json) {
-		print_task_json(stdout, t, &s);
+		json_t *o = task_json(t, &s);
+
+		/* "audit" only when the task has an audit trail. */
+		if (has_audit > 0 && sbx_json_set(o, "audit", audit_json(&audit)))
+			die("out of memory");
+		print_json_value(stdout, o);
 		putchar('\n');
 		goto out;
 	}
@@ -111,6 +158,11 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		format_phases(phases, sizeof(phases), t);
 		printf("%-10s%s\n", "time:", phases);
 	}
+	if (has_audit > 0)
+		printf("%-10sallowed %zu, denied %zu connection%s; %zu command%s run\n", "network:",
+		       audit.conns_allowed, audit.conns_denied,
+		       audit.conns_allowed + audit.conns_denied == 1 ? "" : "s",
+		       audit.execs, audit.execs == 1 ? "" : "s");
 	print_prompt(t->prompt);
 	if (s.ncommits_listed) {
 		printf("commits:\n");
@@ -123,6 +175,7 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 			printf("    ... and %zu more\n", s.ncommits - s.ncommits_listed);
 	}
 out:
+	sbx_audit_summary_clear(&audit);
 	sbx_task_summary_clear(&s);
 	sbx_task_free(t);
 	return 0;

@@ -3,6 +3,7 @@
 #include "cmd/builtin.h"
 #include "sbx/task.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/quote.h"
 
 #include <string.h>
@@ -88,105 +89,81 @@ void format_phases(char *buf, size_t n, const struct sbx_task *t)
 		snprintf(buf + used, n - used, " (then it ended)");
 }
 
-/*
- * Controls (C0, DEL and C1) as \u escapes, so the JSON is safe on a
- * terminal too; bytes that are not UTF-8 (JSON text must be) as U+FFFD.
- */
-void json_str(FILE *f, const char *s)
-{
-	const unsigned char *p;
-	size_t n;
-
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	p = (const unsigned char *)s;
-	n = strlen(s);
-	while (n) {
-		uint32_t cp;
-		int len = sbx_utf8_char(p, n, &cp);
-
-		if (len <= 0) {
-			fputs("\\ufffd", f);
-			p++;
-			n--;
-			continue;
-		}
-		switch (cp) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\t': fputs("\\t", f); break;
-		case '\r': fputs("\\r", f); break;
-		default:
-			if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-				fprintf(f, "\\u%04x", (unsigned)cp);
-			else
-				fwrite(p, 1, (size_t)len, f);
-		}
-		p += len;
-		n -= (size_t)len;
-	}
-	fputc('"', f);
-}
-
-static void json_oid(FILE *f, const git_oid *id)
+static json_t *json_oid(const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
 
-	fprintf(f, "\"%s\"", git_oid_tostr(hex, sizeof(hex), id));
+	return json_string(git_oid_tostr(hex, sizeof(hex), id));
+}
+
+/* A uint64_t as a JSON integer (jansson's are long long; ours never come near). */
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/*
+ * One task as a jansson object: util/json.c turns guest text that is not
+ * UTF-8 into U+FFFD and escapes controls (C1 and DEL too) when printed.
+ */
+json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
+{
+	json_t *o = json_object(), *timing = json_object(), *log;
+	int err = 0;
+	size_t i;
+
+	if (!o || !timing)
+		goto oom;
+	err |= sbx_json_set(timing, "boot", json_u64(t->boot_ms));
+	err |= sbx_json_set(timing, "transfer_in", json_u64(t->transfer_in_ms));
+	err |= sbx_json_set(timing, "agent", json_u64(t->agent_ms));
+	err |= sbx_json_set(timing, "transfer_out", json_u64(t->transfer_out_ms));
+	err |= sbx_json_set(timing, "import", json_u64(t->import_ms));
+	err |= sbx_json_set(o, "id", json_integer(t->id));
+	err |= sbx_json_set(o, "state", sbx_json_str(task_state_label(t)));
+	err |= sbx_json_set(o, "prompt", sbx_json_str(t->prompt));
+	err |= sbx_json_set(o, "base", json_oid(&t->base));
+	err |= sbx_json_set(o, "branch", sbx_json_str(t->branch));
+	err |= sbx_json_set(o, "worktree", sbx_json_str(t->worktree));
+	err |= sbx_json_set(o, "agent", sbx_json_str(t->agent));
+	err |= sbx_json_set(o, "image", sbx_json_str(t->image));
+	err |= sbx_json_set(o, "created_ms", json_integer(t->created_ms));
+	err |= sbx_json_set(o, "started_ms", json_integer(t->started_ms));
+	err |= sbx_json_set(o, "finished_ms", json_integer(t->finished_ms));
+	err |= sbx_json_set(o, "timing_ms", timing);
+	timing = NULL;
+	err |= sbx_json_set(o, "exit_status", t->exit_status >= 0 ? json_integer(t->exit_status) : json_null());
+	err |= sbx_json_set(o, "result", t->has_result ? json_oid(&t->result) : json_null());
+	err |= sbx_json_set(o, "error", sbx_json_str(t->error));
+	if (s) {
+		err |= sbx_json_set(o, "branch_exists", json_boolean(s->branch_exists));
+		err |= sbx_json_set(o, "tip", json_oid(&s->tip));
+		err |= sbx_json_set(o, "commits", json_u64(s->ncommits));
+		err |= sbx_json_set(o, "files_changed", json_u64(s->files_changed));
+		err |= sbx_json_set(o, "insertions", json_u64(s->insertions));
+		err |= sbx_json_set(o, "deletions", json_u64(s->deletions));
+		log = json_array();
+		for (i = 0; log && i < s->ncommits_listed; i++)
+			if (json_array_append_new(log, sbx_json_str(s->commits[i])))
+				err = -1;
+		err |= sbx_json_set(o, "log", log);
+	}
+	if (!err)
+		return o;
+oom:
+	json_decref(timing);
+	json_decref(o);
+	die("out of memory");
 }
 
 void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s)
 {
-	size_t i;
+	print_json_value(f, task_json(t, s));
+}
 
-	fprintf(f, "{\"id\": %u, \"state\": ", t->id);
-	json_str(f, task_state_label(t));
-	fputs(", \"prompt\": ", f);
-	json_str(f, t->prompt);
-	fputs(", \"base\": ", f);
-	json_oid(f, &t->base);
-	fputs(", \"branch\": ", f);
-	json_str(f, t->branch);
-	fputs(", \"worktree\": ", f);
-	json_str(f, t->worktree);
-	fputs(", \"agent\": ", f);
-	json_str(f, t->agent);
-	fputs(", \"image\": ", f);
-	json_str(f, t->image);
-	fprintf(f, ", \"created_ms\": %lld, \"started_ms\": %lld, \"finished_ms\": %lld",
-		(long long)t->created_ms, (long long)t->started_ms, (long long)t->finished_ms);
-	fprintf(f, ", \"timing_ms\": {\"boot\": %llu, \"transfer_in\": %llu, \"agent\": %llu, "
-		"\"transfer_out\": %llu, \"import\": %llu}",
-		(unsigned long long)t->boot_ms, (unsigned long long)t->transfer_in_ms,
-		(unsigned long long)t->agent_ms, (unsigned long long)t->transfer_out_ms,
-		(unsigned long long)t->import_ms);
-	if (t->exit_status >= 0)
-		fprintf(f, ", \"exit_status\": %d", t->exit_status);
-	else
-		fputs(", \"exit_status\": null", f);
-	fputs(", \"result\": ", f);
-	if (t->has_result)
-		json_oid(f, &t->result);
-	else
-		fputs("null", f);
-	fputs(", \"error\": ", f);
-	json_str(f, t->error);
-	if (s) {
-		fprintf(f, ", \"branch_exists\": %s, \"tip\": ", s->branch_exists ? "true" : "false");
-		json_oid(f, &s->tip);
-		fprintf(f, ", \"commits\": %zu, \"files_changed\": %zu, \"insertions\": %zu, \"deletions\": %zu",
-			s->ncommits, s->files_changed, s->insertions, s->deletions);
-		fputs(", \"log\": [", f);
-		for (i = 0; i < s->ncommits_listed; i++) {
-			if (i)
-				fputs(", ", f);
-			json_str(f, s->commits[i]);
-		}
-		fputc(']', f);
-	}
-	fputc('}', f);
+void print_json_value(FILE *f, json_t *o)
+{
+	if (sbx_json_print(f, o, 0))
+		die_sbx("cannot print the task");
+	json_decref(o);
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 struct cmd_ctx;
 struct sbx_task;
 struct sbx_task_summary;
@@ -25,9 +27,11 @@ void format_ms(char *buf, size_t n, uint64_t ms);
  * a task whose VM never started says so.
  */
 void format_phases(char *buf, size_t n, const struct sbx_task *t);
-/* A JSON string (quoted and escaped). */
-void json_str(FILE *f, const char *s);
-/* One task as a JSON object (no trailing newline). */
+/* One task as a JSON object on one line (no trailing newline); util/json.h escapes it. */
 void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s);
+/* The same object, to add to; dies when out of memory. */
+json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s);
+/* Print a JSON value on one line (util/json.h) and json_decref() it. */
+void print_json_value(FILE *f, json_t *o);
 
 #endif

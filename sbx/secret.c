@@ -76,8 +76,8 @@ void sbx_secret_free(struct sbx_secret *s)
 	if (!s)
 		return;
 	if (s->value) {
-		explicit_bzero(s->value, s->value_len);
-		munlock(s->value, s->value_len);
+		explicit_bzero(s->value, s->value_len + 1);
+		munlock(s->value, s->value_len + 1);
 		free(s->value);
 	}
 	free(s->name);
@@ -187,13 +187,14 @@ int sbx_secret_new(struct sbx_secret **out, const char *name, const char *host, 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	if (!(s->name = strdup(name)) || !(s->env = strdup(env)) || !(s->value = malloc(value_len))) {
+	if (!(s->name = strdup(name)) || !(s->env = strdup(env)) || !(s->value = malloc(value_len + 1))) {
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 		goto out;
 	}
 	/* Best effort: kept out of swap where RLIMIT_MEMLOCK allows. */
-	(void)mlock(s->value, value_len);
+	(void)mlock(s->value, value_len + 1);
 	memcpy(s->value, value, value_len);
+	s->value[value_len] = '\0';
 	s->value_len = value_len;
 	if ((err = parse_host(s, host)) || (err = parse_header(s, header)))
 		goto out;

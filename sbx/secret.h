@@ -55,7 +55,7 @@ struct sbx_secret {
 	bool allow_http;
 	char sentinel[SBX_SENTINEL_MAX];
 	size_t sentinel_len;
-	char *value;		/* the real value; never printed */
+	char *value;		/* the real value, NUL-terminated; never printed */
 	size_t value_len;
 };
 

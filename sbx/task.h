@@ -10,6 +10,7 @@
  *   sbx/tasks/<id>/record    the task record (docs/formats.md "Task record")
  *   sbx/tasks/<id>/lock      flock()ed by the process running the task
  *   sbx/tasks/<id>/log       the agent's output (written by the session)
+ *   sbx/tasks/<id>/audit.jsonl  the audit trail (sbx/audit.h)
  *   sbx/worktrees/<id>/      the host worktree, on branch sbx/<id>;
  *                            git's admin dir for it is worktrees/sbx-<id>
  *

@@ -90,3 +90,23 @@ tests_fuzz_fuzz_req_stream_SOURCES = tests/fuzz/fuzz-req-stream.c
 tests_fuzz_fuzz_req_stream_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_req_stream_LDADD = $(SBX_LIBS)
 endif
+# The audit trail (sbx/audit.c, sbx/audit-read.c) and util/json.c.
+check_PROGRAMS += tests/unit/test-audit
+tests_unit_test_audit_SOURCES = tests/unit/test-audit.c tests/unit/git-fixture.h
+tests_unit_test_audit_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_audit_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-audit
+# Fuzzing the audit trail's reader and summary (sbx/audit-read.c).
+check_PROGRAMS += tests/fuzz/check-audit
+tests_fuzz_check_audit_SOURCES = tests/fuzz/fuzz-audit.c tests/fuzz/driver.c
+tests_fuzz_check_audit_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_check_audit_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/audit.fuzz
+EXTRA_DIST += tests/fuzz/corpus/audit
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-audit
+tests_fuzz_fuzz_audit_SOURCES = tests/fuzz/fuzz-audit.c
+tests_fuzz_fuzz_audit_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_audit_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_audit_LDADD = $(SBX_LIBS)
+endif

@@ -4,6 +4,7 @@ libsbx_a_SOURCES += \
 	util/log.c util/log.h \
 	util/parse.c util/parse.h \
 	util/quote.c util/quote.h \
+	util/json.c util/json.h \
 	util/checked.h \
 	util/blockdev.h \
 	util/sha256.c util/sha256.h \
