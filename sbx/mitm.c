@@ -111,25 +111,62 @@ out:
 	return err;
 }
 
+/*
+ * Loading the host's trust store costs tens of milliseconds (OpenSSL parses
+ * the whole bundle), so the upstream context is made once per extra CA
+ * file and shared: an SSL_CTX is safe to use from many threads once set up.
+ */
+static pthread_mutex_t cctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *cctx_cached;
+static char *cctx_extra;
+
+static bool same_file(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
 static int client_ctx(SSL_CTX **out, struct relay *r)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	const char *extra = r->cfg->extra_ca_file;
+	SSL_CTX *ctx = NULL;
+	char *dup = NULL;
+	int err = 0;
 
 	*out = NULL;
-	if (!ctx)
-		return fail(r, SBX_ENOMEM, false, "cannot make a TLS context");
+	pthread_mutex_lock(&cctx_lock);
+	if (cctx_cached && same_file(cctx_extra, extra) && SSL_CTX_up_ref(cctx_cached)) {
+		*out = cctx_cached;
+		goto out;
+	}
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || (extra && !(dup = strdup(extra)))) {
+		err = fail(r, SBX_ENOMEM, false, "cannot make a TLS context");
+		goto out;
+	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (!SSL_CTX_set_default_verify_paths(ctx) ||
-	    (r->cfg->extra_ca_file && !SSL_CTX_load_verify_locations(ctx, r->cfg->extra_ca_file, NULL))) {
+	    (extra && !SSL_CTX_load_verify_locations(ctx, extra, NULL))) {
 		sbx_tls_error(SBX_ERROR, "cannot load the upstream trust store");
-		SSL_CTX_free(ctx);
-		return fail(r, SBX_ERROR, false, "%s", sbx_error());
+		err = fail(r, SBX_ERROR, false, "%s", sbx_error());
+		goto out;
+	}
+	if (SSL_CTX_up_ref(ctx)) {
+		SSL_CTX_free(cctx_cached);
+		free(cctx_extra);
+		cctx_cached = ctx;
+		cctx_extra = dup;
+		dup = NULL;
 	}
 	*out = ctx;
-	return 0;
+	ctx = NULL;
+out:
+	pthread_mutex_unlock(&cctx_lock);
+	SSL_CTX_free(ctx);
+	free(dup);
+	return err;
 }
 
 /* The host without IPv6 brackets into name[]; true when it is an IP literal. */
