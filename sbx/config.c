@@ -7,6 +7,7 @@
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sbx_config {
 	git_config *snap;	/* a snapshot: values stay valid while we hold it */
@@ -151,4 +152,58 @@ void sbx_strv_free(char **v, size_t n)
 	for (i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+struct subs {
+	struct strv sv;
+	const char *section;
+	size_t plen;
+};
+
+static int subs_add(const git_config_entry *e, void *payload)
+{
+	struct subs *s = payload;
+	const char *name, *dot;
+	char **nv, *sub;
+	size_t i, len;
+
+	/* Section names are case-insensitive; libgit2 gives them in lower case. */
+	if (strncasecmp(e->name, s->section, s->plen) || e->name[s->plen] != '.')
+		return 0;
+	name = e->name + s->plen + 1;
+	dot = strrchr(name, '.');
+	if (!dot || dot == name)
+		return 0;
+	len = (size_t)(dot - name);
+	for (i = 0; i < s->sv.n; i++)
+		if (strlen(s->sv.v[i]) == len && !memcmp(s->sv.v[i], name, len))
+			return 0;
+	nv = realloc(s->sv.v, (s->sv.n + 2) * sizeof(*nv));
+	if (nv)
+		s->sv.v = nv;
+	if (!nv || !(sub = strndup(name, len))) {
+		s->sv.err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		return -1;
+	}
+	s->sv.v[s->sv.n++] = sub;
+	s->sv.v[s->sv.n] = NULL;
+	return 0;
+}
+
+int sbx_config_subsections(struct sbx_config *cfg, const char *section, char ***out, size_t *n)
+{
+	struct subs s = { { NULL, 0, 0 }, section, strlen(section) };
+	int err;
+
+	/* Every entry, filtered here: libgit2 1.5's regex matching leaks pcre2 match data. */
+	err = git_config_foreach(cfg->snap, subs_add, &s);
+	if (err < 0 && !s.sv.err)
+		s.sv.err = sbx_git_error(SBX_ERROR, section);
+	if (s.sv.err) {
+		sbx_strv_free(s.sv.v, s.sv.n);
+		return s.sv.err;
+	}
+	*out = s.sv.v;
+	*n = s.sv.n;
+	return 0;
 }

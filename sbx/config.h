@@ -25,5 +25,10 @@ int sbx_config_duration_ms(struct sbx_config *cfg, const char *key, uint64_t *ou
 /* Every value of a multi-valued key, in config order (*n may be 0); free with sbx_strv_free(). */
 int sbx_config_strings(struct sbx_config *cfg, const char *key, char ***out, size_t *n);
 void sbx_strv_free(char **v, size_t n);
+/*
+ * The subsection names under `section` (e.g. "sbx-secret" for
+ * sbx-secret.<name>.*), each once, in config order (*n may be 0).
+ */
+int sbx_config_subsections(struct sbx_config *cfg, const char *section, char ***out, size_t *n);
 
 #endif

@@ -474,9 +474,11 @@ int sbx_image_build(struct sbx_image *out, const struct sbx_image_build_opts *o)
 		if ((err = sha256_file_sparse(path, all + 32 * i)))
 			goto out;
 	}
-	sha256_init(&c);
+	if ((err = sha256_init(&c)))
+		goto out;
 	sha256_update(&c, all, sizeof(all));
-	sha256_final(&c, digest);
+	if ((err = sha256_final(&c, digest)))
+		goto out;
 	sha256_hex(digest, hex);
 	snprintf(manifest, sizeof(manifest),
 		 "format=1\nid=%s\nname=%s\npreset=%s\nagent=%s\nkernel=%s\ncreated=%llu\nsource=%s\n",

@@ -25,5 +25,8 @@ libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h \
 	sbx/sandbox.c sbx/sandbox.h sbx/console-log.c sbx/console-log.h
 # running a task: agents and the session (boot, transfer, agent, import)
 libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h
+# secrets and TLS interception for the hosts that carry one (OpenSSL)
+libsbx_a_SOURCES += sbx/secret.c sbx/secret-http.c sbx/secret.h sbx/tls-ca.c sbx/tls-ca.h \
+	sbx/mitm.c sbx/mitm-bio.c sbx/mitm.h sbx/mitm-int.h sbx/req-stream.c sbx/req-stream.h
 # the audit trail: audit.jsonl, its reader and summary, the git note
 libsbx_a_SOURCES += sbx/audit.c sbx/audit-read.c sbx/audit-sample.c sbx/audit.h sbx/net-event.h

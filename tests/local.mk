@@ -1,5 +1,6 @@
 # tests/: unit (cmocka), t (end-to-end shell), kvm (need /dev/kvm), nested, fuzz, bench.
-UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBGIT2_CFLAGS) $(ZSTD_CFLAGS) $(JANSSON_CFLAGS)
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBGIT2_CFLAGS) $(ZSTD_CFLAGS) $(JANSSON_CFLAGS) \
+	$(OPENSSL_CFLAGS)
 UNIT_LDADD = $(SBX_LIBS) $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test-util

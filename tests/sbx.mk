@@ -61,6 +61,42 @@ tests_fuzz_fuzz_session_SOURCES = tests/fuzz/fuzz-session.c
 tests_fuzz_fuzz_session_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_session_LDADD = $(SBX_LIBS)
 endif
+# Secrets and TLS interception (sbx/secret.c, sbx/tls-ca.c, sbx/mitm.c) over loopback TLS.
+check_PROGRAMS += tests/unit/test-mitm
+tests_unit_test_mitm_SOURCES = tests/unit/test-mitm.c
+tests_unit_test_mitm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_mitm_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-mitm
+# Secrets from git config, commands and presets; the plain-HTTP head rewrite (sbx/secret*.c).
+check_PROGRAMS += tests/unit/test-secret
+tests_unit_test_secret_SOURCES = tests/unit/test-secret.c
+tests_unit_test_secret_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_secret_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-secret
+# The guest-facing request-head rewrite and sentinel scan of sbx/secret-http.c, fuzzed.
+check_PROGRAMS += tests/fuzz/check-secret-head
+tests_fuzz_check_secret_head_SOURCES = tests/fuzz/fuzz-secret-head.c tests/fuzz/driver.c
+tests_fuzz_check_secret_head_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/secret-head.fuzz
+EXTRA_DIST += tests/fuzz/corpus/secret-head
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-secret-head
+tests_fuzz_fuzz_secret_head_SOURCES = tests/fuzz/fuzz-secret-head.c
+tests_fuzz_fuzz_secret_head_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_secret_head_LDADD = $(SBX_LIBS)
+endif
+# The relay's request stream (sbx/req-stream.c) in arbitrary splits: a real value goes only to its host.
+check_PROGRAMS += tests/fuzz/check-req-stream
+tests_fuzz_check_req_stream_SOURCES = tests/fuzz/fuzz-req-stream.c tests/fuzz/driver.c
+tests_fuzz_check_req_stream_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/req-stream.fuzz
+EXTRA_DIST += tests/fuzz/corpus/req-stream
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-req-stream
+tests_fuzz_fuzz_req_stream_SOURCES = tests/fuzz/fuzz-req-stream.c
+tests_fuzz_fuzz_req_stream_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_req_stream_LDADD = $(SBX_LIBS)
+endif
 # The audit trail (sbx/audit.c, sbx/audit-read.c) and util/json.c.
 check_PROGRAMS += tests/unit/test-audit
 tests_unit_test_audit_SOURCES = tests/unit/test-audit.c tests/unit/git-fixture.h

@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* SHA-256 (FIPS 180-4), for content-addressed images. */
+/* SHA-256 (OpenSSL's), for content-addressed images. */
 #ifndef SBX_UTIL_SHA256_H
 #define SBX_UTIL_SHA256_H
 
+#include <openssl/types.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct sha256 {
-	uint32_t h[8];
-	uint64_t len;
-	uint8_t buf[64];
-	size_t n;
+	EVP_MD_CTX *ctx;
+	bool failed;
 };
 
-void sha256_init(struct sha256 *c);
+/* 0, or SBX_ENOMEM; then every path ends in sha256_final() or sha256_clear(). */
+int sha256_init(struct sha256 *c);
 void sha256_update(struct sha256 *c, const void *data, size_t len);
-void sha256_final(struct sha256 *c, uint8_t out[32]);
+/* The digest, and the context freed; an error if any update failed. */
+int sha256_final(struct sha256 *c, uint8_t out[32]);
+/* Free the context without a digest (an error path); no-op when done. */
+void sha256_clear(struct sha256 *c);
 /* Lower-case hex of a digest: 65 bytes with the NUL. */
 void sha256_hex(const uint8_t d[32], char out[65]);
 /* Hash a whole file; 0 or SBX_EIO. */

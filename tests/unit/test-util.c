@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/checked.h"
 #include "util/error.h"
@@ -123,25 +125,40 @@ static void test_sha256(void **state)
 
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(v); i++) {
-		sha256_init(&c);
+		assert_int_equal(sha256_init(&c), 0);
 		/* Byte by byte and whole must agree. */
 		for (k = 0; v[i].in[k]; k++)
 			sha256_update(&c, v[i].in + k, 1);
-		sha256_final(&c, d);
+		assert_int_equal(sha256_final(&c, d), 0);
 		sha256_hex(d, hex);
 		assert_string_equal(hex, v[i].hex);
 	}
 	/* A million 'a's crosses many blocks. */
-	sha256_init(&c);
+	assert_int_equal(sha256_init(&c), 0);
 	for (i = 0; i < 1000; i++) {
 		char a[1000];
 
 		memset(a, 'a', sizeof(a));
 		sha256_update(&c, a, sizeof(a));
 	}
-	sha256_final(&c, d);
+	assert_int_equal(sha256_final(&c, d), 0);
 	sha256_hex(d, hex);
 	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+
+	/* A whole file. */
+	{
+		char path[] = "/tmp/sbx-test-sha256.XXXXXX";
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "abc", 3), 3);
+		close(fd);
+		assert_int_equal(sha256_file(path, d), 0);
+		sha256_hex(d, hex);
+		assert_string_equal(hex, v[1].hex);
+		unlink(path);
+		assert_int_equal(sha256_file(path, d), SBX_EIO);
+	}
 }
 
 int main(void)
