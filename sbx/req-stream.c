@@ -104,7 +104,7 @@ static int on_head(struct sbx_req_stream *r, size_t hlen)
 		return err;
 	in_consume(r, hlen);
 	r->requests++;
-	sbx_sentinel_scan_init(&r->scan, r->secrets, r->nsecrets);
+	sbx_sentinel_scan_init(&r->scan, (const struct sbx_secret *const *)r->foreign, r->nforeign);
 	if (v.body == SBX_BODY_LENGTH) {
 		r->left = v.length;
 		r->st = v.length ? R_BODY : R_HEAD;
@@ -245,13 +245,22 @@ int sbx_req_stream_init(struct sbx_req_stream *r, const char *host, uint16_t por
 	r->secrets = secrets;
 	r->nsecrets = nsecrets;
 	r->in = malloc(SBX_REQ_STREAM_IN_CAP);
-	if (!r->in)
+	r->foreign = calloc(nsecrets ? nsecrets : 1, sizeof(*r->foreign));
+	if (!r->in || !r->foreign) {
+		sbx_req_stream_clear(r);
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nsecrets; i++)
+		if (!sbx_secret_for_host(secrets[i], host, port))
+			r->foreign[r->nforeign++] = secrets[i];
 	return 0;
 }
 
 void sbx_req_stream_clear(struct sbx_req_stream *r)
 {
+	free(r->foreign);
+	r->foreign = NULL;
+	r->nforeign = 0;
 	free(r->in);
 	if (r->out)
 		explicit_bzero(r->out, r->out_cap);

@@ -31,6 +31,14 @@ struct sbx_req_stream {
 	bool tls;			/* false: plain HTTP (secrets only with allowHttp) */
 	const struct sbx_secret *const *secrets;
 	size_t nsecrets;
+	/*
+	 * The secrets of other hosts: a body is scanned for their sentinels
+	 * only.  Its own host's sentinel in a body is a placeholder the server
+	 * sees as it is (an agent quoting its environment to its model): never
+	 * replaced, not refused.
+	 */
+	const struct sbx_secret **foreign;
+	size_t nforeign;
 	char *in;			/* guest bytes not yet parsed */
 	size_t in_n;
 	char *out;			/* to send upstream: out[out_off..out_n) */

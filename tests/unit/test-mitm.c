@@ -502,9 +502,34 @@ static void test_exfil(void **state)
 	/* Another host's secret in its own header here. */
 	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: " HOST "\r\nx-other-key: %s\r\n\r\n", other->sentinel);
 	refused(req, "sent to " HOST " (its host is other.example.test)");
+	/* Another host's sentinel in a body; its own host's passes (test_own_sentinel_in_body). */
 	snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: %zu\r\n\r\n{\"k\":\"%s\"}",
-		 strlen(sec->sentinel) + 8, sec->sentinel);
+		 strlen(other->sentinel) + 8, other->sentinel);
 	refused(req, "in a request body");
+}
+
+/*
+ * An agent quoting its environment to its own model: the host's own
+ * sentinel in a body goes through as it is (a placeholder, never replaced
+ * there), and the key in the named header is still swapped.
+ */
+static void test_own_sentinel_in_body(void **state)
+{
+	struct session s;
+	char req[1024], resp[512], body[256];
+
+	(void)state;
+	start(&s, leaf_ok, HOST);
+	snprintf(body, sizeof(body), "{\"env\":\"ANTHROPIC_API_KEY=%s\"}", sec->sentinel);
+	snprintf(req, sizeof(req), "POST /v1/messages HTTP/1.1\r\nHost: " HOST "\r\nx-api-key: %s\r\n"
+		 "Content-Length: %zu\r\n\r\n%s", sec->sentinel, strlen(body), body);
+	send_all(&s, req);
+	assert_true(read_response(&s, resp, sizeof(resp)));
+	finish(&s);
+	assert_int_equal(s.relay.ret, 0);
+	assert_false(s.relay.res.exfil_blocked);
+	assert_true(logged("x-api-key: " REAL "\r\n"));
+	assert_true(logged(body));
 }
 
 /* A sentinel split over chunks and writes, in the second request of a connection. */
@@ -512,7 +537,7 @@ static void test_exfil_split_body(void **state)
 {
 	struct session s;
 	char req[1024], resp[512];
-	size_t half = strlen(sec->sentinel) / 2;
+	size_t half = strlen(other->sentinel) / 2;
 
 	(void)state;
 	start(&s, leaf_ok, HOST);
@@ -520,9 +545,9 @@ static void test_exfil_split_body(void **state)
 	send_all(&s, req);
 	assert_true(read_response(&s, resp, sizeof(resp)));
 	snprintf(req, sizeof(req), "POST /x HTTP/1.1\r\nHost: " HOST "\r\nTransfer-Encoding: chunked\r\n\r\n"
-		 "%zx\r\n%.*s\r\n", half, (int)half, sec->sentinel);
+		 "%zx\r\n%.*s\r\n", half, (int)half, other->sentinel);
 	send_all(&s, req);
-	snprintf(req, sizeof(req), "%zx\r\n%s\r\n0\r\n\r\n", strlen(sec->sentinel) - half, sec->sentinel + half);
+	snprintf(req, sizeof(req), "%zx\r\n%s\r\n0\r\n\r\n", strlen(other->sentinel) - half, other->sentinel + half);
 	SSL_write(s.ssl, req, (int)strlen(req));
 	assert_false(read_response(&s, resp, sizeof(resp)));
 	finish(&s);
@@ -531,7 +556,7 @@ static void test_exfil_split_body(void **state)
 	assert_non_null(strstr(s.relay.res.reason, "in a request body"));
 	assert_int_equal(s.relay.res.requests, 2);
 	assert_true(logged("x-api-key: " REAL "\r\n"));
-	assert_false(logged(sec->sentinel));
+	assert_false(logged(other->sentinel));
 }
 
 static void bad_upstream(X509 *cert, const char *why)
@@ -805,6 +830,7 @@ int main(void)
 		cmocka_unit_test(test_substitute_keepalive),
 		cmocka_unit_test(test_exfil),
 		cmocka_unit_test(test_exfil_split_body),
+		cmocka_unit_test(test_own_sentinel_in_body),
 		cmocka_unit_test(test_upstream_verify),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_ip_literal),
