@@ -21,6 +21,10 @@ struct task_cmd_args {
 	enum sbx_backend backend;
 	bool detach;
 	bool raw;			/* the agent's output unescaped to a non-terminal */
+	const char *const *allow;	/* --allow HOST[:PORT], repeated */
+	size_t nallow;
+	const char *const *allow_presets; /* --allow-preset NAME, repeated */
+	size_t nallow_presets;
 };
 
 /* --memory, --timeout, --backend and --cpus into `a`; SBX_EINVAL with a message. */

@@ -288,6 +288,10 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 	ro.progress = on_progress;
 	ro.progress_opaque = t;
 	ro.interrupt = &interrupted;
+	ro.allow = a->allow;
+	ro.nallow = a->nallow;
+	ro.allow_presets = a->allow_presets;
+	ro.nallow_presets = a->nallow_presets;
 
 	if (a->detach) {
 		char *logp = sbx_task_log_path(t);
@@ -381,6 +385,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 {
 	struct task_cmd_args a = { 0 };
 	const char *memory = NULL, *timeout = NULL, *backend = NULL, *prompt_file = NULL;
+	struct string_list allow = { 0 }, presets = { 0 };
 	char *prompt = NULL;
 	int cpus = 0, n, ret, err;
 	const struct option opts[] = {
@@ -396,6 +401,10 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_BOOL('d', "detach", &a.detach, "run in the background; follow with git sbx logs -f"),
 		OPT_STRING(0, "backend", &backend, "kvm|qemu", "force our VMM or the QEMU fallback"),
 		OPT_BOOL(0, "raw", &a.raw, "the agent's output unescaped, when it goes to a file or pipe"),
+		OPT_STRING_LIST(0, "allow", &allow, "host[:port]",
+				"let the guest reach this host (repeatable; also git config sbx.allow)"),
+		OPT_STRING_LIST(0, "allow-preset", &presets, "name",
+				"allow a preset's hosts: anthropic, openai, google, github, npm, pypi, debian"),
 		OPT_END(),
 	};
 
@@ -427,7 +436,13 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (!*prompt)
 		die("the prompt is empty");
 	a.prompt = prompt;
+	a.allow = allow.items;
+	a.nallow = allow.nr;
+	a.allow_presets = presets.items;
+	a.nallow_presets = presets.nr;
 	ret = task_cmd_run(ctx, &a);
 	free(prompt);
+	string_list_clear(&allow);
+	string_list_clear(&presets);
 	return ret;
 }

@@ -2,11 +2,15 @@
 /* One task's session: boot, transfer in, agent, transfer out, import (sbx/task-run.h). */
 #include "sbx/task-run.h"
 #include "sbx/agent.h"
+#include "sbx/audit.h"
 #include "sbx/bundle.h"
 #include "sbx/config.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
 #include "sbx/task.h"
+#include "sbx/task-env.h"
+#include "sbx/task-net.h"
+#include "sbx/task-scripts.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -35,64 +39,6 @@
 #define HOST_GRACE_MS (30 * 1000)
 #define VM_SLACK_MS (60 * 1000)
 
-/* Staged by root: the base bundle, the prompt, a script agent. */
-static const char stage_script[] =
-	"umask 022 && mkdir -p /run/sbx && cat > \"/run/sbx/$1\" && chmod \"$2\" \"/run/sbx/$1\"";
-
-/*
- * The agent user's clone of the base.  `git clone` cannot take a cut
- * bundle (docs/design.md, "Git as the transport"), so: init, shallow list,
- * fetch, reset.
- */
-static const char clone_script[] =
-	"set -e\n"
-	"cd /workspace\n"
-	"git init -q .\n"
-	"git symbolic-ref HEAD \"refs/heads/$SBX_BRANCH\"\n"
-	"if [ -n \"$SBX_SHALLOW\" ]; then printf '%s\\n' $SBX_SHALLOW > .git/shallow; fi\n"
-	"git fetch -q /run/sbx/base.bundle \"+refs/heads/$SBX_BRANCH:refs/remotes/host/$SBX_BRANCH\"\n"
-	"git reset -q --hard \"refs/remotes/host/$SBX_BRANCH\"\n"
-	"git config user.name \"$SBX_USER_NAME\"\n"
-	"git config user.email \"$SBX_USER_EMAIL\"\n"
-	"rm -f /run/sbx/base.bundle 2>/dev/null || true\n";
-
-/*
- * The agent: $SBX_PROMPT comes from the staged file (a prompt may be larger
- * than one channel string), then the agent's command line.
- */
-static const char agent_wrapper[] =
-	"if [ \"$(wc -c < \"$SBX_PROMPT_FILE\")\" -le 100000 ]; then\n"
-	"  SBX_PROMPT=$(cat \"$SBX_PROMPT_FILE\"); export SBX_PROMPT\n"
-	"else\n"
-	"  echo 'git-sbx: the prompt is over 100000 bytes: read it from $SBX_PROMPT_FILE' >&2\n"
-	"fi\n"
-	"exec sh -c \"$1\"\n";
-
-/*
- * Before collecting: end every process the agent left behind (daemons, a
- * fork bomb), so nothing writes to /workspace while it is committed.
- * kill(-1) as the agent user reaches all of its processes but this shell.
- */
-static const char sweep_script[] =
-	"i=0\n"
-	"while [ $i -lt 50 ] && kill -KILL -1 2>/dev/null; do i=$((i + 1)); done\n"
-	"exit 0\n";
-
-/*
- * What comes back: leftovers committed (with no hook of the agent's run),
- * then the bundle on stdout.  Exit 3: nothing to send (HEAD is the base).
- */
-static const char collect_script[] =
-	"cd /workspace || exit 90\n"
-	"git add -A || exit 91\n"
-	"if ! git diff --cached --quiet; then\n"
-	"  git -c core.hooksPath=/dev/null -c commit.gpgSign=false commit -q --no-verify \\\n"
-	"      -m 'sbx: uncommitted work' >&2 || exit 92\n"
-	"fi\n"
-	"head=$(git rev-parse -q --verify 'HEAD^{commit}') || { echo 'no HEAD commit' >&2; exit 93; }\n"
-	"[ \"$head\" != \"$SBX_BASE\" ] || exit 3\n"
-	"exec git bundle create -q - \"$SBX_BASE..HEAD\"\n";
-
 struct run {
 	struct sbx_task_run_result *res;
 	const struct sbx_task_run_opts *o;
@@ -120,6 +66,8 @@ struct run {
 	size_t tail_len;
 	/* The guest did not end the agent by the host's deadline: why. */
 	char agent_lost[512];
+	/* The policy proxy, the secrets and the audit file (sbx/task-net.h). */
+	struct sbx_task_net *net;
 };
 
 static uint64_t mono_ms(void)
@@ -267,57 +215,6 @@ static int collect_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	return err;
 }
 
-static const char *const base_env[] = {
-	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/sbx", "USER=sbx", "LOGNAME=sbx",
-	"LANG=C.UTF-8", "TERM=dumb", NULL,
-};
-#define NBASE_ENV (sizeof(base_env) / sizeof(base_env[0]) - 1)
-
-
-#define MAX_ENV (NBASE_ENV + 16 + 64)
-
-struct envb {
-	char *v[MAX_ENV + 1];
-	size_t n;
-	char *owned[MAX_ENV];
-	size_t nowned;
-};
-
-static int env_take(struct envb *e, char *s)
-{
-	if (!s)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	if (e->n >= MAX_ENV) {
-		free(s);
-		return sbx_error_set(SBX_ELIMIT, "too many environment variables");
-	}
-	e->owned[e->nowned++] = s;
-	e->v[e->n++] = s;
-	e->v[e->n] = NULL;
-	return 0;
-}
-
-/* A whole "NAME=value" entry. */
-static int env_add_entry(struct envb *e, const char *entry)
-{
-	return env_take(e, strdup(entry));
-}
-
-static int env_add(struct envb *e, const char *name, const char *value)
-{
-	char *s;
-
-	if (asprintf(&s, "%s=%s", name, value) < 0)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	return env_take(e, s);
-}
-
-static void env_free(struct envb *e)
-{
-	while (e->nowned)
-		free(e->owned[--e->nowned]);
-}
-
 static int env_init(struct envb *e, struct run *r)
 {
 	size_t i;
@@ -325,7 +222,7 @@ static int env_init(struct envb *e, struct run *r)
 
 	memset(e, 0, sizeof(*e));
 	for (i = 0; i < NBASE_ENV; i++)
-		e->v[e->n++] = (char *)base_env[i];
+		e->v[e->n++] = (char *)sbx_task_base_env[i];
 	if ((err = env_add(e, "SBX_TASK_ID", r->id)) || (err = env_add(e, "SBX_BASE", r->base_hex)) ||
 	    (err = env_add(e, "SBX_BRANCH", r->task->branch)) ||
 	    (err = env_add(e, "SBX_PROMPT_FILE", "/run/sbx/prompt")))
@@ -387,7 +284,7 @@ static int exec_step(struct run *r, const char *what, const char *const *argv,
 static int stage(struct run *r, const char *name, const char *mode, const uint8_t *buf,
 		 size_t len, int fd)
 {
-	const char *argv[] = { "sh", "-c", stage_script, "sbx-stage", name, mode, NULL };
+	const char *argv[] = { "sh", "-c", sbx_task_stage_script, "sbx-stage", name, mode, NULL };
 	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct sbx_exec_result res;
 	char what[64];
@@ -406,7 +303,7 @@ static int transfer_in(struct run *r)
 {
 	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
 	struct sbx_bundle_info info = { 0 };
-	const char *argv[] = { "sh", "-c", clone_script, NULL };
+	const char *argv[] = { "sh", "-c", sbx_task_clone_script, NULL };
 	struct sbx_exec_result res;
 	struct envb env;
 	char *path = sbx_path_join(r->task->dir, "base.bundle");
@@ -471,10 +368,11 @@ out:
 
 static int run_agent(struct run *r)
 {
-	const char *argv[] = { "sh", "-c", agent_wrapper, "sbx-agent", r->o->agent->command, NULL };
+	const char *argv[] = { "sh", "-c", sbx_task_agent_wrapper, "sbx-agent", r->o->agent->command, NULL };
 	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
 	struct sbx_exec_result res;
 	struct envb env;
+	uint64_t t0;
 	size_t i;
 	int err;
 
@@ -482,6 +380,8 @@ static int run_agent(struct run *r)
 		return err;
 	for (i = 0; i < r->o->agent->nenv && !err; i++)
 		err = env_add_entry(&env, r->o->agent->env[i]);
+	if (!err && r->net)
+		err = sbx_task_net_env(r->net, env_add_cb, &env);
 	if (err) {
 		env_free(&env);
 		return err;
@@ -496,8 +396,18 @@ static int run_agent(struct run *r)
 	eo.sink = agent_sink;
 	eo.opaque = r;
 	eo.interrupt = r->o->interrupt;
+	t0 = mono_ms();
 	err = sbx_session_exec(r->s, &eo, &res);
 	env_free(&env);
+	if (r->net) {
+		struct sbx_audit_exec ae = { 0 };
+
+		ae.argv = (const char *const *)argv;
+		ae.exit_code = err ? -1 : res.code;
+		ae.duration_ms = mono_ms() - t0;
+		ae.timed_out = err == SBX_ETIMEDOUT || (res.flags & PROTO_EXIT_TIMEOUT);
+		sbx_audit_exec(sbx_task_net_audit(r->net), &ae);
+	}
 	if (err == SBX_ETIMEDOUT && res.answered) {
 		/*
 		 * The agent started, but the guest did not end it in time.
@@ -529,13 +439,13 @@ static int run_agent(struct run *r)
 
 static int transfer_out(struct run *r)
 {
-	const char *argv[] = { "sh", "-c", collect_script, NULL };
-	const char *sweep[] = { "sh", "-c", sweep_script, NULL };
+	const char *argv[] = { "sh", "-c", sbx_task_collect_script, NULL };
+	const char *sweep[] = { "sh", "-c", sbx_task_sweep_script, NULL };
 	struct sbx_exec_result res;
 	struct envb env;
 	int err;
 
-	if ((err = exec_step_timeout(r, "stopping the agent's processes", sweep, base_env, true,
+	if ((err = exec_step_timeout(r, "stopping the agent's processes", sweep, sbx_task_base_env, true,
 				     NULL, 0, -1, NULL, &res, SWEEP_TIMEOUT_MS)))
 		return err;
 
@@ -609,6 +519,58 @@ static uint64_t vm_time_limit(const struct run *r)
 	       2 * (SBX_TASK_TRANSFER_TIMEOUT_MS + HOST_GRACE_MS) + VM_SLACK_MS;
 }
 
+/* The policy, the proxy, the secrets (their values read now) and the audit file. */
+static int open_net(struct run *r)
+{
+	struct sbx_task_net_opts no = SBX_TASK_NET_OPTS_INIT;
+	struct sbx_config *cfg = NULL;
+	int err;
+
+	if ((err = sbx_config_open(&cfg, r->repo)))
+		return err;
+	no.allow = r->o->allow;
+	no.nallow = r->o->nallow;
+	no.presets = r->o->allow_presets;
+	no.npresets = r->o->nallow_presets;
+	no.agent = r->o->agent->label;
+	err = sbx_task_net_open(&r->net, cfg, r->task, &no);
+	sbx_config_free(cfg);
+	if (err)
+		return sbx_error_prefix(err, "the task's network");
+	sbx_audit_start(sbx_task_net_audit(r->net), r->task->id, r->o->agent->label,
+			r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
+	return 0;
+}
+
+/*
+ * The task CA (when a secret needs one) goes into the guest's trust store:
+ * the Debian bundle that OpenSSL, curl, git and Python read, and a file of
+ * its own for NODE_EXTRA_CA_CERTS.
+ */
+static int install_ca(struct run *r)
+{
+	static const char script[] =
+		"mkdir -p \"$(dirname \"$1\")\" && cp /run/sbx/ca.pem \"$1\" && "
+		"cat /run/sbx/ca.pem >> \"$2\"";
+	const char *argv[] = { "sh", "-c", script, "sbx-ca", SBX_TASK_NET_GUEST_CA,
+			       SBX_TASK_NET_GUEST_BUNDLE, NULL };
+	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	const char *pem = sbx_task_net_ca_pem(r->net);
+	struct sbx_exec_result res;
+	int err;
+
+	if (!pem)
+		return 0;
+	if ((err = stage(r, "ca.pem", "644", (const uint8_t *)pem, strlen(pem), -1)) ||
+	    (err = exec_step(r, "installing the task's CA", argv, env, false, NULL, 0, -1, NULL,
+			     &res)))
+		return err;
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest could not install the task's CA (exit %d: %s)",
+				     res.code, tail_line(r));
+	return 0;
+}
+
 static int session(struct run *r)
 {
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
@@ -623,6 +585,8 @@ static int session(struct run *r)
 		return err;
 	if ((err = sbx_image_resolve(&img, r->o->image)))
 		return sbx_error_prefix(err, "no image to run the task in");
+	if ((err = open_net(r)))
+		return err;
 	disk = sbx_path_join(r->task->dir, "disk.qcow2");
 	console = sbx_path_join(r->task->dir, "console.log");
 	logp = sbx_task_log_path(r->task);
@@ -662,9 +626,12 @@ static int session(struct run *r)
 	r->s = sbx_sandbox_session(r->sb);
 	r->task->boot_ms = mono_ms() - t;
 	session_ok = true;
+	sbx_session_set_stream_open(r->s, sbx_task_net_stream_open, r->net);
 
 	t = mono_ms();
-	err = transfer_in(r);
+	err = install_ca(r);
+	if (!err)
+		err = transfer_in(r);
 	r->task->transfer_in_ms = mono_ms() - t;
 	if (err)
 		goto stop;
@@ -721,6 +688,20 @@ stop:
 	r->task->import_ms = mono_ms() - t;
 	if (!err)
 		r->res->imported = true;
+	{
+		struct sbx_audit_import ai = { 0 };
+		char why[1024];
+
+		snprintf(why, sizeof(why), "%s", err ? sbx_error() : "");
+		ai.accepted = !err;
+		ai.tip = err ? NULL : &r->res->tip;
+		ai.reason = err ? why : NULL;
+		sbx_audit_import(sbx_task_net_audit(r->net), &ai);
+		if (!err && sbx_audit_note_task(r->repo->git, r->task, &r->res->tip))
+			pr_warn("cannot attach the audit summary to the result: %s", sbx_error());
+		if (err)
+			sbx_error_set(err, "%s", why);
+	}
 out:
 	sbx_bundle_import_free(r->imp);
 	r->imp = NULL;
@@ -780,6 +761,12 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 		snprintf(msg, sizeof(msg), "the agent timed out; its work so far was imported");
 	} else {
 		state = SBX_TASK_DONE;
+	}
+	if (r.net) {
+		sbx_audit_end(sbx_task_net_audit(r.net), sbx_task_state_name(state),
+			      res->agent_status, msg[0] ? msg : NULL);
+		sbx_task_net_free(r.net);
+		r.net = NULL;
 	}
 	ferr = sbx_task_finish(lock, task, state, res->agent_status < 0 ? -1 : res->agent_status & 255,
 			       msg[0] ? msg : NULL);

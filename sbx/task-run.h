@@ -23,6 +23,7 @@
 
 #include <git2.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sbx/channel.h"
@@ -52,6 +53,11 @@ struct sbx_task_run_opts {
 	/* Non-zero: stop the agent (its work so far still comes back). */
 	volatile int *interrupt;
 	bool quiet;			/* no emulation warning */
+	/* Egress rules besides the agent's and git config's (sbx/task-net.h). */
+	const char *const *allow;	/* --allow HOST[:PORT] */
+	size_t nallow;
+	const char *const *allow_presets; /* --allow-preset NAME */
+	size_t nallow_presets;
 };
 #define SBX_TASK_RUN_OPTS_INIT { 0 }
 
