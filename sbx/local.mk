@@ -24,3 +24,6 @@ libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h \
 	sbx/sandbox.c sbx/sandbox.h sbx/console-log.c sbx/console-log.h
 # running a task: agents and the session (boot, transfer, agent, import)
 libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h
+# the egress proxy's host side: request and ClientHello parsers, policy, connections
+libsbx_a_SOURCES += sbx/http-req.c sbx/http-req.h sbx/tls-hello.c sbx/tls-hello.h \
+	sbx/policy.c sbx/policy.h sbx/proxy.c sbx/proxy-conn.c sbx/proxy.h sbx/proxy-int.h
