@@ -414,41 +414,8 @@ void sbx_policy_check(const struct sbx_policy *p, const struct sbx_policy_query 
 			 "%s:%u is not allowed by this task's policy", norm, q->port);
 }
 
-const char *sbx_policy_addr_special(const struct sockaddr *sa)
+static const char *special_v4(uint32_t a)
 {
-	uint32_t a;
-
-	if (sa->sa_family == AF_INET6) {
-		const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-		static const uint8_t zero[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
-		static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
-
-		if (!memcmp(b, zero, 16))
-			return "the unspecified address";
-		if (!memcmp(b, zero, 15) && b[15] == 1)
-			return "loopback";
-		if (!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12) || !memcmp(b, zero, 12)) {
-			/* IPv4-mapped, NAT64 and IPv4-compatible: judge the IPv4 address inside */
-			struct sockaddr_in s4 = { .sin_family = AF_INET };
-
-			memcpy(&s4.sin_addr, b + 12, 4);
-			return sbx_policy_addr_special((const struct sockaddr *)&s4);
-		}
-		if ((b[0] & 0xfe) == 0xfc)
-			return "private (unique local)";
-		if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-			return "link-local";
-		if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-			return "site-local";
-		if (b[0] == 0xff)
-			return "multicast";
-		if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
-			return "documentation";
-		return NULL;
-	}
-	if (sa->sa_family != AF_INET)
-		return "not an IP address";
-	a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
 	if (a == 0xa9fea9fe)
 		return "the cloud metadata service";
 	if ((a >> 24) == 0)
@@ -472,6 +439,41 @@ const char *sbx_policy_addr_special(const struct sockaddr *sa)
 	if ((a >> 28) == 0xf)
 		return "reserved";
 	return NULL;
+}
+
+static const char *special_v6(const uint8_t *b)
+{
+	static const uint8_t zero[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
+
+	if (!memcmp(b, zero, 16))
+		return "the unspecified address";
+	if (!memcmp(b, zero, 15) && b[15] == 1)
+		return "loopback";
+	/* IPv4-mapped, NAT64 and IPv4-compatible: judge the IPv4 address inside */
+	if (!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12) || !memcmp(b, zero, 12))
+		return special_v4((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+				  (uint32_t)b[14] << 8 | b[15]);
+	if ((b[0] & 0xfe) == 0xfc)
+		return "private (unique local)";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "link-local";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+		return "site-local";
+	if (b[0] == 0xff)
+		return "multicast";
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
+		return "documentation";
+	return NULL;
+}
+
+const char *sbx_policy_addr_special(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return special_v6(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
+	if (sa->sa_family == AF_INET)
+		return special_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	return "not an IP address";
 }
 
 static bool same_ip(const struct sockaddr *x, const struct sockaddr *y)

@@ -1,0 +1,16 @@
+# Tests for the egress proxy's host side (sbx/http-req.c, tls-hello.c, policy.c, proxy*.c).
+check_PROGRAMS += tests/unit/test-http-req
+tests_unit_test_http_req_SOURCES = tests/unit/test-http-req.c
+tests_unit_test_http_req_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_http_req_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-http-req
+check_PROGRAMS += tests/unit/test-tls-hello
+tests_unit_test_tls_hello_SOURCES = tests/unit/test-tls-hello.c
+tests_unit_test_tls_hello_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tls_hello_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-tls-hello
+check_PROGRAMS += tests/unit/test-policy
+tests_unit_test_policy_SOURCES = tests/unit/test-policy.c
+tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_policy_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-policy
