@@ -18,7 +18,31 @@
 #include <sys/socket.h>
 
 #define REPLY_MS 2000		/* to write a refusal to the client */
-#define IP_FIRST_BYTE_MS 1000	/* a tunnel to an IP literal waits this long for a ClientHello */
+#define IP_FIRST_BYTE_MS 1000
+#define LINGER_MS 1000		/* after a refusal, drop what the client still sends this long */
+#define LINGER_MAX (1 << 20)	/* ... or this many bytes */	/* a tunnel to an IP literal waits this long for a ClientHello */
+
+/*
+ * Before closing after a refusal: end our side and read (and drop) what the
+ * client still sends for a moment, so that the kernel does not answer
+ * unread bytes with a reset that would destroy the refusal in flight.
+ */
+static void linger_close(struct proxy_conn *c)
+{
+	int64_t deadline = proxy_now_ms() + LINGER_MS;
+	size_t dropped = 0;
+
+	shutdown(c->client, SHUT_WR);
+	while (dropped < LINGER_MAX && proxy_wait(c, c->client, POLLIN, deadline) == 1) {
+		ssize_t n = recv(c->client, c->buf_down, PROXY_BUF, 0);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			break;
+		dropped += (size_t)n;
+	}
+}
 
 static void respond(struct proxy_conn *c, const char *status, const char *body)
 {
@@ -30,6 +54,7 @@ static void respond(struct proxy_conn *c, const char *status, const char *body)
 
 	if (!proxy_send_all(c, c->client, head, (size_t)n, deadline))
 		proxy_send_all(c, c->client, body, strlen(body), deadline);
+	linger_close(c);
 }
 
 static void refuse(struct proxy_conn *c, const char *status, const char *fmt, ...)

@@ -14,3 +14,6 @@ tests_unit_test_policy_SOURCES = tests/unit/test-policy.c
 tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_policy_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-policy
+# git sbx proxy end to end: curl and raw clients against upstreams on 127.0.0.1.
+E2E_TESTS += tests/t/t6000-proxy.sh
+EXTRA_DIST += tests/t/helper/proxy-test.py
