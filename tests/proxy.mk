@@ -17,3 +17,15 @@ UNIT_TESTS += tests/unit/test-policy
 # git sbx proxy end to end: curl and raw clients against upstreams on 127.0.0.1.
 E2E_TESTS += tests/t/t6000-proxy.sh
 EXTRA_DIST += tests/t/helper/proxy-test.py
+# The request-head and ClientHello parsers and the rule parser, fuzzed (pattern in tests/local.mk).
+check_PROGRAMS += tests/fuzz/check-proxy-parse
+tests_fuzz_check_proxy_parse_SOURCES = tests/fuzz/fuzz-proxy-parse.c tests/fuzz/driver.c
+tests_fuzz_check_proxy_parse_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/proxy-parse.fuzz
+EXTRA_DIST += tests/fuzz/corpus/proxy-parse
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-proxy-parse
+tests_fuzz_fuzz_proxy_parse_SOURCES = tests/fuzz/fuzz-proxy-parse.c
+tests_fuzz_fuzz_proxy_parse_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_proxy_parse_LDADD = $(SBX_LIBS)
+endif
