@@ -29,3 +29,4 @@ tests_fuzz_fuzz_proxy_parse_SOURCES = tests/fuzz/fuzz-proxy-parse.c
 tests_fuzz_fuzz_proxy_parse_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_proxy_parse_LDADD = $(SBX_LIBS)
 endif
+EXTRA_DIST += tests/bench/net.sh

@@ -12,6 +12,9 @@
         opens a tunnel, sends GARBAGE (a file) on a second connection, then
         uses the first tunnel: prints the second's reply and the first's body
   proxy-test.py idle PROXYPORT N     open N connections, send nothing, then one more: print its reply
+  proxy-test.py latency N PORT [PROXYPORT]
+        N sequential connections each fetching /small.txt from 127.0.0.1:PORT
+        (through a CONNECT tunnel when PROXYPORT is given); prints mean ms per connection
 """
 import http.server
 import os
@@ -19,7 +22,7 @@ import socket
 import socketserver
 import ssl
 import sys
-import threading
+import time
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -27,10 +30,20 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 256
 
 
+class Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def copyfile(self, source, outputfile):
+        # sendfile(2) where the socket allows it, so the server is not what a benchmark measures
+        outputfile.flush()
+        self.connection.sendfile(source)
+
+
 def serve(directory, portfile, ctx=None):
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=directory, **kw)
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
-    http.server.SimpleHTTPRequestHandler.protocol_version = "HTTP/1.1"
+    handler = lambda *a, **kw: Handler(*a, directory=directory, **kw)
     srv = Server(("127.0.0.1", 0), handler)
     if ctx:
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
@@ -128,6 +141,27 @@ def main():
         sys.stdout.buffer.write(out)
         for h in held:
             h.close()
+    elif cmd == "latency":
+        n, port = int(sys.argv[2]), int(sys.argv[3])
+        pport = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+        req = b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        t0 = time.monotonic()
+        for _ in range(n):
+            if pport:
+                s, reply = connect_tunnel(pport, "127.0.0.1", port)
+                assert reply.startswith(b"HTTP/1.1 200"), reply
+            else:
+                s = socket.create_connection(("127.0.0.1", port), timeout=20)
+            s.sendall(req)
+            out = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+            assert out.startswith(b"HTTP/1.1 200"), out[:100]
+            s.close()
+        print("%.3f" % ((time.monotonic() - t0) * 1000 / n))
     else:
         sys.exit("unknown command " + cmd)
 
