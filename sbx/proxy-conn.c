@@ -256,7 +256,8 @@ static void serve_connect(struct proxy_conn *c, struct sbx_http_req *r, size_t h
 	memmove(c->buf_up, c->buf_up + r->head_len, early);
 	have = early;
 	if (check_hello(c, ip_host, &have, &hello, &hello_ok) < 0) {
-		c->allowed = false;
+		c->allowed = false;	/* refused by the ClientHello check, not by a rule */
+		c->rule[0] = 0;
 		return;
 	}
 	if (hello_ok && c->p->cfg.intercept && c->p->cfg.mitm &&
