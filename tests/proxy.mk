@@ -5,7 +5,7 @@ tests_unit_test_http_req_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_http_req_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-http-req
 check_PROGRAMS += tests/unit/test-tls-hello
-tests_unit_test_tls_hello_SOURCES = tests/unit/test-tls-hello.c
+tests_unit_test_tls_hello_SOURCES = tests/unit/test-tls-hello.c tests/unit/tls-hello-build.h
 tests_unit_test_tls_hello_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_tls_hello_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-tls-hello
@@ -30,3 +30,9 @@ tests_fuzz_fuzz_proxy_parse_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_proxy_parse_LDADD = $(SBX_LIBS)
 endif
 EXTRA_DIST += tests/bench/net.sh
+# The proxy object as the lead wires it: socketpair clients, events, hooks, limits, free.
+check_PROGRAMS += tests/unit/test-proxy
+tests_unit_test_proxy_SOURCES = tests/unit/test-proxy.c tests/unit/tls-hello-build.h
+tests_unit_test_proxy_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_proxy_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-proxy
