@@ -443,3 +443,102 @@ void sbx_http_req_free(struct sbx_http_req *r)
 	free(r->storage);
 	free(r);
 }
+
+enum {
+	CK_SIZE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
+	CK_TRAILER_START, CK_TRAILER, CK_TRAILER_LF, CK_END_LF,
+};
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char)tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+long sbx_http_chunked_scan(struct sbx_http_chunked *st, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i = 0;
+
+	while (i < len && !st->done) {
+		unsigned char c = p[i];
+
+		switch (st->state) {
+		case CK_SIZE:
+			if (hexval(c) >= 0) {
+				if (++st->digits > 15)
+					return SBX_CORRUPT("chunk size too long");
+				st->left = st->left * 16 + (uint64_t)hexval(c);
+			} else if (!st->digits) {
+				return SBX_CORRUPT("chunk without a size");
+			} else if (c == ';') {
+				st->state = CK_EXT;
+				st->line = 0;
+			} else if (c == '\r') {
+				st->state = CK_SIZE_LF;
+			} else {
+				return SBX_CORRUPT("bad byte 0x%02x in a chunk size", c);
+			}
+			i++;
+			break;
+		case CK_EXT:
+		case CK_TRAILER:
+			if (c == '\r') {
+				st->state = st->state == CK_EXT ? CK_SIZE_LF : CK_TRAILER_LF;
+			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				return SBX_CORRUPT("control byte 0x%02x in a chunk extension or trailer", c);
+			} else if (++st->line > SBX_HTTP_FIELD_MAX) {
+				return sbx_error_set(SBX_ELIMIT, "chunk extension or trailer too long");
+			}
+			i++;
+			break;
+		case CK_SIZE_LF:
+		case CK_DATA_LF:
+		case CK_TRAILER_LF:
+		case CK_END_LF:
+			if (c != '\n')
+				return SBX_CORRUPT("bare CR in chunked framing");
+			i++;
+			if (st->state == CK_END_LF)
+				st->done = true;
+			else if (st->state == CK_SIZE_LF)
+				st->state = st->left ? CK_DATA : CK_TRAILER_START;
+			else if (st->state == CK_DATA_LF)
+				st->state = CK_SIZE, st->digits = 0, st->left = 0;
+			else
+				st->state = CK_TRAILER_START;
+			break;
+		case CK_DATA: {
+			size_t n = len - i < st->left ? len - i : (size_t)st->left;
+
+			i += n;
+			st->left -= n;
+			if (!st->left)
+				st->state = CK_DATA_CR;
+			break;
+		}
+		case CK_DATA_CR:
+			if (c != '\r')
+				return SBX_CORRUPT("chunk data longer than its size");
+			st->state = CK_DATA_LF;
+			i++;
+			break;
+		case CK_TRAILER_START:
+			if (c == '\r') {
+				st->state = CK_END_LF;
+			} else if (c == ' ' || c == '\t' || !is_tchar(c)) {
+				return SBX_CORRUPT("bad trailer field");
+			} else {
+				st->state = CK_TRAILER;
+				st->line = 1;
+			}
+			i++;
+			break;
+		default:
+			return SBX_CORRUPT("bad chunked state");
+		}
+	}
+	return (long)i;
+}

@@ -100,4 +100,26 @@ const char *sbx_http_req_field(const struct sbx_http_req *r, const char *name);
  */
 int sbx_http_host_normalize(char out[SBX_HTTP_HOST_MAX], const char *host, size_t len);
 
+/*
+ * Where a chunked request body ends (RFC 9112 §7.1), so that the proxy
+ * forwards the body and nothing after it.  Strict: CRLF line ends, hex
+ * sizes of at most 15 digits, chunk extensions and trailer lines of at
+ * most SBX_HTTP_FIELD_MAX bytes, no control bytes in them.
+ */
+struct sbx_http_chunked {
+	int state;
+	uint64_t left;		/* data bytes left in this chunk */
+	unsigned digits;	/* hex digits of the size so far */
+	size_t line;		/* bytes of the extension or trailer line so far */
+	bool done;		/* the last chunk and the trailers have been seen */
+};
+#define SBX_HTTP_CHUNKED_INIT { 0, 0, 0, 0, false }
+
+/*
+ * Feed the next `len` body bytes.  Returns how many of them belong to the
+ * body (all of them until the end is seen; then st->done and the bytes
+ * after the end are not counted), or SBX_ECORRUPT with a message.
+ */
+long sbx_http_chunked_scan(struct sbx_http_chunked *st, const void *buf, size_t len);
+
 #endif

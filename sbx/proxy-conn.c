@@ -283,7 +283,7 @@ static void serve_connect(struct proxy_conn *c, struct sbx_http_req *r, size_t h
 		refuse(c, NULL, "could not send the ClientHello upstream");
 		return;
 	}
-	if (proxy_relay(c, UINT64_MAX, false) == 0)
+	if (proxy_relay(c, UINT64_MAX, false, NULL) == 0)
 		snprintf(c->reason, sizeof(c->reason), "tunnel closed");
 }
 
@@ -316,17 +316,12 @@ static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have
 	const char *connection = sbx_http_req_field(r, "Connection");
 	uint64_t body = r->content_length > 0 ? (uint64_t)r->content_length : 0;
 	size_t early = have - r->head_len, cap = r->head_len + 512, len = 0, i;
+	struct sbx_http_chunked ck = SBX_HTTP_CHUNKED_INIT;
 	char *out = NULL;
 	int n;
 
 	if (decide_and_connect(c, r->method, r->path) < 0)
 		return;
-	if (r->chunked) {
-		refuse(c, "411 Length Required",
-		       "a chunked request body over plain HTTP is not supported by the proxy; "
-		       "send a Content-Length");
-		return;
-	}
 	out = malloc(cap);
 	if (!out) {
 		refuse(c, "500 Internal Server Error", "out of memory");
@@ -352,6 +347,17 @@ static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have
 		refuse(c, "500 Internal Server Error", "rewritten request head too long");
 		return;
 	}
+	if (r->chunked) {
+		long n_body = sbx_http_chunked_scan(&ck, c->buf_up + r->head_len, early);
+
+		if (n_body < 0) {
+			free(out);
+			refuse(c, "400 Bad Request", "bad request body: %s", sbx_error());
+			return;
+		}
+		early = (size_t)n_body;
+		body = ck.done ? early : UINT64_MAX;
+	}
 	if (early > body)
 		early = (size_t)body;	/* bytes after the body are never forwarded */
 	c->bytes_up = len + early;
@@ -364,7 +370,8 @@ static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have
 		return;
 	}
 	free(out);
-	if (proxy_relay(c, body - early, true) == 0)
+	if (proxy_relay(c, body == UINT64_MAX ? UINT64_MAX : body - early, true,
+			r->chunked ? &ck : NULL) == 0)
 		snprintf(c->reason, sizeof(c->reason), "response complete");
 }
 

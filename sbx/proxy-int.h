@@ -55,9 +55,10 @@ void proxy_close_upstream(struct proxy_conn *c);
 /*
  * Relay between client and upstream until both sides are done (a tunnel)
  * or the response has ended (http), with at most up_limit bytes from the
- * client (UINT64_MAX: no limit; 0: none).  0, or -1 with c->reason.
+ * client (UINT64_MAX: no limit; 0: none) and, with `ck`, only up to the end
+ * of a chunked body.  0, or -1 with c->reason.
  */
-int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http);
+int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http, struct sbx_http_chunked *ck);
 /* Serve one connection: read, decide, connect, relay; fills the event fields. */
 void proxy_serve(struct proxy_conn *c);
 void proxy_event(struct proxy_conn *c);

@@ -133,6 +133,7 @@ struct dir {
 	uint64_t limit;		/* bytes still allowed from `from` (UINT64_MAX: no limit) */
 	uint64_t *count;
 	bool shut;		/* `to` has been shut down for writing */
+	struct sbx_http_chunked *ck;	/* a chunked request body: stop at its end */
 };
 
 /* Move what can move in one direction; -1 ends the relay (an error or the cap). */
@@ -160,6 +161,18 @@ static int pump(struct proxy_conn *c, struct dir *d, short rev_from, short rev_t
 		}
 		if (n == 0)
 			d->open = false;
+		if (n > 0 && d->ck) {
+			long body = sbx_http_chunked_scan(d->ck, d->buf, (size_t)n);
+
+			if (body < 0) {
+				snprintf(c->reason, sizeof(c->reason), "bad request body: %s", sbx_error());
+				return -1;
+			}
+			if (d->ck->done) {
+				n = body;	/* bytes after the body are never forwarded */
+				d->open = false;
+			}
+		}
 		if (n > 0) {
 			if (!charge(c, (size_t)n)) {
 				snprintf(c->reason, sizeof(c->reason),
@@ -184,12 +197,12 @@ static int pump(struct proxy_conn *c, struct dir *d, short rev_from, short rev_t
 	return 0;
 }
 
-int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http)
+int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http, struct sbx_http_chunked *ck)
 {
 	struct dir up = { c->client, c->upstream, c->buf_up, 0, 0, up_limit != 0, up_limit,
-			  &c->bytes_up, false };
+			  &c->bytes_up, false, ck };
 	struct dir down = { c->upstream, c->client, c->buf_down, 0, 0, true, UINT64_MAX,
-			    &c->bytes_down, false };
+			    &c->bytes_down, false, NULL };
 
 	for (;;) {
 		struct pollfd pfd[3] = {

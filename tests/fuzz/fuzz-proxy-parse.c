@@ -43,6 +43,22 @@ static void fuzz_head(const uint8_t *data, size_t size, unsigned step)
 		__builtin_trap();
 	if (sbx_http_req_parse(&r, data, (size_t)end) < 0)
 		return;
+	if (r->chunked) {
+		/* the rest is the body, fed in the same steps */
+		struct sbx_http_chunked st = SBX_HTTP_CHUNKED_INIT;
+		size_t off = (size_t)end;
+
+		while (off < size && !st.done) {
+			size_t n = step < size - off ? step : size - off;
+			long used = sbx_http_chunked_scan(&st, data + off, n);
+
+			if (used < 0)
+				break;
+			if ((size_t)used > n || (!st.done && (size_t)used != n))
+				__builtin_trap();
+			off += (size_t)used;
+		}
+	}
 	check_host(r->host);
 	if (!r->port || r->nfields > SBX_HTTP_FIELDS_MAX || (r->form == SBX_HTTP_ABSOLUTE) != !!r->path)
 		__builtin_trap();

@@ -295,6 +295,65 @@ static void test_normalize(void **state)
 	assert_int_equal(sbx_http_host_normalize(out, long_label + 1, 67), SBX_HOST_NAME);
 }
 
+/* Feed a chunked body in every split: the end is found at the same byte. */
+static void chunked_ok(const char *body, size_t want_end)
+{
+	size_t len = strlen(body), split;
+
+	for (split = 0; split <= len; split++) {
+		struct sbx_http_chunked st = SBX_HTTP_CHUNKED_INIT;
+		long a = sbx_http_chunked_scan(&st, body, split), b = 0;
+
+		assert_true(a >= 0);
+		if (!st.done) {
+			assert_int_equal(a, split);
+			b = sbx_http_chunked_scan(&st, body + split, len - split);
+			assert_true(b >= 0);
+		}
+		assert_true(st.done);
+		assert_int_equal((size_t)(a + b), want_end);
+	}
+}
+
+static void chunked_bad(const char *body, int code)
+{
+	struct sbx_http_chunked st = SBX_HTTP_CHUNKED_INIT;
+	long r = sbx_http_chunked_scan(&st, body, strlen(body));
+
+	if (r != code)
+		fail_msg("'%s': got %ld, want %d", body, r, code);
+}
+
+static void test_chunked(void **state)
+{
+	static const char one[] = "5\r\nhello\r\n0\r\n\r\n";
+	static const char ext[] = "A;name=\"v\"\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
+	char *s;
+
+	(void)state;
+	chunked_ok(one, sizeof(one) - 1);
+	chunked_ok(ext, sizeof(ext) - 1);
+	/* a pipelined request after the body is not part of it */
+	s = malloc(200);
+	assert_non_null(s);
+	snprintf(s, 200, "%sGET http://a.com/secret HTTP/1.1\r\n\r\n", one);
+	chunked_ok(s, sizeof(one) - 1);
+	free(s);
+	chunked_bad("\r\n", SBX_ECORRUPT);
+	chunked_bad("x\r\n", SBX_ECORRUPT);
+	chunked_bad("5 \r\n", SBX_ECORRUPT);
+	chunked_bad("5\nhello", SBX_ECORRUPT);
+	chunked_bad("5\r\nhello!\r\n", SBX_ECORRUPT);
+	chunked_bad("5\r\nhello\n", SBX_ECORRUPT);
+	chunked_bad("1000000000000000\r\n", SBX_ECORRUPT);
+	chunked_bad("1;\x01\r\n", SBX_ECORRUPT);
+	chunked_bad("0\r\n Folded: x\r\n\r\n", SBX_ECORRUPT);
+	chunked_bad("0\r\nX: a\rb\r\n\r\n", SBX_ECORRUPT);
+	s = repeat("1;", 'a', SBX_HTTP_FIELD_MAX + 1, "\r\n");
+	chunked_bad(s, SBX_ELIMIT);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_normalize),
+		cmocka_unit_test(test_chunked),
 	};
 
 	return cmocka_run_group_tests_name("http-req", tests, NULL, NULL);

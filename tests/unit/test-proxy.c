@@ -419,6 +419,93 @@ static void test_tunnel_relay_and_byte_cap(void **state)
 	close(s.listener);
 }
 
+/* An upstream that records what one connection sends (until 300 ms of quiet), then answers. */
+struct recorder {
+	int listener;
+	char got[8192];
+	size_t n;
+};
+
+static void *record(void *arg)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	struct recorder *r = arg;
+	int fd = accept(r->listener, NULL, NULL);
+
+	r->n = 0;
+	while (fd >= 0 && r->n < sizeof(r->got) - 1) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 300) != 1)
+			break;
+		n = read(fd, r->got + r->n, sizeof(r->got) - 1 - r->n);
+		if (n <= 0)
+			break;
+		r->n += (size_t)n;
+	}
+	r->got[r->n] = 0;
+	if (fd >= 0) {
+		if (write(fd, resp, sizeof(resp) - 1) < 0)
+			r->n = 0;
+		close(fd);
+	}
+	return NULL;
+}
+
+/*
+ * Plain HTTP: origin form, Host from the target, hop-by-hop and Proxy-*
+ * fields gone, Connection: close, the body (Content-Length or chunked)
+ * and not one byte of a request pipelined after it.
+ */
+static void test_http_rewrite_and_no_smuggling(void **state)
+{
+	struct sbx_proxy_config cfg = SBX_PROXY_CONFIG_INIT;
+	struct recorder rec;
+	struct sbx_policy *pol;
+	struct sbx_proxy *p;
+	pthread_t t;
+	uint16_t port;
+	char rule[64], resolve[64], req[1024], want[1024], buf[1024];
+	int c, round;
+	size_t n;
+
+	(void)state;
+	rec.listener = upstream_listener(&port);
+	snprintf(rule, sizeof(rule), "POST up.example:%u/x", port);
+	snprintf(resolve, sizeof(resolve), "up.example:%u:127.0.0.1", port);
+	pol = new_policy(rule, resolve);
+	p = new_proxy(pol, &cfg);
+	for (round = 0; round < 2; round++) {
+		const char *framing = round ? "Transfer-Encoding: chunked" : "Content-Length: 5";
+		const char *body = round ? "5\r\nhello\r\n0\r\n\r\n" : "hello";
+
+		assert_int_equal(pthread_create(&t, NULL, record, &rec), 0);
+		c = client(p);
+		snprintf(req, sizeof(req),
+			 "POST http://up.example:%u/x HTTP/1.1\r\nHost: up.example:%u\r\n"
+			 "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nProxy-Authorization: Basic eA==\r\n"
+			 "Keep-Alive: 5\r\nX-Kept: yes\r\n%s\r\n\r\n%s"
+			 "GET http://up.example:%u/smuggled HTTP/1.1\r\nHost: up.example:%u\r\n\r\n",
+			 port, port, framing, body, port, port);
+		write_str(c, req);
+		n = read_all(c, buf, sizeof(buf) - 1);
+		buf[n] = 0;
+		pthread_join(t, NULL);
+		snprintf(want, sizeof(want), "POST /x HTTP/1.1\r\nHost: up.example:%u\r\nX-Kept: yes\r\n"
+			 "%s\r\nConnection: close\r\n\r\n%s", port, framing, body);
+		assert_string_equal(rec.got, want);
+		assert_non_null(strstr(buf, "\r\n\r\nok"));
+		close(c);
+	}
+	wait_events(2);
+	assert_true(events.ev[0].allowed);
+	assert_string_equal(events.ev[1].reason, "response complete");
+	sbx_proxy_free(p);
+	sbx_policy_free(pol);
+	close(rec.listener);
+}
+
 static void test_malformed_ends_only_that_connection(void **state)
 {
 	struct sbx_proxy_config cfg = SBX_PROXY_CONFIG_INIT;
@@ -463,6 +550,7 @@ int main(void)
 		cmocka_unit_test_setup(test_over_the_limit_503, setup),
 		cmocka_unit_test_setup(test_intercept_hook_gets_the_checked_hello, setup),
 		cmocka_unit_test_setup(test_tunnel_relay_and_byte_cap, setup),
+		cmocka_unit_test_setup(test_http_rewrite_and_no_smuggling, setup),
 		cmocka_unit_test_setup(test_malformed_ends_only_that_connection, setup),
 	};
 
