@@ -405,10 +405,18 @@ void sbx_policy_check(const struct sbx_policy *p, const struct sbx_policy_query 
 		snprintf(v->reason, sizeof(v->reason),
 			 "%s:%u only has a method/path rule ('%s'), which a CONNECT tunnel cannot be held to",
 			 norm, q->port, near->text);
-	else if (near)
+	else if (near) {
+		size_t n = strcspn(q->path, "?");
+		char hp[SBX_POLICY_TEXT_MAX];
+
 		snprintf(v->reason, sizeof(v->reason),
 			 "%s %s on %s:%u is not allowed by rule '%s'", q->method,
 			 q->path, norm, q->port, near->text);
+		/* the narrowest rule that would allow it: this method on this path */
+		snprintf(hp, sizeof(hp), "%s", v->hint);
+		if (path_is_plain(q->path, n) && n < 200)
+			snprintf(v->hint, sizeof(v->hint), "'%s %s%.*s'", q->method, hp, (int)n, q->path);
+	}
 	else
 		snprintf(v->reason, sizeof(v->reason),
 			 "%s:%u is not allowed by this task's policy", norm, q->port);

@@ -132,6 +132,7 @@ static void test_verdict_text(void **state)
 	sbx_policy_check(p, &q, &v);
 	assert_false(v.allowed);
 	assert_non_null(strstr(v.reason, "POST /a/b"));
+	assert_string_equal(v.hint, "'POST pkg.example.com/a/b'");
 	q.host = "bad host";
 	sbx_policy_check(p, &q, &v);
 	assert_false(v.allowed);
