@@ -222,6 +222,11 @@ int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http, struct sbx_h
 			pfd[1].events |= POLLIN;
 		if (up.len)
 			pfd[1].events |= POLLOUT;
+		/* A hung-up socket we wait for nothing on would wake poll at once, again and again. */
+		if (!pfd[0].events)
+			pfd[0].fd = -1;
+		if (!pfd[1].events)
+			pfd[1].fd = -1;
 		n = poll(pfd, 3, (int)c->p->cfg.idle_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
