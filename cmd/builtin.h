@@ -15,6 +15,7 @@ enum cmd_flags {
 	NEED_REPO = 1 << 0,	/* open the repository first; fail outside one */
 	NEED_KVM = 1 << 1,	/* fail early when /dev/kvm does not work */
 	TRY_REPO = 1 << 2,	/* open the repository when there is one */
+	HIDDEN = 1 << 3,	/* not listed by `git sbx -h` (tools for debugging) */
 };
 
 struct cmd_ctx {
@@ -57,6 +58,7 @@ int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_rm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_gc(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_proxy(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_audit(int argc, const char **argv, struct cmd_ctx *ctx);
 

@@ -26,6 +26,7 @@ static const struct cmd_struct commands[] = {
 	{ "image", cmd_image, 0, "build, list and remove guest images" },
 	{ "list", cmd_list, NEED_REPO, "list tasks: state, age, commits, changes, prompt" },
 	{ "logs", cmd_logs, NEED_REPO, "print a task's agent output (-f follows it)" },
+	{ "proxy", cmd_proxy, HIDDEN, "run a task's egress proxy on a host port (benchmarks, trying policies)" },
 	{ "rm", cmd_rm, NEED_REPO, "remove tasks with their worktree, branch and disk" },
 	{ "run", cmd_run, 0, "run one command in a throwaway VM" },
 	{ "show", cmd_show, NEED_REPO, "show one task: state, prompt, base, branch, commits, times" },
@@ -105,7 +106,8 @@ static void list_commands(FILE *f)
 	fprintf(f, "Run a coding agent inside a KVM microVM; what it did becomes a branch.\n\n");
 	fprintf(f, "These are the git sbx commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "   %-10s %s\n", commands[i].name, commands[i].summary);
+		if (!(commands[i].flags & HIDDEN))
+			fprintf(f, "   %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'git sbx help <command>' or 'git sbx <command> -h' describes one command.\n");
 }
 

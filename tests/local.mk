@@ -58,6 +58,7 @@ include tests/virtio.mk
 include tests/sbx.mk
 include tests/git.mk
 include tests/task.mk
+include tests/proxy.mk
 
 # KVM_CHECK_TESTS is what make check runs of KVM_TESTS (.ci/run empties it for distcheck).
 KVM_CHECK_TESTS = $(KVM_TESTS)
