@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+/* The shell scripts a task runs in the guest (sbx/task-scripts.h). */
+#include "sbx/task-scripts.h"
+
+/* Staged by root: the base bundle, the prompt, a script agent. */
+const char sbx_task_stage_script[] =
+	"umask 022 && mkdir -p /run/sbx && cat > \"/run/sbx/$1\" && chmod \"$2\" \"/run/sbx/$1\"";
+
+/*
+ * The agent user's clone of the base.  `git clone` cannot take a cut
+ * bundle (docs/design.md, "Git as the transport"), so: init, shallow list,
+ * fetch, reset.
+ */
+const char sbx_task_clone_script[] =
+	"set -e\n"
+	"cd /workspace\n"
+	"git init -q .\n"
+	"git symbolic-ref HEAD \"refs/heads/$SBX_BRANCH\"\n"
+	"if [ -n \"$SBX_SHALLOW\" ]; then printf '%s\\n' $SBX_SHALLOW > .git/shallow; fi\n"
+	"git fetch -q /run/sbx/base.bundle \"+refs/heads/$SBX_BRANCH:refs/remotes/host/$SBX_BRANCH\"\n"
+	"git reset -q --hard \"refs/remotes/host/$SBX_BRANCH\"\n"
+	"git config user.name \"$SBX_USER_NAME\"\n"
+	"git config user.email \"$SBX_USER_EMAIL\"\n"
+	"rm -f /run/sbx/base.bundle 2>/dev/null || true\n";
+
+/*
+ * The agent: $SBX_PROMPT comes from the staged file (a prompt may be larger
+ * than one channel string), then the agent's command line.
+ */
+const char sbx_task_agent_wrapper[] =
+	"if [ \"$(wc -c < \"$SBX_PROMPT_FILE\")\" -le 100000 ]; then\n"
+	"  SBX_PROMPT=$(cat \"$SBX_PROMPT_FILE\"); export SBX_PROMPT\n"
+	"else\n"
+	"  echo 'git-sbx: the prompt is over 100000 bytes: read it from $SBX_PROMPT_FILE' >&2\n"
+	"fi\n"
+	"exec sh -c \"$1\"\n";
+
+/*
+ * Before collecting: end every process the agent left behind (daemons, a
+ * fork bomb), so nothing writes to /workspace while it is committed.
+ * kill(-1) as the agent user reaches all of its processes but this shell.
+ */
+const char sbx_task_sweep_script[] =
+	"i=0\n"
+	"while [ $i -lt 50 ] && kill -KILL -1 2>/dev/null; do i=$((i + 1)); done\n"
+	"exit 0\n";
+
+/*
+ * What comes back: leftovers committed (with no hook of the agent's run),
+ * then the bundle on stdout.  Exit 3: nothing to send (HEAD is the base).
+ */
+const char sbx_task_collect_script[] =
+	"cd /workspace || exit 90\n"
+	"git add -A || exit 91\n"
+	"if ! git diff --cached --quiet; then\n"
+	"  git -c core.hooksPath=/dev/null -c commit.gpgSign=false commit -q --no-verify \\\n"
+	"      -m 'sbx: uncommitted work' >&2 || exit 92\n"
+	"fi\n"
+	"head=$(git rev-parse -q --verify 'HEAD^{commit}') || { echo 'no HEAD commit' >&2; exit 93; }\n"
+	"[ \"$head\" != \"$SBX_BASE\" ] || exit 3\n"
+	"exec git bundle create -q - \"$SBX_BASE..HEAD\"\n";
