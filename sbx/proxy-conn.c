@@ -247,6 +247,18 @@ static void serve_connect(struct proxy_conn *c, struct sbx_http_req *r, size_t h
 	struct sbx_tls_hello hello;
 	size_t early = have - r->head_len;
 
+	if (c->p->cfg.nsecrets) {
+		const struct sbx_secret *hit = sbx_secret_find_sentinel((const char *)c->buf_up,
+									r->head_len, c->p->cfg.secrets,
+									c->p->cfg.nsecrets);
+
+		if (hit) {
+			c->allowed = false;
+			refuse(c, "403 Forbidden", "exfiltration: the sentinel of secret '%s' in a "
+			       "CONNECT request", hit->name);
+			return;
+		}
+	}
 	if (decide_and_connect(c, NULL, NULL) < 0)
 		return;
 	if (proxy_send_all(c, c->client, ok, sizeof(ok) - 1, proxy_now_ms() + REPLY_MS)) {
@@ -259,6 +271,18 @@ static void serve_connect(struct proxy_conn *c, struct sbx_http_req *r, size_t h
 		c->allowed = false;	/* refused by the ClientHello check, not by a rule */
 		c->rule[0] = 0;
 		return;
+	}
+	if (c->p->cfg.nsecrets) {
+		const struct sbx_secret *hit = sbx_secret_find_sentinel((const char *)c->buf_up, have,
+									c->p->cfg.secrets,
+									c->p->cfg.nsecrets);
+
+		if (hit) {
+			c->allowed = false;
+			refuse(c, NULL, "exfiltration: the sentinel of secret '%s' in the TLS "
+			       "ClientHello to %s", hit->name, c->host);
+			return;
+		}
 	}
 	if (hello_ok && c->p->cfg.intercept && c->p->cfg.mitm &&
 	    c->p->cfg.intercept(c->p->cfg.opaque, c->host, c->port)) {
@@ -311,6 +335,57 @@ static bool drop_field(const char *name, const char *connection)
 	return false;
 }
 
+/*
+ * A plain-HTTP head to send, with the task's secrets: a secret's sentinel
+ * in its own header becomes its value only with allowHttp; a sentinel
+ * anywhere else refuses the request as an exfiltration attempt.  The body
+ * is then scanned for the sentinels of other hosts' secrets (its own
+ * host's is a placeholder the server sees as it is).
+ */
+static int secret_head(struct proxy_conn *c, char **head, size_t *len)
+{
+	const struct sbx_secret *const *secrets = c->p->cfg.secrets;
+	size_t n = c->p->cfg.nsecrets, i;
+	struct sbx_secret_verdict v;
+	char *out = NULL;
+	size_t olen = 0;
+
+	if (sbx_secret_rewrite_head(&out, &olen, &v, *head, *len, c->host, c->port, false, secrets,
+				    n)) {
+		free(*head);
+		*head = NULL;
+		refuse(c, "400 Bad Request", "bad request: %s", sbx_error());
+		return -1;
+	}
+	if (v.blocked) {
+		if (out)
+			explicit_bzero(out, olen);
+		free(out);
+		free(*head);
+		*head = NULL;
+		c->allowed = false;
+		refuse(c, "403 Forbidden", "%s%s", v.exfil ? "exfiltration: " : "", v.reason);
+		return -1;
+	}
+	free(*head);
+	*head = out;
+	*len = olen;
+	c->foreign = calloc(n, sizeof(*c->foreign));
+	if (!c->foreign) {
+		explicit_bzero(out, olen);
+		free(out);
+		*head = NULL;
+		refuse(c, "500 Internal Server Error", "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!sbx_secret_for_host(secrets[i], c->host, c->port))
+			c->foreign[c->nforeign++] = secrets[i];
+	sbx_sentinel_scan_init(&c->scan, (const struct sbx_secret *const *)c->foreign, c->nforeign);
+	c->scanning = true;
+	return 0;
+}
+
 static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have)
 {
 	const char *connection = sbx_http_req_field(r, "Connection");
@@ -347,6 +422,8 @@ static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have
 		refuse(c, "500 Internal Server Error", "rewritten request head too long");
 		return;
 	}
+	if (c->p->cfg.nsecrets && secret_head(c, &out, &len) < 0)
+		return;
 	if (r->chunked) {
 		long n_body = sbx_http_chunked_scan(&ck, c->buf_up + r->head_len, early);
 
@@ -360,6 +437,19 @@ static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have
 	}
 	if (early > body)
 		early = (size_t)body;	/* bytes after the body are never forwarded */
+	if (c->scanning) {
+		const struct sbx_secret *hit = sbx_sentinel_scan_feed(&c->scan, c->buf_up + r->head_len,
+								       early);
+
+		if (hit) {
+			explicit_bzero(out, len);
+			free(out);
+			c->allowed = false;
+			refuse(c, "403 Forbidden", "exfiltration: the sentinel of secret '%s' in a request "
+			       "body to %s", hit->name, c->host);
+			return;
+		}
+	}
 	c->bytes_up = len + early;
 	if (!proxy_charge(c, len + early) ||
 	    proxy_send_all(c, c->upstream, out, len, proxy_now_ms() + c->p->cfg.idle_ms) ||
@@ -369,6 +459,7 @@ static void serve_http(struct proxy_conn *c, struct sbx_http_req *r, size_t have
 		refuse(c, "502 Bad Gateway", "could not send the request upstream");
 		return;
 	}
+	explicit_bzero(out, len);	/* it may hold a secret's value (allowHttp) */
 	free(out);
 	if (proxy_relay(c, body == UINT64_MAX ? UINT64_MAX : body - early, true,
 			r->chunked ? &ck : NULL) == 0)

@@ -6,6 +6,7 @@
 #include "sbx/http-req.h"
 #include "sbx/policy.h"
 #include "sbx/proxy.h"
+#include "sbx/secret.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -32,6 +33,11 @@ struct proxy_conn {
 	char reason[SBX_POLICY_TEXT_MAX];
 	char addr[64];		/* the upstream address connected to (or tried) */
 	uint64_t bytes_up, bytes_down;
+	/* Plain HTTP with secrets: the request body scanned for other hosts' sentinels. */
+	struct sbx_sentinel_scan scan;
+	const struct sbx_secret **foreign;
+	size_t nforeign;
+	bool scanning;
 };
 
 struct sbx_proxy {

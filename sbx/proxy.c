@@ -134,6 +134,7 @@ struct dir {
 	uint64_t *count;
 	bool shut;		/* `to` has been shut down for writing */
 	struct sbx_http_chunked *ck;	/* a chunked request body: stop at its end */
+	bool scan;		/* scan what `from` sends with c->scan (the request body) */
 };
 
 /* Move what can move in one direction; -1 ends the relay (an error or the cap). */
@@ -173,6 +174,17 @@ static int pump(struct proxy_conn *c, struct dir *d, short rev_from, short rev_t
 				d->open = false;
 			}
 		}
+		if (n > 0 && d->scan && c->scanning) {
+			const struct sbx_secret *hit = sbx_sentinel_scan_feed(&c->scan, d->buf, (size_t)n);
+
+			if (hit) {
+				c->allowed = false;
+				snprintf(c->reason, sizeof(c->reason),
+					 "exfiltration: the sentinel of secret '%s' in a request body to %s",
+					 hit->name, c->host);
+				return -1;
+			}
+		}
 		if (n > 0) {
 			if (!charge(c, (size_t)n)) {
 				snprintf(c->reason, sizeof(c->reason),
@@ -200,9 +212,9 @@ static int pump(struct proxy_conn *c, struct dir *d, short rev_from, short rev_t
 int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http, struct sbx_http_chunked *ck)
 {
 	struct dir up = { c->client, c->upstream, c->buf_up, 0, 0, up_limit != 0, up_limit,
-			  &c->bytes_up, false, ck };
+			  &c->bytes_up, false, ck, true };
 	struct dir down = { c->upstream, c->client, c->buf_down, 0, 0, true, UINT64_MAX,
-			    &c->bytes_down, false, NULL };
+			    &c->bytes_down, false, NULL, false };
 
 	for (;;) {
 		struct pollfd pfd[3] = {
@@ -330,6 +342,7 @@ static void conn_free(struct proxy_conn *c)
 	free(c->buf_up);
 	free(c->buf_down);
 	free(c->path);
+	free(c->foreign);
 	free(c);
 }
 

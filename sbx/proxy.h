@@ -65,12 +65,21 @@ struct sbx_proxy_config {
 	/* Should CONNECT host:port be terminated (it carries a secret)?  NULL: never. */
 	bool (*intercept)(void *opaque, const char *host, uint16_t port);
 	int (*mitm)(void *opaque, struct sbx_proxy_mitm *m);
+	/*
+	 * The task's secrets (sbx/secret.h), borrowed.  Plain HTTP: a head goes
+	 * through sbx_secret_rewrite_head() (a secret's key added only with
+	 * allowHttp; a sentinel out of place refuses the request) and the body
+	 * is scanned for other hosts' sentinels; CONNECT: a sentinel in the
+	 * request or in the ClientHello (the SNI) refuses the tunnel.
+	 */
+	const struct sbx_secret *const *secrets;
+	size_t nsecrets;
 };
 
 #define SBX_PROXY_CONFIG_INIT { \
 	.policy = NULL, .max_conns = 128, .max_bytes = 0, .idle_ms = 5 * 60 * 1000, \
 	.connect_ms = 10 * 1000, .head_ms = 30 * 1000, .event = NULL, .opaque = NULL, \
-	.intercept = NULL, .mitm = NULL }
+	.intercept = NULL, .mitm = NULL, .secrets = NULL, .nsecrets = 0 }
 
 int sbx_proxy_new(struct sbx_proxy **out, const struct sbx_proxy_config *cfg);
 /*

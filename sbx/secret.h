@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sbx/http-req.h"
+
 struct sbx_config;
 
 #define SBX_SENTINEL_PREFIX "sbx-sentinel-"
@@ -105,7 +107,7 @@ const struct sbx_secret_preset *sbx_secret_presets(const char *agent, size_t *n)
  * The length of the request head at the start of buf[0..len) including its
  * blank line, 0 while it is incomplete.  SBX_ELIMIT past `max` bytes.
  */
-#define SBX_HTTP_HEAD_MAX (64u * 1024)
+/* SBX_HTTP_HEAD_MAX (64 KiB, the whole head) is sbx/http-req.h's, shared with the proxy. */
 #define SBX_HTTP_HEADERS_MAX 100
 int sbx_http_head_len(size_t *out, const char *buf, size_t len, size_t max);
 

@@ -193,6 +193,8 @@ int sbx_task_net_open(struct sbx_task_net **out, struct sbx_config *cfg,
 	pc.opaque = n;
 	pc.intercept = intercept;
 	pc.mitm = mitm;
+	pc.secrets = (const struct sbx_secret *const *)n->secrets.v;
+	pc.nsecrets = n->secrets.n;
 	if ((err = sbx_proxy_new(&n->proxy, &pc)))
 		goto fail;
 	free(path);
