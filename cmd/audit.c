@@ -109,7 +109,7 @@ static void print_conn(const json_t *rec)
 		fputs("  [rule ", stdout);
 		put(rule);
 		putchar(']');
-	} else if (!allowed) {
+	} else if (!allowed && !reason) {
 		fputs("  [default: deny]", stdout);
 	}
 }

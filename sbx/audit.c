@@ -195,7 +195,8 @@ static json_t *field(const struct sbx_audit *a, const char *s)
 /* Set key to a string field unless s is NULL. */
 static int set_field(const struct sbx_audit *a, json_t *o, const char *key, const char *s)
 {
-	return s ? sbx_json_set(o, key, field(a, s)) : 0;
+	/* NULL or "" (the proxy's "unknown"): the key is left out. */
+	return s && *s ? sbx_json_set(o, key, field(a, s)) : 0;
 }
 
 static json_t *u64(uint64_t v)

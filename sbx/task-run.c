@@ -402,7 +402,9 @@ static int run_agent(struct run *r)
 	if (r->net) {
 		struct sbx_audit_exec ae = { 0 };
 
-		ae.argv = (const char *const *)argv;
+		const char *shown[] = { "sh", "-c", r->o->agent->command, NULL };
+
+		ae.argv = shown;
 		ae.exit_code = err ? -1 : res.code;
 		ae.duration_ms = mono_ms() - t0;
 		ae.timed_out = err == SBX_ETIMEDOUT || (res.flags & PROTO_EXIT_TIMEOUT);
@@ -550,7 +552,7 @@ static int open_net(struct run *r)
 static int install_ca(struct run *r)
 {
 	static const char script[] =
-		"mkdir -p \"$(dirname \"$1\")\" && cp /run/sbx/ca.pem \"$1\" && "
+		"mkdir -p \"$(dirname \"$1\")\" \"$(dirname \"$2\")\" && cp /run/sbx/ca.pem \"$1\" && "
 		"cat /run/sbx/ca.pem >> \"$2\"";
 	const char *argv[] = { "sh", "-c", script, "sbx-ca", SBX_TASK_NET_GUEST_CA,
 			       SBX_TASK_NET_GUEST_BUNDLE, NULL };
@@ -695,6 +697,13 @@ stop:
 		snprintf(why, sizeof(why), "%s", err ? sbx_error() : "");
 		ai.accepted = !err;
 		ai.tip = err ? NULL : &r->res->tip;
+		if (!err) {
+			size_t ahead = 0, behind = 0;
+
+			if (!git_graph_ahead_behind(&ahead, &behind, r->repo->git, &r->res->tip,
+						    &r->task->base))
+				ai.commits = ahead;
+		}
 		ai.reason = err ? why : NULL;
 		sbx_audit_import(sbx_task_net_audit(r->net), &ai);
 		if (!err && sbx_audit_note_task(r->repo->git, r->task, &r->res->tip))

@@ -36,3 +36,6 @@ tests_unit_test_proxy_SOURCES = tests/unit/test-proxy.c tests/unit/tls-hello-bui
 tests_unit_test_proxy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_proxy_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-proxy
+# A task's network end to end on our VMM: policy, refusals, a secret through the CA.
+KVM_TESTS += tests/kvm/net.kvm
+EXTRA_DIST += tests/t/helper/key-server.py

@@ -39,7 +39,7 @@ test_expect_success 'git sbx audit: one line per record' '
 	cat >expect <<-\EOF &&
 	22:13:20  start  task 1, agent claude, image default
 	22:13:21  allow  api.anthropic.com:443 CONNECT  up 1.2 KiB, down 554.6 KiB, 1.5s  [rule api.anthropic.com]
-	22:13:22  deny   evil^[]52;c;cHduZWQ=^G^[[2J.example:80 GET /x\u009b^M^JFAKE  no rule for this host  [default: deny]
+	22:13:22  deny   evil^[]52;c;cHduZWQ=^G^[[2J.example:80 GET /x\u009b^M^JFAKE  no rule for this host
 	22:13:22  deny   169.254.169.254:80 GET /latest/meta-data  a metadata address  [rule !metadata]
 	22:13:23  exec   claude -p fix it  exit 0 after 61.0s
 	22:13:23  exec   sleep 9  timed out after 5.0s
