@@ -23,7 +23,7 @@
 
 static const char *const proxy_usage[] = {
 	"git sbx proxy --listen <addr>:<port> [--allow <rule>]... [--allow-preset <name>]...",
-	"              [--resolve <host>:<port>:<ip>]... [--max-conns <n>] [--max-bytes <size>]",
+	"              [--resolve <host>:<port>:<ip>[:<port>]]... [--max-conns <n>] [--max-bytes <size>]",
 	"              [--idle <duration>]",
 	"",
 	"Runs a task's egress proxy on a host TCP port (CONNECT and plain HTTP),",
@@ -117,7 +117,7 @@ int cmd_proxy(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "listen", &listen_spec, "addr:port", "where to listen (port 0: any)"),
 		OPT_STRING_LIST(0, "allow", &allow, "rule", "allow a host (repeatable)"),
 		OPT_STRING_LIST(0, "allow-preset", &presets, "name", "allow a preset's hosts"),
-		OPT_STRING_LIST(0, "resolve", &resolve, "host:port:ip", "use ip for host:port"),
+		OPT_STRING_LIST(0, "resolve", &resolve, "host:port:ip[:port]", "use ip (and that port) for host:port"),
 		OPT_INT(0, "max-conns", &max_conns, "n", "connections at once (default 128)"),
 		OPT_STRING(0, "max-bytes", &max_bytes, "size", "bytes in all (default: no cap)"),
 		OPT_STRING(0, "idle", &idle, "duration", "idle time per connection (default 5m)"),

@@ -281,22 +281,38 @@ int sbx_policy_add_resolve(struct sbx_policy *p, const char *spec)
 	const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	char ip[64];
 	size_t n;
-	int port, ret;
+	int port, to, ret;
 
 	memset(&o, 0, sizeof(o));
 	if (!c1 || !c2)
-		return sbx_error_set(SBX_EINVAL, "resolve override '%s' is not HOST:PORT:IP", spec);
+		return sbx_error_set(SBX_EINVAL, "resolve override '%s' is not HOST:PORT:IP[:PORT]", spec);
 	if (sbx_http_host_normalize(o.host, spec, (size_t)(c1 - spec)) < 0)
 		return sbx_error_set(SBX_EINVAL, "bad host in resolve override '%s'", spec);
 	if (parse_port(c1 + 1, (size_t)(c2 - c1 - 1), &port) || port == PORT_ANY)
 		return sbx_error_set(SBX_EINVAL, "bad port in resolve override '%s'", spec);
+	/* IP, [IPv6], or either with ":TOPORT": connect there instead of PORT. */
+	to = port;
 	n = strlen(c2 + 1);
-	if (n >= 2 && c2[1] == '[' && c2[n] == ']')
-		snprintf(ip, sizeof(ip), "%.*s", (int)(n - 2), c2 + 2);
-	else
-		snprintf(ip, sizeof(ip), "%s", c2 + 1);
+	if (c2[1] == '[') {
+		const char *close = strchr(c2 + 1, ']');
+
+		if (!close)
+			return sbx_error_set(SBX_EINVAL, "bad address in resolve override '%s'", spec);
+		snprintf(ip, sizeof(ip), "%.*s", (int)(close - c2 - 2), c2 + 2);
+		if (close[1] && (close[1] != ':' || parse_port(close + 2, strlen(close + 2), &to) ||
+				 to == PORT_ANY))
+			return sbx_error_set(SBX_EINVAL, "bad port in resolve override '%s'", spec);
+	} else if (strchr(c2 + 1, ':') && strchr(c2 + 1, '.')) {
+		const char *c3 = strchr(c2 + 1, ':');
+
+		snprintf(ip, sizeof(ip), "%.*s", (int)(c3 - c2 - 1), c2 + 1);
+		if (parse_port(c3 + 1, strlen(c3 + 1), &to) || to == PORT_ANY)
+			return sbx_error_set(SBX_EINVAL, "bad port in resolve override '%s'", spec);
+	} else {
+		snprintf(ip, sizeof(ip), "%.*s", (int)n, c2 + 1);
+	}
 	o.port = (uint16_t)port;
-	if (text_to_addr(&o.addr, ip, o.port))
+	if (text_to_addr(&o.addr, ip, (uint16_t)to))
 		return sbx_error_set(SBX_EINVAL, "bad address in resolve override '%s'", spec);
 	ret = grow((void **)&p->overrides, &p->aoverrides, p->noverrides, sizeof(o));
 	if (ret < 0)

@@ -33,7 +33,8 @@
  * own interface addresses are refused unless a rule names that exact
  * address and port; one such address refuses the whole name.
  *
- * Resolve overrides ("HOST:PORT:IP", like curl --resolve): the proxy uses
+ * Resolve overrides ("HOST:PORT:IP[:TOPORT]", like curl --resolve, or with
+ * TOPORT like curl --connect-to; an IPv6 address in brackets): the proxy uses
  * IP for HOST:PORT without asking DNS.  The name still needs a rule that
  * allows it; the address is not checked, not even for loopback, because
  * the user configured it explicitly (a test server, a local mirror).
@@ -82,7 +83,7 @@ int sbx_policy_add_preset(struct sbx_policy *p, const char *name);
 /* The preset names, NULL-terminated; and one preset's rules (NULL if unknown). */
 const char *const *sbx_policy_preset_names(void);
 const char *const *sbx_policy_preset_rules(const char *name);
-/* Add a "HOST:PORT:IP" resolve override. */
+/* Add a "HOST:PORT:IP[:TOPORT]" resolve override. */
 int sbx_policy_add_resolve(struct sbx_policy *p, const char *spec);
 size_t sbx_policy_rule_count(const struct sbx_policy *p);
 

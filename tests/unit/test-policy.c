@@ -247,6 +247,17 @@ static void test_resolve(void **state)
 	assert_int_equal(sbx_policy_resolve(p, "api.example.com", 80, a, &n, &v), 0);
 	assert_true(v.allowed);
 	assert_string_equal(a[0].text, "::1");
+	/* ... with a port to connect to instead (a test server for api.example.com:443) */
+	assert_int_equal(sbx_policy_add_resolve(p, "api.example.com:8443:127.0.0.1:9443"), 0);
+	assert_int_equal(sbx_policy_add_resolve(p, "api.example.com:8080:[::1]:9080"), 0);
+	assert_int_equal(sbx_policy_resolve(p, "api.example.com", 8443, a, &n, &v), 0);
+	assert_string_equal(a[0].text, "127.0.0.1");
+	assert_int_equal(ntohs(((struct sockaddr_in *)&a[0].ss)->sin_port), 9443);
+	assert_int_equal(sbx_policy_resolve(p, "api.example.com", 8080, a, &n, &v), 0);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&a[0].ss)->sin6_port), 9080);
+	assert_int_equal(sbx_policy_add_resolve(p, "a.com:443:1.2.3.4:x"), SBX_EINVAL);
+	assert_int_equal(sbx_policy_add_resolve(p, "a.com:443:[::1]9"), SBX_EINVAL);
+	assert_int_equal(sbx_policy_add_resolve(p, "a.com:443:[::1"), SBX_EINVAL);
 	assert_int_equal(sbx_policy_add_resolve(p, "a.com:443"), SBX_EINVAL);
 	assert_int_equal(sbx_policy_add_resolve(p, "a.com:x:1.2.3.4"), SBX_EINVAL);
 	assert_int_equal(sbx_policy_add_resolve(p, "a.com:443:nope"), SBX_EINVAL);
