@@ -35,9 +35,20 @@ static void print_usage(FILE *f, const char *const *usage, const struct option *
 {
 	const struct option *o;
 
+	bool text = false;
+
+	/*
+	 * As git: each line is another form ("or:"), a line that starts with
+	 * a space continues the one before, and after an empty line comes
+	 * text, indented.
+	 */
 	fprintf(f, "usage: %s\n", usage[0]);
-	for (usage++; *usage; usage++)
-		fprintf(f, "%s%s\n", **usage ? "   or: " : "", *usage);
+	for (usage++; *usage; usage++) {
+		if (!**usage)
+			text = true;
+		fprintf(f, "%s%s\n", !**usage ? "" : text ? "    " : **usage == ' ' ? "       " : "   or: ",
+			*usage);
+	}
 	if (!opts || opts->type == OPTION_END)
 		return;
 	fputc('\n', f);

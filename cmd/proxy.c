@@ -23,8 +23,8 @@
 
 static const char *const proxy_usage[] = {
 	"git sbx proxy --listen <addr>:<port> [--allow <rule>]... [--allow-preset <name>]...",
-	"              [--resolve <host>:<port>:<ip>[:<port>]]... [--max-conns <n>] [--max-bytes <size>]",
-	"              [--idle <duration>]",
+	"    [--resolve <host>:<port>:<ip>[:<port>]]... [--max-conns <n>] [--max-bytes <size>]",
+	"    [--idle <duration>]",
 	"",
 	"Runs a task's egress proxy on a host TCP port (CONNECT and plain HTTP),",
 	"with the same policy checks a task gets, and prints one line per",
