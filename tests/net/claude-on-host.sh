@@ -15,6 +15,9 @@
 #                SSL_CERT_FILE, or not at all (the run must then fail).
 # --uid N:       run the CLI as uid/gid N (needs root; default 1000 when root, as the
 #                agent runs in the VM). --uid 0 runs as root, which needs IS_SANDBOX=1.
+# FAKE_ARGS:     more options for fake-anthropic.py (e.g. "--other 403").
+# CLAUDE_TIMEOUT: seconds before the CLI is killed (default 120; a CLI that cannot reach
+#                the API retries for minutes rather than failing fast).
 # EXTRA_ENV:     more variables for the CLI's environment (e.g. CI=1).
 #
 # The CLI: $CLAUDE, else `claude` on PATH, else /tmp/claude-cli/node_modules/.bin/claude
@@ -45,6 +48,7 @@ if [ -n "$keep" ]; then
 else
 	dir=$(mktemp -d /tmp/claude-on-host.XXXXXX)
 fi
+chmod 755 "$dir"	# the CLI may run as another uid: it reads ca/ca.pem
 pids=
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null; done
@@ -71,7 +75,7 @@ key=sbx-sentinel-anthropic-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 
 python3 "$here/fake-anthropic.py" --cert "$dir/ca/server.pem" --key "$dir/ca/server.key" \
 	--expect-key "$key" --port-file "$dir/api.port" --log "$dir/api.jsonl" \
-	--dump-dir "$dir/dump" >"$dir/api.out" 2>&1 &
+	--dump-dir "$dir/dump" ${FAKE_ARGS:-} >"$dir/api.out" 2>&1 &
 pids="$pids $!"
 wait_file "$dir/api.port" || exit 1
 apiport=$(cat "$dir/api.port")
@@ -116,7 +120,7 @@ fi
 
 echo "# claude $("$claude" --version 2>/dev/null), mode $mode, ca $ca, uid ${uid:-$(id -u)}"
 start=$(date +%s.%N)
-(cd "$dir/repo" && env -i "$@" timeout 180 $as "$claude" -p --dangerously-skip-permissions \
+(cd "$dir/repo" && env -i "$@" timeout "${CLAUDE_TIMEOUT:-120}" $as "$claude" -p --dangerously-skip-permissions \
 	"make hello.txt") >"$dir/claude.out" 2>"$dir/claude.err"
 rc=$?
 end=$(date +%s.%N)

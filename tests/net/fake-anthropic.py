@@ -16,7 +16,7 @@ tools the script uses; side calls get a short text answer and end_turn.
 Standard library only. Usage:
   fake-anthropic.py --cert server.pem --key server.key --expect-key KEY \
       [--port 0] [--port-file F] [--http-port N --http-port-file F] \
-      [--log log.jsonl] [--dump-dir DIR] [--script script.json]
+      [--log log.jsonl] [--dump-dir DIR] [--script script.json] [--other 403|drop]
 
 Script (JSON): {"steps": [step, ...]} where a step is
   {"tool": "Write", "input": {...}}      an assistant tool_use of that tool
@@ -210,6 +210,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         rec = {"method": self.command, "path": self.path,
                "scheme": "https" if isinstance(self.connection, ssl.SSLSocket) else "http"}
+        if isinstance(self.connection, ssl.SSLSocket):
+            rec["sni"] = getattr(self.connection, "sbx_sni", None)
+            rec["alpn"] = self.connection.selected_alpn_protocol()
+            rec["tls"] = self.connection.version()
         key = self.headers.get("x-api-key")
         rec["key"] = "match" if key == State.args.expect_key else (
             "missing" if key is None else "mismatch")
@@ -255,6 +259,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.command == "POST" and path == "/v1/messages" and isinstance(body, dict):
             self.messages(rec, body)
+        elif State.args.other != "404":
+            # Everything but the Messages API refused, as a strict path policy would.
+            rec["status"] = State.args.other
+            log_line(rec)
+            if State.args.other == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return
+            self.send(int(State.args.other),
+                      error_body("permission_error", "fake API: refused %s" % path))
         elif self.command == "POST" and path == "/v1/messages/count_tokens":
             rec["status"] = 200
             log_line(rec)
@@ -324,6 +338,10 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--dump-dir", help="save every request body here (req-NNN.json)")
     ap.add_argument("--script")
+    ap.add_argument("--alpn", default="http/1.1", help="ALPN protocols offered, by preference")
+    ap.add_argument("--other", default="404",
+                    help="answer to anything but /v1/messages: 404 (default; count_tokens "
+                         "and /v1/models are answered), another status, or drop")
     State.args = ap.parse_args()
     if State.args.script:
         with open(State.args.script) as f:
@@ -336,7 +354,11 @@ def main():
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(State.args.cert, State.args.key)
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(State.args.alpn.split(","))
+
+    def on_sni(sock, name, _ctx):
+        sock.sbx_sni = name
+    ctx.sni_callback = on_sni
     tls = Server(("127.0.0.1", State.args.port), Handler)
     tls.socket = ctx.wrap_socket(tls.socket, server_side=True,
                                  do_handshake_on_connect=False)
