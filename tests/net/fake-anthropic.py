@@ -174,7 +174,7 @@ def stream_body(msg):
                                                "stop_sequence": None},
                                      "usage": {"output_tokens": msg["usage"]["output_tokens"]}}))
     out.append(sse("message_stop", {"type": "message_stop"}))
-    return b"".join(out)
+    return out
 
 
 def error_body(etype, message):
@@ -206,6 +206,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def send_chunked(self, events):
+        """SSE as the real API sends it: chunked, one event per chunk, flushed."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("request-id", new_id("req_"))
+        self.end_headers()
+        for ev in events:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+            self.wfile.flush()
+            time.sleep(0.005)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def handle_any(self):
         rec = {"method": self.command, "path": self.path,
@@ -298,8 +313,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "stop_reason": stop, "stop_sequence": None,
                "usage": {"input_tokens": 10, "output_tokens": 5,
                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
-        if body.get("stream"):
-            self.send(200, stream_body(msg), "text/event-stream; charset=utf-8")
+        if body.get("stream") and State.args.chunked:
+            self.send_chunked(stream_body(msg))
+        elif body.get("stream"):
+            self.send(200, b"".join(stream_body(msg)), "text/event-stream; charset=utf-8")
         else:
             self.send(200, msg)
 
@@ -338,6 +355,8 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--dump-dir", help="save every request body here (req-NNN.json)")
     ap.add_argument("--script")
+    ap.add_argument("--no-chunked", dest="chunked", action="store_false",
+                    help="send SSE with Content-Length instead of chunked, event by event")
     ap.add_argument("--alpn", default="http/1.1", help="ALPN protocols offered, by preference")
     ap.add_argument("--other", default="404",
                     help="answer to anything but /v1/messages: 404 (default; count_tokens "
