@@ -175,8 +175,12 @@ sys.exit(fail)
 EOF
 [ $? = 0 ] && ok "fake API log checks" || nok "fake API log checks"
 
+if [ -f "$dir/repo/key-seen.txt" ]; then	# script-sentinel.json: what the shell tool saw
+	check "the shell tool saw ANTHROPIC_API_KEY as given" grep -qxF "$key" "$dir/repo/key-seen.txt"
+fi
 check "the key is nowhere under \$HOME or the repo" \
-	sh -c "! grep -rqF -e '$key' -e '$(echo "$key" | tail -c 21)' '$dir/home' '$dir/repo'"
+	sh -c "! grep -rqF --exclude=key-seen.txt -e '$key' -e '$(echo "$key" | tail -c 21)' \
+		'$dir/home' '$dir/repo'"
 echo "# files under \$HOME: $(cd "$dir/home" && find . -type f | sed 's/[0-9a-f-]\{20,\}/<id>/g' | sort | tr '\n' ' ')"
 echo "1..$n"
 exit $failed
