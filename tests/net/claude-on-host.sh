@@ -3,7 +3,7 @@
 # fake Messages API (fake-anthropic.py), offline, and check that it used its tools.
 #
 #   tests/net/claude-on-host.sh [--mode direct|proxy] [--ca node|ssl|none]
-#                               [--uid N] [--keep DIR] [-- EXTRA_ENV=VALUE ...]
+#                               [--uid N] [--keep DIR] [--ca-dir DIR] [-- EXTRA_ENV=VALUE ...]
 #
 # --mode direct: ANTHROPIC_BASE_URL=https://127.0.0.1:PORT (the fake, with a certificate
 #                for 127.0.0.1 from the test CA).
@@ -13,6 +13,8 @@
 #                This is how the CLI runs in a git-sbx VM (sbx-init's proxy on 3128).
 # --ca node|ssl|none: trust the test CA through NODE_EXTRA_CA_CERTS (default),
 #                SSL_CERT_FILE, or not at all (the run must then fail).
+# --ca-dir DIR:  use the CA and server certificate in DIR (from make-test-ca.sh) instead
+#                of making new ones.
 # --uid N:       run the CLI as uid/gid N (needs root; default 1000 when root, as the
 #                agent runs in the VM). --uid 0 runs as root, which needs IS_SANDBOX=1.
 # FAKE_ARGS:     more options for fake-anthropic.py (e.g. "--other 403").
@@ -25,13 +27,14 @@
 # Exits 0 when every check passed, 1 when one failed, 77 (skip) when there is no CLI.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-mode=proxy ca=node uid= keep=
+mode=proxy ca=node uid= keep= cadir=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--mode) mode=$2; shift 2 ;;
 	--ca) ca=$2; shift 2 ;;
 	--uid) uid=$2; shift 2 ;;
 	--keep) keep=$2; shift 2 ;;
+	--ca-dir) cadir=$2; shift 2 ;;
 	--) shift; break ;;
 	*) echo "usage: see $0" >&2; exit 2 ;;
 	esac
@@ -69,7 +72,11 @@ wait_file() {
 	done
 }
 
-"$here/make-test-ca.sh" "$dir/ca" api.anthropic.com 127.0.0.1 localhost || exit 1
+if [ -n "$cadir" ]; then
+	cp -r "$cadir" "$dir/ca"
+else
+	"$here/make-test-ca.sh" "$dir/ca" api.anthropic.com 127.0.0.1 localhost || exit 1
+fi
 # The key the "host" holds; shaped like git-sbx's guest sentinel, which is all the CLI sees.
 key=sbx-sentinel-anthropic-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 
