@@ -136,7 +136,7 @@ sed 's/^/# stdout: /' "$dir/claude.out"
 sed 's/^/# stderr: /' "$dir/claude.err" | head -20
 
 if [ "$ca" = none ]; then
-	check "without the test CA the CLI fails (exit $rc)" [ "$rc" != 0 ]
+	check "without the test CA the CLI fails (exit $rc, ${secs}s)" [ "$rc" != 0 ]
 	check "and never gets a Messages call through" \
 		sh -c "! grep -q '\"path\": \"/v1/messages' '$dir/api.jsonl' 2>/dev/null"
 	exit $failed
