@@ -27,7 +27,7 @@
 # Exits 0 when every check passed, 1 when one failed, 77 (skip) when there is no CLI.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-mode=proxy ca=node uid= keep= cadir=
+mode=proxy ca=node uid='' keep='' cadir=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--mode) mode=$2; shift 2 ;;
@@ -53,6 +53,7 @@ else
 fi
 chmod 755 "$dir"	# the CLI may run as another uid: it reads ca/ca.pem
 pids=
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null; done
 	[ -n "$keep" ] || rm -rf "$dir"
@@ -80,6 +81,7 @@ fi
 # The key the "host" holds; shaped like git-sbx's guest sentinel, which is all the CLI sees.
 key=sbx-sentinel-anthropic-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 
+# shellcheck disable=SC2086 # FAKE_ARGS is a list of options
 python3 "$here/fake-anthropic.py" --cert "$dir/ca/server.pem" --key "$dir/ca/server.key" \
 	--expect-key "$key" --port-file "$dir/api.port" --log "$dir/api.jsonl" \
 	--dump-dir "$dir/dump" ${FAKE_ARGS:-} >"$dir/api.out" 2>&1 &
@@ -127,6 +129,7 @@ fi
 
 echo "# claude $("$claude" --version 2>/dev/null), mode $mode, ca $ca, uid ${uid:-$(id -u)}"
 start=$(date +%s.%N)
+# shellcheck disable=SC2086 # $as is a command prefix or nothing
 (cd "$dir/repo" && env -i "$@" timeout "${CLAUDE_TIMEOUT:-120}" $as "$claude" -p --dangerously-skip-permissions \
 	"make hello.txt") >"$dir/claude.out" 2>"$dir/claude.err"
 rc=$?
@@ -148,7 +151,7 @@ check "hello.txt written by the Write tool" \
 check "ran.txt written by the Bash tool" grep -qx ran "$dir/repo/ran.txt"
 check "final text printed" grep -q "Done: wrote hello.txt" "$dir/claude.out"
 
-python3 - "$dir/api.jsonl" "$dir/proxy.jsonl" <<'EOF'
+if python3 - "$dir/api.jsonl" "$dir/proxy.jsonl" <<'EOF'
 import json, os, sys
 reqs = [json.loads(l) for l in open(sys.argv[1])]
 print("# %d requests to the fake API:" % len(reqs))
@@ -180,7 +183,7 @@ chk(steps[:1] == [0] and 2 in steps, "script steps seen: %s" % steps)
 chk(not errs, "no tool_result is an error %s" % errs)
 sys.exit(fail)
 EOF
-[ $? = 0 ] && ok "fake API log checks" || nok "fake API log checks"
+then ok "fake API log checks"; else nok "fake API log checks"; fi
 
 if [ -f "$dir/repo/key-seen.txt" ]; then	# script-sentinel.json: what the shell tool saw
 	check "the shell tool saw ANTHROPIC_API_KEY as given" grep -qxF "$key" "$dir/repo/key-seen.txt"
