@@ -21,6 +21,8 @@ wait_file() {
 stop_all() {
 	for p in $pids; do kill "$p" 2>/dev/null; done
 	for p in $pids; do wait "$p" 2>/dev/null; done
+	# processes the cases started (their subshells cannot add to $pids)
+	for p in $(cat "$TRASH_DIRECTORY/case.pids" 2>/dev/null); do kill "$p" 2>/dev/null; done
 }
 trap stop_all EXIT
 
@@ -189,24 +191,25 @@ test_expect_success '100 concurrent connections (HTTP and CONNECT) all complete 
 
 test_expect_success 'a 200 MB download through the proxy (plain HTTP and TLS) arrives intact' '
 	head -c 209715200 /dev/urandom >www/200m.bin &&
-	test_when_finished "rm -f www/200m.bin out200" &&
 	want=$(sha256sum <www/200m.bin | cut -d" " -f1) &&
 	curl $P -o out200 http://127.0.0.1:$HTTP/200m.bin &&
 	test "$(sha256sum <out200 | cut -d" " -f1)" = "$want" &&
 	rm -f out200 &&
 	curl $P --cacert cert.pem -o out200 https://test.example:$TLS/200m.bin &&
 	test "$(sha256sum <out200 | cut -d" " -f1)" = "$want" &&
-	wait_log "allow CONNECT test.example:$TLS up=[0-9]* down=2[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] "
+	wait_log "allow CONNECT test.example:$TLS up=[0-9]* down=2[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] " &&
+	rm -f www/200m.bin out200
 '
 
 test_expect_success 'over --max-conns a connection is answered 503 and closed' '
 	git sbx proxy --listen 127.0.0.1:0 --max-conns 3 2>small.log & p=$! &&
-	test_when_finished "kill $p" &&
+	echo $p >>case.pids &&
 	i=0 && while ! grep -q listening small.log; do i=$((i+1)); test $i -lt 100; sleep 0.1; done &&
 	port=$(sed -n "s/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p" small.log) &&
 	$helper idle $port 3 >out &&
 	grep "^HTTP/1.1 503" out &&
-	grep "too many connections" out
+	grep "too many connections" out &&
+	kill $p
 '
 
 test_expect_success 'git sbx proxy -h documents the rule syntax; it is not in git sbx -h' '

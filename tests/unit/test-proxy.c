@@ -344,6 +344,60 @@ static void test_intercept_hook_gets_the_checked_hello(void **state)
 	close(l);
 }
 
+/* ECH and a missing SNI close the tunnel before a byte goes upstream; the hook is not called. */
+static void test_hello_checks_before_upstream(void **state)
+{
+	struct sbx_proxy_config cfg = SBX_PROXY_CONFIG_INIT;
+	static struct buf hm, hr;
+	struct sbx_policy *pol;
+	struct sbx_proxy *p;
+	uint16_t port;
+	int l = upstream_listener(&port), c, i;
+	char rule[64], resolve[64], head[512], buf[64];
+	static const char *const why[] = { "encrypted client hello", "no server name", "differs" };
+
+	(void)state;
+	snprintf(rule, sizeof(rule), "secret.example:%u", port);
+	snprintf(resolve, sizeof(resolve), "secret.example:%u:127.0.0.1", port);
+	pol = new_policy(rule, resolve);
+	cfg.intercept = intercept;
+	cfg.mitm = mitm;
+	p = new_proxy(pol, &cfg);
+	mitm_seen.calls = 0;
+	for (i = 0; i < 3; i++) {
+		struct hello_opts o = { .sni = i == 1 ? NULL : i == 2 ? "other.example" : "secret.example",
+					.ech = i == 0 };
+		int up;
+
+		c = client(p);
+		snprintf(head, sizeof(head), "CONNECT secret.example:%u HTTP/1.1\r\n"
+			 "Host: secret.example:%u\r\n\r\n", port, port);
+		write_str(c, head);
+		read_head(c, head, sizeof(head));
+		assert_string_equal(head, "HTTP/1.1 200 Connection established\r\n\r\n");
+		build_hello(&hm, &o);
+		records(&hr, &hm, 16384);
+		assert_int_equal(write(c, hr.d, hr.n), (ssize_t)hr.n);
+		assert_int_equal(read_all(c, buf, sizeof(buf)), 0);	/* closed, nothing sent */
+		close(c);
+		wait_events((size_t)i + 1);
+		assert_false(events.ev[i].allowed);
+		assert_string_equal(events.ev[i].rule, "");
+		if (!strstr(events.ev[i].reason, why[i]))
+			fail_msg("reason '%s' lacks '%s'", events.ev[i].reason, why[i]);
+		assert_int_equal(events.ev[i].up, 0);
+		/* the upstream saw a connection and not one byte */
+		up = accept(l, NULL, NULL);
+		assert_true(up >= 0);
+		assert_int_equal(read_all(up, buf, sizeof(buf)), 0);
+		close(up);
+	}
+	assert_int_equal(mitm_seen.calls, 0);
+	sbx_proxy_free(p);
+	sbx_policy_free(pol);
+	close(l);
+}
+
 /* An upstream that sends `n` bytes to its first connection, then closes. */
 struct sender {
 	int listener;
@@ -549,6 +603,7 @@ int main(void)
 		cmocka_unit_test_setup(test_free_ends_every_connection, setup),
 		cmocka_unit_test_setup(test_over_the_limit_503, setup),
 		cmocka_unit_test_setup(test_intercept_hook_gets_the_checked_hello, setup),
+		cmocka_unit_test_setup(test_hello_checks_before_upstream, setup),
 		cmocka_unit_test_setup(test_tunnel_relay_and_byte_cap, setup),
 		cmocka_unit_test_setup(test_http_rewrite_and_no_smuggling, setup),
 		cmocka_unit_test_setup(test_malformed_ends_only_that_connection, setup),
