@@ -41,8 +41,15 @@ static const struct {
 	const char *install;
 } agents[] = {
 	/* node ignores the system's CA store unless told: local CAs (below) must count. */
-	{ "claude", "nodejs,npm", "env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
-				  "npm install -g --no-fund --no-audit @anthropic-ai/claude-code" },
+	/*
+	 * Claude Code's package is a native (Bun) binary that npm unpacks;
+	 * 2.1.197 is the newest whose install script accepts Debian 12's node
+	 * 18 (later ones ask for node 22), and npm 9 also unpacks the musl
+	 * build, 370 MB the image does not need (tests/net/README.md).
+	 */
+	{ "claude", "nodejs,npm", "sh -c 'NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
+				  "npm install -g --no-fund --no-audit @anthropic-ai/claude-code@2.1.197 && "
+				  "rm -rf \"$(npm root -g)\"/@anthropic-ai/claude-code-linux-*-musl'" },
 	{ "codex", "nodejs,npm", "env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
 				 "npm install -g --no-fund --no-audit @openai/codex" },
 	{ "gemini", "nodejs,npm", "env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
