@@ -7,6 +7,7 @@
 #include "cmd/builtin.h"
 #include "sbx/policy.h"
 #include "sbx/proxy.h"
+#include "sbx/proxy-upstream.h"
 #include "util/parse.h"
 #include "util/quote.h"
 
@@ -31,6 +32,8 @@ static const char *const proxy_usage[] = {
 	"connection on stderr.  Rules: [METHOD ]HOST[:PORT][/PATH], HOST a name,",
 	"*.suffix, an IPv4 address or [IPv6]; no port means 443 and 80.",
 	"Presets: anthropic, openai, google, github, npm, pypi, debian.",
+	"Upstream connections go through the host's own proxy when https_proxy",
+	"(or HTTPS_PROXY, http_proxy) is set, except for no_proxy's names.",
 	"For benchmarks and for trying a policy out; see docs/design.md.",
 	NULL,
 };
@@ -108,6 +111,7 @@ int cmd_proxy(int argc, const char **argv, struct cmd_ctx *ctx)
 {
 	struct string_list allow = { 0 }, presets = { 0 }, resolve = { 0 };
 	struct sbx_proxy_config cfg = SBX_PROXY_CONFIG_INIT;
+	struct sbx_proxy_upstream upstream;
 	const char *listen_spec = NULL, *max_bytes = NULL, *idle = NULL;
 	struct sbx_policy *policy = NULL;
 	struct sbx_proxy *proxy = NULL;
@@ -152,6 +156,16 @@ int cmd_proxy(int argc, const char **argv, struct cmd_ctx *ctx)
 		if (parse_duration_ms(idle, &ms) || !ms || ms > INT32_MAX)
 			die("bad --idle '%s'", idle);
 		cfg.idle_ms = (unsigned)ms;
+	}
+	switch (sbx_proxy_upstream_from_env(&upstream)) {
+	case 0:
+		break;
+	case 1:
+		cfg.upstream = &upstream;
+		fprintf(stderr, "proxy: through the host's proxy %s:%u\n", upstream.host, upstream.port);
+		break;
+	default:
+		die_sbx("the host's proxy");
 	}
 	signal(SIGPIPE, SIG_IGN);
 	fd = listen_on(listen_spec);

@@ -32,7 +32,8 @@ libsbx_a_SOURCES += sbx/secret.c sbx/secret-http.c sbx/secret.h sbx/tls-ca.c sbx
 libsbx_a_SOURCES += sbx/audit.c sbx/audit-read.c sbx/audit-sample.c sbx/audit.h sbx/net-event.h
 # the egress proxy's host side: request and ClientHello parsers, policy, connections
 libsbx_a_SOURCES += sbx/http-req.c sbx/http-req.h sbx/tls-hello.c sbx/tls-hello.h \
-	sbx/policy.c sbx/policy.h sbx/proxy.c sbx/proxy-conn.c sbx/proxy.h sbx/proxy-int.h
+	sbx/policy.c sbx/policy.h sbx/proxy.c sbx/proxy-conn.c sbx/proxy.h sbx/proxy-int.h \
+	sbx/proxy-upstream.c sbx/proxy-upstream.h
 # a task's network: its policy, proxy, secrets, CA and audit file, wired to the session
 libsbx_a_SOURCES += sbx/task-net.c sbx/task-net.h sbx/task-env.c sbx/task-env.h \
 	sbx/task-scripts.c sbx/task-scripts.h

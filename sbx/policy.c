@@ -321,6 +321,19 @@ int sbx_policy_add_resolve(struct sbx_policy *p, const char *spec)
 	return 0;
 }
 
+bool sbx_policy_has_override(const struct sbx_policy *p, const char *host, uint16_t port)
+{
+	char norm[SBX_HTTP_HOST_MAX];
+	size_t i;
+
+	if (sbx_http_host_normalize(norm, host, strlen(host)) < 0)
+		return false;
+	for (i = 0; i < p->noverrides; i++)
+		if (!strcmp(p->overrides[i].host, norm) && p->overrides[i].port == port)
+			return true;
+	return false;
+}
+
 static bool host_matches(const struct rule *r, const char *host)
 {
 	size_t hl, sl;

@@ -86,6 +86,8 @@ const char *const *sbx_policy_preset_rules(const char *name);
 /* Add a "HOST:PORT:IP[:TOPORT]" resolve override. */
 int sbx_policy_add_resolve(struct sbx_policy *p, const char *spec);
 size_t sbx_policy_rule_count(const struct sbx_policy *p);
+/* Is there a resolve override for host:port? */
+bool sbx_policy_has_override(const struct sbx_policy *p, const char *host, uint16_t port);
 
 /* Decide by host, port and (when seen) method and path.  Never fails. */
 void sbx_policy_check(const struct sbx_policy *p, const struct sbx_policy_query *q,

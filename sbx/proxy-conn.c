@@ -5,9 +5,11 @@
  * rewritten to origin form.  See proxy.h and docs/design.md.
  */
 #include "sbx/proxy-int.h"
+#include "sbx/proxy-upstream.h"
 #include "sbx/tls-hello.h"
 #include "util/error.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -63,12 +65,14 @@ static void refuse(struct proxy_conn *c, const char *status, const char *fmt, ..
 /* Record the reason and answer with it (a status line and "git-sbx: <reason>"). */
 static void refuse(struct proxy_conn *c, const char *status, const char *fmt, ...)
 {
-	char body[SBX_POLICY_TEXT_MAX + 16];
+	char body[SBX_POLICY_TEXT_MAX + 16], reason[sizeof(c->reason)];
 	va_list ap;
 
+	/* Through a buffer of its own: callers pass c->reason itself as an argument. */
 	va_start(ap, fmt);
-	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	memcpy(c->reason, reason, sizeof(reason));
 	snprintf(body, sizeof(body), "git-sbx: %s\n", c->reason);
 	if (status)
 		respond(c, status, body);
@@ -137,6 +141,15 @@ static int read_head(struct proxy_conn *c, struct sbx_http_req **req, size_t *ha
 }
 
 /* Check the policy, resolve, check addresses, connect: 0, or -1 answered. */
+/* Through the host's own proxy: unless there is none, no_proxy names the host, or sbx.resolve does. */
+static bool via_upstream(const struct proxy_conn *c)
+{
+	const struct sbx_proxy_upstream *u = c->p->cfg.upstream;
+
+	return u && !sbx_proxy_upstream_bypass(u, c->host) &&
+	       !sbx_policy_has_override(c->p->cfg.policy, c->host, c->port);
+}
+
 static int decide_and_connect(struct proxy_conn *c, const char *method, const char *path)
 {
 	struct sbx_policy_query q = { c->host, c->port, method, path };
@@ -152,6 +165,23 @@ static int decide_and_connect(struct proxy_conn *c, const char *method, const ch
 	}
 	c->allowed = true;
 	snprintf(c->rule, sizeof(c->rule), "%s", v.rule);
+	if (via_upstream(c)) {
+		unsigned char ip[16];
+
+		/* The host's proxy resolves names; an address asked for is still checked here. */
+		if (inet_pton(AF_INET, c->host, ip) == 1 || inet_pton(AF_INET6, c->host, ip) == 1) {
+			ret = sbx_policy_resolve(c->p->cfg.policy, c->host, c->port, addrs, &n, &v);
+			if (ret < 0 || !v.allowed) {
+				deny(c, &v);
+				return -1;
+			}
+		}
+		if (proxy_upstream_connect(c, c->p->cfg.upstream) < 0) {
+			refuse(c, "502 Bad Gateway", "%s", c->reason);
+			return -1;
+		}
+		return 0;
+	}
 	ret = sbx_policy_resolve(c->p->cfg.policy, c->host, c->port, addrs, &n, &v);
 	if (ret < 0) {
 		refuse(c, "502 Bad Gateway", "%s", v.reason);

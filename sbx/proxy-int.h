@@ -68,5 +68,7 @@ int proxy_relay(struct proxy_conn *c, uint64_t up_limit, bool http, struct sbx_h
 /* Serve one connection: read, decide, connect, relay; fills the event fields. */
 void proxy_serve(struct proxy_conn *c);
 void proxy_event(struct proxy_conn *c);
+/* Connect to c->host:c->port through the host's proxy (CONNECT): 0, or -1 with c->reason. */
+int proxy_upstream_connect(struct proxy_conn *c, const struct sbx_proxy_upstream *u);
 
 #endif

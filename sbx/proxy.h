@@ -23,6 +23,7 @@
 struct sbx_policy;
 struct sbx_tls_hello;
 struct sbx_proxy;
+struct sbx_proxy_upstream;
 
 /*
  * Each connection or refused request is reported when it ends with a
@@ -74,12 +75,14 @@ struct sbx_proxy_config {
 	 */
 	const struct sbx_secret *const *secrets;
 	size_t nsecrets;
+	/* The host's own proxy (sbx/proxy-upstream.h), borrowed; NULL: connect directly. */
+	const struct sbx_proxy_upstream *upstream;
 };
 
 #define SBX_PROXY_CONFIG_INIT { \
 	.policy = NULL, .max_conns = 128, .max_bytes = 0, .idle_ms = 5 * 60 * 1000, \
 	.connect_ms = 10 * 1000, .head_ms = 30 * 1000, .event = NULL, .opaque = NULL, \
-	.intercept = NULL, .mitm = NULL, .secrets = NULL, .nsecrets = 0 }
+	.intercept = NULL, .mitm = NULL, .secrets = NULL, .nsecrets = 0, .upstream = NULL }
 
 int sbx_proxy_new(struct sbx_proxy **out, const struct sbx_proxy_config *cfg);
 /*

@@ -7,6 +7,7 @@
 #include "sbx/mitm.h"
 #include "sbx/policy.h"
 #include "sbx/proxy.h"
+#include "sbx/proxy-upstream.h"
 #include "sbx/secret.h"
 #include "sbx/task.h"
 #include "sbx/tls-ca.h"
@@ -26,6 +27,8 @@ struct sbx_task_net {
 	struct sbx_tls_ca *ca;
 	struct sbx_secrets secrets;
 	char *extra_ca_file;
+	struct sbx_proxy_upstream upstream;	/* the host's own proxy, when has_upstream */
+	bool has_upstream;
 };
 
 /* The egress rule an agent's model API needs. */
@@ -193,6 +196,11 @@ int sbx_task_net_open(struct sbx_task_net **out, struct sbx_config *cfg,
 	pc.opaque = n;
 	pc.intercept = intercept;
 	pc.mitm = mitm;
+	err = sbx_proxy_upstream_from_env(&n->upstream);
+	if (err < 0)
+		goto fail;
+	n->has_upstream = err == 1;
+	pc.upstream = n->has_upstream ? &n->upstream : NULL;
 	pc.secrets = (const struct sbx_secret *const *)n->secrets.v;
 	pc.nsecrets = n->secrets.n;
 	if ((err = sbx_proxy_new(&n->proxy, &pc)))

@@ -15,7 +15,7 @@ tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_policy_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-policy
 # git sbx proxy end to end: curl and raw clients against upstreams on 127.0.0.1.
-E2E_TESTS += tests/t/t6000-proxy.sh
+E2E_TESTS += tests/t/t6000-proxy.sh tests/t/t6010-proxy-upstream.sh
 EXTRA_DIST += tests/t/helper/proxy-test.py
 # The request-head and ClientHello parsers and the rule parser, fuzzed (pattern in tests/local.mk).
 check_PROGRAMS += tests/fuzz/check-proxy-parse

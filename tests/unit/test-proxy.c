@@ -23,6 +23,7 @@
 
 #include "sbx/policy.h"
 #include "sbx/proxy.h"
+#include "sbx/proxy-upstream.h"
 #include "sbx/tls-hello.h"
 #include "tests/unit/tls-hello-build.h"
 #include "util/error.h"
@@ -595,6 +596,40 @@ static void test_malformed_ends_only_that_connection(void **state)
 	sbx_policy_free(pol);
 }
 
+/* The host's own proxy: its URL and no_proxy. */
+static void test_upstream_parse(void **state)
+{
+	struct sbx_proxy_upstream u;
+
+	(void)state;
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://proxy.corp:3128/"), 0);
+	assert_string_equal(u.host, "proxy.corp");
+	assert_int_equal(u.port, 3128);
+	assert_string_equal(u.auth, "");
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "proxy.corp"), 0);
+	assert_int_equal(u.port, 1080);
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://user:pa%3Ass@[::1]:8080"), 0);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 8080);
+	assert_string_equal(u.auth, "Basic dXNlcjpwYTpzcw==");	/* user:pa:ss */
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "socks5://proxy:1080"), SBX_EINVAL);
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://proxy:0"), SBX_EINVAL);
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://proxy:99999"), SBX_EINVAL);
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://proxy:80/path"), SBX_EINVAL);
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://:80"), SBX_EINVAL);
+	assert_int_equal(sbx_proxy_upstream_parse(&u, "http://[::1"), SBX_EINVAL);
+
+	snprintf(u.no_proxy, sizeof(u.no_proxy), "localhost, .corp.example,internal.test");
+	assert_true(sbx_proxy_upstream_bypass(&u, "localhost"));
+	assert_true(sbx_proxy_upstream_bypass(&u, "a.corp.example"));
+	assert_true(sbx_proxy_upstream_bypass(&u, "corp.example"));
+	assert_true(sbx_proxy_upstream_bypass(&u, "x.internal.test"));
+	assert_false(sbx_proxy_upstream_bypass(&u, "notinternal.test"));
+	assert_false(sbx_proxy_upstream_bypass(&u, "api.anthropic.com"));
+	snprintf(u.no_proxy, sizeof(u.no_proxy), "*");
+	assert_true(sbx_proxy_upstream_bypass(&u, "api.anthropic.com"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +642,7 @@ int main(void)
 		cmocka_unit_test_setup(test_tunnel_relay_and_byte_cap, setup),
 		cmocka_unit_test_setup(test_http_rewrite_and_no_smuggling, setup),
 		cmocka_unit_test_setup(test_malformed_ends_only_that_connection, setup),
+		cmocka_unit_test(test_upstream_parse),
 	};
 
 	return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
