@@ -1,12 +1,13 @@
 # tests/kvm/image-lib.sh: a tiny guest image for the sandbox tests, sourced
 # after tests/kvm/lib.sh or tests/t/test-lib.sh.
 #
-#   sbx_test_image DIR NAME [git]
+#   sbx_test_image DIR NAME [git [PROGRAM...]]
 #                             builds a busybox rootfs tarball (every applet,
 #                             /etc/passwd with root only; with "git", the
 #                             host's git and the libraries it links, and
 #                             tests/t/helper/sbx-test-sudo as a set-uid
-#                             /usr/bin/sudo, as real images have sudo), then
+#                             /usr/bin/sudo, as real images have sudo; and
+#                             each PROGRAM, a path, with its libraries), then
 #                             `git sbx image build --from-tar ... --name NAME`
 #                             into $SBX_CACHE_DIR with the cached cloud kernel
 #                             (found when this file is sourced, so source it
@@ -40,6 +41,10 @@ sbx_test_image() {
 			cp -r /usr/share/git-core/templates "$rootfs/usr/share/git-core/" || return 1
 		cp "$SBX_BUILD_DIR/tests/t/helper/sbx-test-sudo" "$rootfs/usr/bin/sudo" &&
 			chmod 4755 "$rootfs/usr/bin/sudo" || return 1
+		shift 3
+		for prog in "$@"; do
+			sbx_test_add_program "$rootfs" "$prog" || return 1
+		done
 	fi
 	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
 	printf 'root:x:0:\n' > "$rootfs/etc/group"
