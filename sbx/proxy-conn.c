@@ -326,6 +326,8 @@ static void serve_connect(struct proxy_conn *c, struct sbx_http_req *r, size_t h
 		c->bytes_up = m.bytes_up;
 		c->bytes_down = m.bytes_down;
 		proxy_charge(c, m.bytes_up + m.bytes_down);
+		__atomic_add_fetch(&c->p->up, m.bytes_up, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&c->p->down, m.bytes_down, __ATOMIC_RELAXED);
 		snprintf(c->reason, sizeof(c->reason), "%s",
 			 m.reason[0] ? m.reason : ret < 0 ? "the TLS interception failed" :
 			 "intercepted tunnel closed");

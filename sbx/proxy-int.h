@@ -47,6 +47,7 @@ struct sbx_proxy {
 	unsigned nconns;
 	bool stopping;
 	uint64_t bytes;		/* atomic */
+	uint64_t up, down;	/* atomic: relayed so far, guest -> upstream and back */
 };
 
 int64_t proxy_now_ms(void);

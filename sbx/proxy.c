@@ -195,6 +195,8 @@ static int pump(struct proxy_conn *c, struct dir *d, short rev_from, short rev_t
 			d->off = 0;
 			d->len = (size_t)n;
 			*d->count += (uint64_t)n;
+			__atomic_add_fetch(d->count == &c->bytes_up ? &c->p->up : &c->p->down,
+					   (uint64_t)n, __ATOMIC_RELAXED);
 			if (d->limit != UINT64_MAX) {
 				d->limit -= (uint64_t)n;
 				if (!d->limit)
@@ -386,6 +388,12 @@ int sbx_proxy_new(struct sbx_proxy **out, const struct sbx_proxy_config *cfg)
 uint64_t sbx_proxy_bytes(const struct sbx_proxy *p)
 {
 	return __atomic_load_n(&p->bytes, __ATOMIC_RELAXED);
+}
+
+void sbx_proxy_bytes_split(const struct sbx_proxy *p, uint64_t *up, uint64_t *down)
+{
+	*up = __atomic_load_n(&p->up, __ATOMIC_RELAXED);
+	*down = __atomic_load_n(&p->down, __ATOMIC_RELAXED);
 }
 
 static void refuse_busy(struct sbx_proxy *p, int fd)

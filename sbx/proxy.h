@@ -94,6 +94,8 @@ int sbx_proxy_new(struct sbx_proxy **out, const struct sbx_proxy_config *cfg);
 int sbx_proxy_accept(struct sbx_proxy *p, int fd);
 /* Bytes relayed so far (both ways, all connections). */
 uint64_t sbx_proxy_bytes(const struct sbx_proxy *p);
+/* The same, each way, as relayed so far (an intercepted connection counts when it ends). */
+void sbx_proxy_bytes_split(const struct sbx_proxy *p, uint64_t *up, uint64_t *down);
 /* End every connection, join every thread.  NULL is a no-op. */
 void sbx_proxy_free(struct sbx_proxy *p);
 

@@ -65,6 +65,13 @@ struct sbx_sandbox {
 	int threads_before;		/* our VMM with SBX_CHECK_LEAKS=1, else 0 */
 };
 
+pid_t sbx_sandbox_pid(const struct sbx_sandbox *sb)
+{
+	if (sb->vmm)
+		return sbx_vmm_pid(sb->vmm);
+	return sb->qemu > 0 ? sb->qemu : 0;
+}
+
 static int count_threads(void)
 {
 	return sbx_count_dir("/proc/self/task");

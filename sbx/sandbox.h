@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sbx/channel.h"
 #include "sbx/image.h"
@@ -49,6 +50,8 @@ int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path);
 /* Boot and wait for sbx-init's hello.  On failure the VM is gone. */
 int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o);
 struct sbx_session *sbx_sandbox_session(struct sbx_sandbox *sb);
+/* The process that runs the VM (our VMM's, or QEMU's), for resource samples; 0 when none. */
+pid_t sbx_sandbox_pid(const struct sbx_sandbox *sb);
 /* Milliseconds from start to hello. */
 uint64_t sbx_sandbox_boot_ms(const struct sbx_sandbox *sb);
 const char *sbx_sandbox_backend_name(const struct sbx_sandbox *sb);

@@ -14,7 +14,9 @@
 #include "util/error.h"
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,7 +31,18 @@ struct sbx_task_net {
 	char *extra_ca_file;
 	struct sbx_proxy_upstream upstream;	/* the host's own proxy, when has_upstream */
 	bool has_upstream;
+	/* The sampler: a stats record every SAMPLE_MS while the VM runs. */
+	pthread_t sampler;
+	bool sampling;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	pid_t pid;
+	char *disk;
+	uint64_t cpu_ms;	/* the VM's, at the last sample */
 };
+
+#define SAMPLE_MS 5000
 
 /* The egress rule an agent's model API needs. */
 static const struct {
@@ -156,6 +169,8 @@ int sbx_task_net_open(struct sbx_task_net **out, struct sbx_config *cfg,
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->cond, NULL);
 	if ((err = sbx_policy_new(&n->policy)))
 		goto fail;
 	for (i = 0; o->agent && i < sizeof(agent_presets) / sizeof(agent_presets[0]); i++)
@@ -214,10 +229,72 @@ fail:
 	return err;
 }
 
+static void sample(struct sbx_task_net *n)
+{
+	struct sbx_audit_stats st;
+
+	if (sbx_audit_sample(&st, n->pid, n->disk))
+		return;	/* the VM may just have ended */
+	if (n->pid)
+		n->cpu_ms = st.cpu_ms;
+	else
+		st.cpu_ms = n->cpu_ms;	/* the last record: the VM's CPU time in all */
+	sbx_proxy_bytes_split(n->proxy, &st.net_up, &st.net_down);
+	sbx_audit_stats(n->audit, &st);
+}
+
+static void *sampler(void *arg)
+{
+	struct sbx_task_net *n = arg;
+
+	pthread_mutex_lock(&n->lock);
+	while (!n->stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SAMPLE_MS / 1000;
+		if (pthread_cond_timedwait(&n->cond, &n->lock, &ts) == 0 && n->stop)
+			break;
+		pthread_mutex_unlock(&n->lock);
+		sample(n);
+		pthread_mutex_lock(&n->lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+int sbx_task_net_sample_start(struct sbx_task_net *n, pid_t pid, const char *disk)
+{
+	n->pid = pid;
+	n->disk = disk ? strdup(disk) : NULL;
+	if (pthread_create(&n->sampler, NULL, sampler, n))
+		return sbx_error_set(SBX_ERROR, "cannot start the resource sampler");
+	n->sampling = true;
+	return 0;
+}
+
+void sbx_task_net_sample_stop(struct sbx_task_net *n)
+{
+	if (!n || !n->sampling)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->stop = true;
+	pthread_cond_signal(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+	pthread_join(n->sampler, NULL);
+	n->sampling = false;
+	n->pid = 0;
+	sample(n);	/* the last word: the disk and the network totals */
+}
+
 void sbx_task_net_free(struct sbx_task_net *n)
 {
 	if (!n)
 		return;
+	sbx_task_net_sample_stop(n);
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->cond);
+	free(n->disk);
 	sbx_proxy_free(n->proxy);
 	sbx_audit_close(n->audit);
 	sbx_tls_ca_free(n->ca);

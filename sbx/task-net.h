@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sbx_config;
 struct sbx_task;
@@ -49,6 +50,13 @@ const char *sbx_task_net_ca_pem(const struct sbx_task_net *n);
 /* Where the guest keeps it (the agent's NODE_EXTRA_CA_CERTS). */
 #define SBX_TASK_NET_GUEST_CA "/usr/local/share/ca-certificates/git-sbx-task.crt"
 #define SBX_TASK_NET_GUEST_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+/*
+ * While the VM runs: a stats record (the VM process's CPU and memory, the
+ * task disk's size, the proxy's bytes) every 5 s; stop writes a last one.
+ */
+int sbx_task_net_sample_start(struct sbx_task_net *n, pid_t pid, const char *disk);
+void sbx_task_net_sample_stop(struct sbx_task_net *n);
 
 struct sbx_audit *sbx_task_net_audit(const struct sbx_task_net *n);
 size_t sbx_task_net_rules(const struct sbx_task_net *n);

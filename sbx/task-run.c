@@ -236,6 +236,7 @@ static int exec_step_timeout(struct run *r, const char *what, const char *const 
 			     struct sbx_exec_result *res, uint64_t timeout_ms)
 {
 	struct sbx_exec_opts eo = SBX_EXEC_OPTS_INIT;
+	uint64_t t0;
 	int err;
 
 	/*
@@ -261,7 +262,19 @@ static int exec_step_timeout(struct run *r, const char *what, const char *const 
 	eo.opaque = r;
 	r->tail_len = 0;
 	r->tail[0] = 0;
+	t0 = mono_ms();
 	err = sbx_session_exec(r->s, &eo, res);
+	if (r->net) {
+		/* git-sbx's own steps are recorded by what they do, not by their scripts. */
+		const char *shown[] = { "git-sbx:", what, NULL };
+		struct sbx_audit_exec ae = { 0 };
+
+		ae.argv = shown;
+		ae.exit_code = err ? -1 : res->code;
+		ae.duration_ms = mono_ms() - t0;
+		ae.timed_out = err == SBX_ETIMEDOUT || (res->flags & PROTO_EXIT_TIMEOUT);
+		sbx_audit_exec(sbx_task_net_audit(r->net), &ae);
+	}
 	if (err == SBX_ETIMEDOUT) {
 		char msg[512];
 
@@ -629,6 +642,8 @@ static int session(struct run *r)
 	r->task->boot_ms = mono_ms() - t;
 	session_ok = true;
 	sbx_session_set_stream_open(r->s, sbx_task_net_stream_open, r->net);
+	if (sbx_task_net_sample_start(r->net, sbx_sandbox_pid(r->sb), disk))
+		pr_warn("%s", sbx_error());
 
 	t = mono_ms();
 	err = install_ca(r);
@@ -667,6 +682,7 @@ stop:
 		snprintf(msg, sizeof(msg), "%s", err ? sbx_error() : "");
 		stop_err = sbx_sandbox_stop(r->sb, session_ok, &end);
 		r->sb = NULL;
+		sbx_task_net_sample_stop(r->net);
 		if (stop_err)
 			pr_warn("the sandbox: %s", sbx_error());
 		r->res->disk_full = end.disk_full;
