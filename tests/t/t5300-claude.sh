@@ -23,7 +23,8 @@ trap stop_fake EXIT
 
 # The image: the minimal preset and the CLI (a few minutes: mmdebstrap, npm).
 test_expect_success 'git sbx image build --agent claude' '
-	git sbx image build --preset minimal --agent claude --name claude >image.out 2>&1 ||
+	git sbx image build --preset minimal --agent claude --name claude \
+		--kernel-dir "$sbx_test_kdir" >image.out 2>&1 ||
 		{ tail -n 30 image.out; false; }
 '
 
