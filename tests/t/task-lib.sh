@@ -38,10 +38,13 @@ task_repo() {
 	)
 }
 
+# What a task must not change: every ref but its branch and the audit notes
+# (refs/notes/sbx), HEAD, config, index, hooks and the files.
 repo_fingerprint() {
 	(
 		cd "$1" &&
-		git for-each-ref --format='%(refname) %(objectname)' | grep -v '^refs/heads/sbx/' ;
+		git for-each-ref --format='%(refname) %(objectname)' |
+			grep -v -e '^refs/heads/sbx/' -e '^refs/notes/sbx ' ;
 		cat .git/HEAD &&
 		sha256sum .git/config .git/index &&
 		find .git/hooks -type f -exec sha256sum {} + | sort &&
