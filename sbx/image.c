@@ -397,6 +397,8 @@ static int load(struct sbx_image *img, const char *dir, const char *id)
 			snprintf(img->kernel_version, sizeof(img->kernel_version), "%s", eq);
 		else if (!strcmp(line, "created"))
 			img->created = strtoull(eq, NULL, 10);
+		else if (!strcmp(line, "init"))
+			snprintf(img->init_hash, sizeof(img->init_hash), "%s", eq);
 	}
 	fclose(f);
 	img->bytes = du(img->kernel) + du(img->initrd) + du(img->root) + du(img->task_base);
@@ -406,11 +408,40 @@ static int load(struct sbx_image *img, const char *dir, const char *id)
 	return 0;
 }
 
+static int init_hash(const char *init, char hex[65])
+{
+	uint8_t d[32];
+	int err = sha256_file(init, d);
+
+	if (err)
+		return sbx_error_prefix(err, "cannot read '%s'", init);
+	sha256_hex(d, hex);
+	return 0;
+}
+
+int sbx_image_boot_initrd(char *out, size_t outlen, const struct sbx_image *img)
+{
+	char init[PATH_MAX], hex[65], path[PATH_MAX + 32];
+	int err;
+
+	if ((err = sbx_find_init(init, sizeof(init))) || (err = init_hash(init, hex)))
+		return err;
+	if (!strcmp(img->init_hash, hex)) {
+		snprintf(out, outlen, "%s", img->initrd);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/initrd-%.16s.img", img->dir, hex);
+	if (access(path, R_OK) && (err = sbx_initramfs_with_init(path, img->initrd, init)))
+		return sbx_error_prefix(err, "cannot give image '%.12s' this sbx-init", img->id);
+	snprintf(out, outlen, "%s", path);
+	return 0;
+}
+
 int sbx_image_build(struct sbx_image *out, const struct sbx_image_build_opts *o)
 {
 	char cache[PATH_MAX], tmp[PATH_MAX + 64], kdir[PATH_MAX], vmlinuz[PATH_MAX + 64],
 	     moddir[PATH_MAX + 64], kver[64], init[PATH_MAX], tar[PATH_MAX + 32],
-	     path[PATH_MAX + 96], final[PATH_MAX + 96], manifest[2048], hex[65];
+	     path[PATH_MAX + 96], final[PATH_MAX + 96], manifest[2048], hex[65], init_hex[65];
 	static const char *const parts[] = { "vmlinuz", "initrd.img", "root.sqfs", "task-base.img" };
 	const char *name = o->name ? o->name : SBX_IMAGE_DEFAULT_NAME;
 	uint8_t digest[32], all[32 * 4];
@@ -487,11 +518,14 @@ int sbx_image_build(struct sbx_image *out, const struct sbx_image_build_opts *o)
 	if ((err = sha256_final(&c, digest)))
 		goto out;
 	sha256_hex(digest, hex);
+	if ((err = init_hash(init, init_hex)))
+		goto out;
 	snprintf(manifest, sizeof(manifest),
-		 "format=1\nid=%s\nname=%s\npreset=%s\nagent=%s\nkernel=%s\ncreated=%llu\nsource=%s\n",
+		 "format=1\nid=%s\nname=%s\npreset=%s\nagent=%s\nkernel=%s\ncreated=%llu\nsource=%s\n"
+		 "init=%s\n",
 		 hex, name, o->from_tar ? "tar" : (o->preset ? o->preset : "default"),
 		 o->agent ? o->agent : "", kver, (unsigned long long)time(NULL),
-		 o->from_tar ? o->from_tar : "mmdebstrap");
+		 o->from_tar ? o->from_tar : "mmdebstrap", init_hex);
 	snprintf(path, sizeof(path), "%s/manifest", tmp);
 	if ((err = write_file(path, manifest)))
 		goto out;

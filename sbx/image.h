@@ -26,6 +26,7 @@ struct sbx_image {
 	char name[64];			/* the name it was built as */
 	char preset[32], agent[32];
 	char kernel_version[64];
+	char init_hash[65];		/* sha256 of the sbx-init in initrd.img ("" before it was recorded) */
 	char dir[PATH_MAX];
 	char kernel[PATH_MAX], initrd[PATH_MAX], root[PATH_MAX], task_base[PATH_MAX];
 	uint64_t created;		/* unix seconds */
@@ -51,6 +52,14 @@ int sbx_cache_dir(char *out, size_t outlen);
 int sbx_image_build(struct sbx_image *out, const struct sbx_image_build_opts *o);
 /* By name, full id, or unique id prefix (>= 4 hex digits).  NULL: the default name. */
 int sbx_image_resolve(struct sbx_image *out, const char *name_or_id);
+/*
+ * The initramfs to boot `img` with: its own initrd.img when that holds this
+ * git-sbx's sbx-init, else (an image built by an older git-sbx) initrd.img
+ * with this sbx-init appended as a second cpio archive, made once and kept
+ * beside it as initrd-<hash>.img: an image outlives an upgrade of the
+ * channel protocol.
+ */
+int sbx_image_boot_initrd(char *out, size_t outlen, const struct sbx_image *img);
 /* Calls fn for each stored image; names[] lists the names pointing at it. */
 int sbx_image_list(int (*fn)(void *opaque, const struct sbx_image *img, const char *names),
 		   void *opaque);

@@ -351,3 +351,41 @@ out:
 	modset_free(&m);
 	return err;
 }
+
+int sbx_initramfs_with_init(const char *out, const char *base, const char *init_path)
+{
+	struct cpio c = { 0 };
+	char tmp[4096];
+	uint8_t *data = NULL;
+	size_t len;
+	int err;
+
+	/* The base archive is ours (at most the modules and sbx-init): a few MiB. */
+	if ((err = read_file(base, &data, &len, 256u << 20)))
+		return err;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
+	c.f = fopen(tmp, "we");
+	if (!c.f) {
+		free(data);
+		return sbx_error_errno(SBX_EIO, "cannot create '%s'", tmp);
+	}
+	if (fwrite(data, 1, len, c.f) != len)
+		c.err = sbx_error_errno(SBX_EIO, "writing '%s'", tmp);
+	pad4(&c, len);
+	free(data);
+	data = NULL;
+	if (!c.err && !(err = read_file(init_path, &data, &len, 64u << 20)))
+		entry(&c, "init", 0100755, data, len);
+	free(data);
+	entry(&c, "TRAILER!!!", 0, NULL, 0);
+	if (!err)
+		err = c.err;
+	if (!err && (fflush(c.f) || fsync(fileno(c.f))))
+		err = sbx_error_errno(SBX_EIO, "writing '%s'", tmp);
+	fclose(c.f);
+	if (!err && rename(tmp, out))
+		err = sbx_error_errno(SBX_EIO, "cannot rename '%s'", tmp);
+	if (err)
+		unlink(tmp);
+	return err;
+}

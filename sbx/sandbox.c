@@ -484,7 +484,16 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	} else if (sb->backend == SBX_BACKEND_QEMU) {
 		snprintf(sb->qemu_why, sizeof(sb->qemu_why), "--backend qemu");
 	}
-	err = sb->backend == SBX_BACKEND_VMM ? start_vmm(sb, o) : start_qemu(sb, o);
+	{
+		/* An image from an older git-sbx boots with this sbx-init (sbx/image.h). */
+		struct sbx_sandbox_opts bo = *o;
+		struct sbx_image img = *o->image;
+
+		bo.image = &img;
+		err = sbx_image_boot_initrd(img.initrd, sizeof(img.initrd), o->image);
+		if (!err)
+			err = sb->backend == SBX_BACKEND_VMM ? start_vmm(sb, &bo) : start_qemu(sb, &bo);
+	}
 	if (err)
 		goto fail;
 	hello_ms = o->boot_timeout_ms ? o->boot_timeout_ms :

@@ -204,4 +204,19 @@ test_expect_success 'git sbx rm removes a task: worktree, branch, disk' '
 	test_must_fail git -C repo rev-parse --verify -q sbx/1
 '
 
+# An image built by an older git-sbx holds an older sbx-init (another
+# channel protocol): the task boots it with this one appended to its
+# initramfs, made once beside the image.
+test_expect_success 'an image whose sbx-init is not this one boots with this one' '
+	dir=$(ls -d "$SBX_CACHE_DIR"/images/*/ | head -n 1) &&
+	sed -i "s/^init=.*/init=0000000000000000000000000000000000000000000000000000000000000000/" \
+		"$dir/manifest" &&
+	(cd repo && git sbx task --agent-cmd "echo booted" "x" >../out 2>../err) &&
+	grep "^booted" out &&
+	ls "$dir"/initrd-*.img &&
+	(cd repo && git sbx task --agent-cmd "echo again" "x" >../out 2>../err) &&
+	grep "^again" out &&
+	test "$(ls "$dir"/initrd-*.img | wc -l)" = 1
+'
+
 test_done
