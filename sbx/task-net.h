@@ -53,7 +53,8 @@ const char *sbx_task_net_ca_pem(const struct sbx_task_net *n);
 
 /*
  * While the VM runs: a stats record (the VM process's CPU and memory, the
- * task disk's size, the proxy's bytes) every 5 s; stop writes a last one.
+ * task disk's size, the proxy's bytes) every 5 s; stop (before the VM's,
+ * which counts our threads) writes a last one.
  */
 int sbx_task_net_sample_start(struct sbx_task_net *n, pid_t pid, const char *disk);
 void sbx_task_net_sample_stop(struct sbx_task_net *n);

@@ -680,9 +680,10 @@ stop:
 		char msg[1024];
 
 		snprintf(msg, sizeof(msg), "%s", err ? sbx_error() : "");
+		/* The sampler first: a thread of ours still running at the stop is a leak to it. */
+		sbx_task_net_sample_stop(r->net);
 		stop_err = sbx_sandbox_stop(r->sb, session_ok, &end);
 		r->sb = NULL;
-		sbx_task_net_sample_stop(r->net);
 		if (stop_err)
 			pr_warn("the sandbox: %s", sbx_error());
 		r->res->disk_full = end.disk_full;
