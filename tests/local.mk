@@ -20,6 +20,7 @@ E2E_TESTS = \
 	tests/t/t0001-cli-basics.sh \
 	tests/t/t0002-nested-harness.sh \
 	tests/t/t0003-kvm-check.sh
+IMAGE_E2E_TESTS =
 
 # KVM tests: each *.kvm is a shell script run by tests/kvm/with-kvm.
 check_PROGRAMS += tests/kvm/kvm-probe tests/kvm/kvm-smoke
@@ -60,12 +61,15 @@ include tests/git.mk
 include tests/task.mk
 include tests/proxy.mk
 
-# KVM_CHECK_TESTS is what make check runs of KVM_TESTS (.ci/run empties it for distcheck).
+# KVM_CHECK_TESTS and IMAGE_CHECK_TESTS are what make check runs of KVM_TESTS
+# and IMAGE_E2E_TESTS (end-to-end tests that build an image of their own, for
+# minutes); .ci/run empties both for distcheck, having run them just before.
 KVM_CHECK_TESTS = $(KVM_TESTS)
-TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_CHECK_TESTS)
+IMAGE_CHECK_TESTS = $(IMAGE_E2E_TESTS)
+TESTS += $(UNIT_TESTS) $(E2E_TESTS) $(FUZZ_TESTS) $(KVM_CHECK_TESTS) $(IMAGE_CHECK_TESTS)
 
 EXTRA_DIST += \
-	$(E2E_TESTS) $(KVM_TESTS) $(FUZZ_TESTS) \
+	$(E2E_TESTS) $(IMAGE_E2E_TESTS) $(KVM_TESTS) $(FUZZ_TESTS) \
 	tests/t/test-lib.sh \
 	tests/kvm/with-kvm \
 	tests/nested/run tests/nested/kernel-dir.sh
@@ -74,7 +78,7 @@ EXTRA_DIST += \
 check-unit:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(UNIT_TESTS)'
 check-e2e:
-	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(E2E_TESTS)'
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(E2E_TESTS) $(IMAGE_E2E_TESTS)'
 check-kvm:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(KVM_TESTS)'
 check-fuzz:

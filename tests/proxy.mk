@@ -39,7 +39,8 @@ UNIT_TESTS += tests/unit/test-proxy
 # A task's network end to end on our VMM: policy, refusals, a secret through the CA.
 KVM_TESTS += tests/kvm/net.kvm
 EXTRA_DIST += tests/t/helper/key-server.py
-# The real Claude Code CLI as the agent, against a fake Messages API on 127.0.0.1.
-E2E_TESTS += tests/t/t5300-claude.sh
+# The real Claude Code CLI as the agent, against a fake Messages API on 127.0.0.1
+# (it builds the claude image: minutes; .ci/run runs it once, not again in distcheck).
+IMAGE_E2E_TESTS += tests/t/t5300-claude.sh
 EXTRA_DIST += tests/net/README.md tests/net/fake-anthropic.py tests/net/connect-proxy.py \
 	tests/net/make-test-ca.sh tests/net/claude-on-host.sh tests/net/script-sentinel.json
