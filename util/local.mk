@@ -8,4 +8,5 @@ libsbx_a_SOURCES += \
 	util/checked.h \
 	util/blockdev.h \
 	util/sha256.c util/sha256.h \
+	util/crc32c.c util/crc32c.h \
 	util/spawn.c util/spawn.h
