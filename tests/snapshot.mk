@@ -59,3 +59,10 @@ tests_unit_test_qcow2_powerloss_SOURCES = tests/unit/test-qcow2-powerloss.c $(QC
 tests_unit_test_qcow2_powerloss_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_powerloss_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-qcow2-powerloss
+
+# Memory snapshots: the state file (snapshot/vmstate.c) and the memory file (snapshot/memfile.c).
+check_PROGRAMS += tests/unit/test-vmstate
+tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c
+tests_unit_test_vmstate_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_vmstate_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-vmstate

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/checked.h"
+#include "util/crc32c.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/sha256.h"
@@ -161,6 +162,40 @@ static void test_sha256(void **state)
 	}
 }
 
+/* CRC-32C: the check value, RFC 3720 B.4's vectors, chaining, and the hardware path = the tables. */
+static void test_crc32c(void **state)
+{
+	uint8_t buf[32], big[1031];
+	uint32_t whole;
+	size_t i, j;
+
+	(void)state;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c_sw(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c(0, "", 0), 0);
+	memset(buf, 0, 32);
+	assert_int_equal(crc32c(0, buf, 32), 0x8A9136AAu);
+	memset(buf, 0xff, 32);
+	assert_int_equal(crc32c(0, buf, 32), 0x62A8AB43u);
+	for (i = 0; i < 32; i++)
+		buf[i] = (uint8_t)i;
+	assert_int_equal(crc32c(0, buf, 32), 0x46DD794Eu);
+	for (i = 0; i < 32; i++)
+		buf[i] = (uint8_t)(31 - i);
+	assert_int_equal(crc32c(0, buf, 32), 0x113FDB5Cu);
+
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 131 + 7);
+	whole = crc32c(0, big, sizeof(big));
+	assert_int_equal(crc32c_sw(0, big, sizeof(big)), whole);
+	for (i = 0; i <= sizeof(big); i++)
+		assert_int_equal(crc32c(crc32c(0, big, i), big + i, sizeof(big) - i), whole);
+	/* Every alignment and a range of lengths: the 8-byte loops and their tails. */
+	for (i = 0; i < 8; i++)
+		for (j = 0; j < 40; j++)
+			assert_int_equal(crc32c(5, big + i, j * 17), crc32c_sw(5, big + i, j * 17));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_parse_uint),
 		cmocka_unit_test(test_range_ok),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_crc32c),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
