@@ -66,3 +66,9 @@ tests_unit_test_vmstate_SOURCES = tests/unit/test-vmstate.c
 tests_unit_test_vmstate_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_vmstate_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-vmstate
+
+check_PROGRAMS += tests/unit/test-memfile
+tests_unit_test_memfile_SOURCES = tests/unit/test-memfile.c
+tests_unit_test_memfile_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_memfile_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-memfile
