@@ -400,6 +400,87 @@ static int map_at(uint8_t *addr, uint64_t off, uint64_t len, int fd)
 	return 0;
 }
 
+static int map_anon(uint8_t *addr, uint64_t len)
+{
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return sbx_error_errno(SBX_EIO, "cannot map anonymous memory for guest RAM");
+	return 0;
+}
+
+/*
+ * The data extents of [0, ram_size) of fd, page-aligned, into *ext (pairs
+ * start, end); false if there are more than `max` or the file system cannot
+ * say (then the whole file is mapped).
+ */
+static bool data_extents(int fd, uint64_t ram_size, uint64_t max, uint64_t **ext, uint64_t *n)
+{
+	uint64_t off = 0, cap = 0, *e = NULL, *ne;
+
+	*n = 0;
+	while (off < ram_size) {
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA), h;
+		uint64_t start, end;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0 || (uint64_t)d >= ram_size) {
+			if (d >= 0)
+				break;
+			goto fail;
+		}
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			goto fail;
+		start = (uint64_t)d & ~(uint64_t)(PAGE - 1);
+		end = ((uint64_t)h + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+		if (end > ram_size || end <= start)
+			end = ram_size;
+		if (*n == max)
+			goto fail;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (!(ne = realloc(e, cap * 2 * sizeof(*e))))
+				goto fail;
+			e = ne;
+		}
+		e[2 * *n] = start;
+		e[2 * *n + 1] = end;
+		(*n)++;
+		off = end;
+	}
+	*ext = e;
+	return true;
+fail:
+	free(e);
+	*n = 0;
+	return false;
+}
+
+/*
+ * The full file: its data extents from the file, its holes anonymous, so a
+ * guest reading a zero page gets the shared zero page instead of a page of
+ * page cache.  With too many extents, the whole file.
+ */
+static int map_full(uint8_t *addr, uint64_t ram_size, int fd, uint64_t *maps)
+{
+	uint64_t *ext = NULL, n;
+	int err;
+
+	if (!data_extents(fd, ram_size, MEMFILE_MAX_MAPS / 2, &ext, &n)) {
+		(*maps)++;
+		return map_at(addr, 0, ram_size, fd);
+	}
+	err = map_anon(addr, ram_size);
+	for (uint64_t i = 0; !err && i < n; i++)
+		err = map_at(addr, ext[2 * i], ext[2 * i + 1] - ext[2 * i], fd);
+	*maps += n + 1;
+	free(ext);
+	return err;
+}
+
 int memfile_map_chain(void *addr, uint64_t ram_size, const int *fds, size_t n)
 {
 	uint64_t npages = ram_size / PAGE, maps = 0, start, len;
@@ -445,7 +526,7 @@ int memfile_map_chain(void *addr, uint64_t ram_size, const int *fds, size_t n)
 	}
 
 	mapped = true;
-	if ((err = map_at(addr, 0, ram_size, fds[0])))
+	if ((err = map_full(addr, ram_size, fds[0], &maps)))
 		goto out;
 	for (size_t i = 1; i < n; i++) {
 		for (uint64_t p = 0; memfile_bitmap_next_run(bms[i], npages, p, &start, &len);
@@ -463,8 +544,7 @@ int memfile_map_chain(void *addr, uint64_t ram_size, const int *fds, size_t n)
 	}
 out:
 	if (err && mapped)
-		mmap(addr, ram_size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		map_anon(addr, ram_size);
 	for (size_t i = 0; bms && i < n; i++)
 		free(bms[i]);
 	free(bms);

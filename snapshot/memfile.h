@@ -75,11 +75,14 @@ int memfile_open_check(int fd, struct memfile_info *info, uint64_t **bitmap_out)
  * Map the chain fds[0..n): a full file, then diffs, each diff's parent id
  * the previous file's id, all of one ram_size (else SBX_ECORRUPT, nothing
  * mapped), over `addr` (ram_size bytes the caller owns and has mapped):
- * MAP_PRIVATE | MAP_FIXED of the full file, then of each run of a diff's
- * bitmap from that diff at the same offset.  Copy-on-write: the files are
- * never written, and VMs mapping one file share its page cache.  Past
- * MEMFILE_MAX_MAPS runs in total, the remaining runs are read (pread) into
- * the mapping instead (private copies).  On a failure after mapping began,
+ * MAP_PRIVATE | MAP_FIXED of the full file's data extents (its holes are
+ * mapped anonymous, so reading a zero page costs no page cache; the whole
+ * file when it has over MEMFILE_MAX_MAPS / 2 extents or the file system
+ * cannot say), then of each run of a diff's bitmap from that diff at the
+ * same offset.  Copy-on-write: the files are never written, and VMs mapping
+ * one file share its page cache.  Past MEMFILE_MAX_MAPS mappings in total,
+ * the remaining runs are read (pread) into the mapping instead (private
+ * copies).  On a failure after mapping began,
  * addr is left mapped as anonymous zeroes.  Anything the caller set on its
  * mapping (madvise) is gone.
  */

@@ -72,3 +72,9 @@ tests_unit_test_memfile_SOURCES = tests/unit/test-memfile.c
 tests_unit_test_memfile_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_memfile_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-memfile
+
+# Writing and mapping guest RAM, timed (built by make check, not run by it):
+#   tests/bench/memfile-bench <dir> [<RAM MiB> [<% data pages> [<% dirty>]]]
+check_PROGRAMS += tests/bench/memfile-bench
+tests_bench_memfile_bench_SOURCES = tests/bench/memfile-bench.c
+tests_bench_memfile_bench_LDADD = $(SBX_LIBS)

@@ -111,6 +111,30 @@ static uint64_t base_pages(uint8_t *ram)
 	return n + 1;
 }
 
+/* Is the page at m + off mapped from a file whose path ends in `name` (/proc/self/maps)? */
+static bool mapped_from(const uint8_t *m, uint64_t off, const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	uintptr_t a = (uintptr_t)m + off, lo, hi;
+	char line[512], path[400];
+	bool found = false;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %399s", &lo, &hi, path) < 2)
+			continue;
+		if (a >= lo && a < hi) {
+			size_t pl = strlen(path), nl = strlen(name);
+
+			found = pl >= nl && !strcmp(path + pl - nl, name);
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 static void map_and_compare(const int *fds, size_t n, const uint8_t *want)
 {
 	uint8_t *m = ram_alloc(RAM);
@@ -157,6 +181,12 @@ static void test_full_snapshot(void **state)
 	memset(m, 0x5a, RAM);
 	assert_int_equal(memfile_map_chain(m, RAM, &fd, 1), 0);
 	assert_memory_equal(m, ram, RAM);
+	/* Holes are anonymous memory, data pages the file. */
+	assert_true(mapped_from(m, 0, "/full"));
+	assert_false(mapped_from(m, 500 * PAGE, "/full"));
+	assert_true(mapped_from(m, 1039 * PAGE, "/full"));
+	assert_false(mapped_from(m, 1040 * PAGE, "/full"));
+	assert_true(mapped_from(m, 5000 * PAGE, "/full"));
 	/* Copy-on-write: scribbling over every page leaves the file as it was. */
 	for (uint64_t p = 0; p < NPAGES; p++)
 		m[p * PAGE + (p % PAGE)] ^= 0xff;
