@@ -78,3 +78,16 @@ UNIT_TESTS += tests/unit/test-memfile
 check_PROGRAMS += tests/bench/memfile-bench
 tests_bench_memfile_bench_SOURCES = tests/bench/memfile-bench.c
 tests_bench_memfile_bench_LDADD = $(SBX_LIBS)
+
+# Fuzzing the state-file parser and the record cursor.
+check_PROGRAMS += tests/fuzz/check-vmstate
+tests_fuzz_check_vmstate_SOURCES = tests/fuzz/fuzz-vmstate.c tests/fuzz/driver.c
+tests_fuzz_check_vmstate_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/vmstate.fuzz
+EXTRA_DIST += tests/fuzz/corpus/vmstate tests/fuzz/vmstate-corpus.py
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-vmstate
+tests_fuzz_fuzz_vmstate_SOURCES = tests/fuzz/fuzz-vmstate.c
+tests_fuzz_fuzz_vmstate_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_vmstate_LDADD = $(SBX_LIBS)
+endif
