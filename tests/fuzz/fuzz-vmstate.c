@@ -19,6 +19,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Where the decoded values go, so the decoding is not optimised away. */
+volatile uint64_t fuzz_vmstate_sink;
+
 static uint64_t decode(const struct vmstate_rec *r)
 {
 	uint8_t buf[64];
@@ -100,7 +103,7 @@ static void round_trip(const struct vmstate *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vmstate *s = NULL;
-	volatile uint64_t sum = 0;
+	uint64_t sum = 0;
 	int fd;
 
 	if (size > (4 << 20))
@@ -122,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (vmstate_find(s, r->type, r->index) > r)
 			abort();
 	}
+	fuzz_vmstate_sink = sum;
 	round_trip(s);
 	vmstate_free(s);
 	return 0;
