@@ -25,6 +25,22 @@ static const char *const vm_run_usage[] = {
 	"        [--disk <file>[,ro]]... [--console-socket <path> | --console-stdio]",
 	"        [--console-port <name>]",
 	"        [--cpus <n>] [--memory <size>] [--timeout <duration>] [--serial-log <file>]",
+	"        [--save <dir>]",
+	"",
+	"With --save, SIGUSR1 to this process saves the running VM into <dir>",
+	"(a memory snapshot: guest RAM, vCPUs, devices) and ends it; restore it",
+	"with `git sbx vm restore <dir>` over the same disks.",
+	NULL,
+};
+
+static const char *const vm_restore_usage[] = {
+	"git sbx vm restore <dir> [--disk <file>[,ro]]... [--console-socket <path> | --console-stdio]",
+	"        [--timeout <duration>] [--serial-log <file>] [--save <dir>]",
+	"",
+	"Start the VM saved in <dir> (by `git sbx vm run --save`) where it stood: its",
+	"memory copy-on-write from the snapshot (never written), the same vCPUs,",
+	"devices and memory size.  Give it disks in the state they were saved in",
+	"(e.g. a new qcow2 overlay over each) and a new console end.",
 	NULL,
 };
 
@@ -74,7 +90,7 @@ static int parse_disk(struct sbx_machine_disk *d, char **owned, const char *arg)
 	return *d->path ? 0 : sbx_error_set(SBX_EINVAL, "--disk needs a file name");
 }
 
-static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
+static int vm_run_or_restore(int argc, const char **argv, bool restore)
 {
 	struct sbx_machine m = SBX_MACHINE_INIT;
 	struct sbx_machine_result res;
@@ -100,41 +116,72 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "timeout", &timeout, "duration", "stop the guest after this long (e.g. 30s)"),
 		OPT_STRING(0, "serial-log", &m.serial_log, "file", "write the serial console here, not to stderr"),
 		OPT_BOOL(0, "rng", &rng, "offer a virtio-rng (default on)"),
+		OPT_STRING(0, "save", &m.save_dir, "dir",
+			   "on SIGUSR1, save the VM into this directory and end it"),
 		OPT_END(),
 	};
+	const struct option restore_opts[] = {
+		OPT_STRING_LIST(0, "disk", &disks, "file[,ro][,format=F]", "a disk image, as when it was saved (repeatable)"),
+		OPT_STRING(0, "console-socket", &m.console_socket, "path",
+			   "connect the guest's console to this Unix socket"),
+		OPT_BOOL(0, "console-stdio", &console_stdio, "connect the guest's console to stdin/stdout"),
+		OPT_STRING(0, "timeout", &timeout, "duration", "stop the guest after this long (e.g. 30s)"),
+		OPT_STRING(0, "serial-log", &m.serial_log, "file", "write the serial console here, not to stderr"),
+		OPT_STRING(0, "save", &m.save_dir, "dir",
+			   "on SIGUSR1, save the VM into this directory and end it"),
+		OPT_END(),
+	};
+	const char *const *usage = restore ? vm_restore_usage : vm_run_usage;
+	char *machine_owned = NULL;
+	int nargs;
 
-	(void)ctx;
-	if (parse_options(argc, argv, opts, vm_run_usage, 0) > 0)
-		usage_msg_opt("too many arguments", vm_run_usage, opts);
-	if (!m.kernel)
-		usage_msg_opt("--kernel is required", vm_run_usage, opts);
+	if (restore) {
+		nargs = parse_options(argc, argv, restore_opts, usage, 0);
+		if (nargs != 1)
+			usage_msg_opt(nargs ? "too many arguments" : "which snapshot directory?", usage,
+				      restore_opts);
+		m.restore_dir = argv[0];
+		if (sbx_snapdir_read_machine(m.restore_dir, &m, &machine_owned))
+			return error_sbx("cannot restore");
+		cpus = (int)m.cpus;
+		rng = m.rng;
+		if (!m.console_socket && !console_stdio && m.console_port)
+			usage_msg_opt("the saved VM has a console port: give --console-socket or "
+				      "--console-stdio", usage, restore_opts);
+	} else {
+		if (parse_options(argc, argv, opts, usage, 0) > 0)
+			usage_msg_opt("too many arguments", usage, opts);
+		if (!m.kernel)
+			usage_msg_opt("--kernel is required", usage, opts);
+	}
 	if (console_stdio && m.console_socket)
-		usage_msg_opt("--console-socket and --console-stdio are exclusive", vm_run_usage, opts);
+		usage_msg_opt("--console-socket and --console-stdio are exclusive", usage, restore ? restore_opts : opts);
 	m.console = console_stdio ? SBX_CONSOLE_STDIO :
 		    m.console_socket ? SBX_CONSOLE_SOCKET : SBX_CONSOLE_NONE;
 	if (cpus < 1 || cpus > 64)
-		usage_msg_opt("--cpus must be between 1 and 64", vm_run_usage, opts);
+		usage_msg_opt("--cpus must be between 1 and 64", usage, restore ? restore_opts : opts);
 	m.cpus = (unsigned)cpus;
 	if (memory) {
 		if (parse_size(memory, 1ULL << 20, &v))
-			usage_msg_opt(sbx_error(), vm_run_usage, opts);
+			usage_msg_opt(sbx_error(), usage, restore ? restore_opts : opts);
 		m.memory = v;
 	}
 	if (timeout) {
 		if (parse_duration_ms(timeout, &v))
-			usage_msg_opt(sbx_error(), vm_run_usage, opts);
+			usage_msg_opt(sbx_error(), usage, restore ? restore_opts : opts);
 		m.timeout_ms = v;
 	}
 	if (disks.nr > SBX_MACHINE_MAX_DISKS)
-		usage_msg_opt("too many --disk options", vm_run_usage, opts);
+		usage_msg_opt("too many --disk options", usage, restore ? restore_opts : opts);
 	for (i = 0; i < disks.nr; i++) {
 		if (parse_disk(&m.disks[i], &owned[i], disks.items[i]))
-			usage_msg_opt(sbx_error(), vm_run_usage, opts);
+			usage_msg_opt(sbx_error(), usage, restore ? restore_opts : opts);
 		m.ndisks++;
 	}
 	m.rng = rng;
 
 	ret = sbx_machine_run(&res, &m);
+	free(machine_owned);
 	string_list_clear(&disks);
 	for (i = 0; i < m.ndisks; i++)
 		free(owned[i]);
@@ -158,6 +205,10 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	case SBX_MACHINE_TIMEOUT:
 		error_msg("timed out: %s; stopped it (--timeout %s)", res.message, timeout);
 		return EXIT_TIMEOUT;
+	case SBX_MACHINE_SAVED:
+		fprintf(stderr, "saved the VM into '%s' (the guest paused %.1f ms; %.1f MiB of RAM data)\n",
+			m.save_dir, (double)res.save_pause_ns / 1e6, (double)res.save_mem_bytes / 1048576.0);
+		return 0;
 	case SBX_MACHINE_CRASH:
 		break;
 	}
@@ -165,9 +216,22 @@ static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	return 128;
 }
 
+static int cmd_vm_run(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	(void)ctx;
+	return vm_run_or_restore(argc, argv, false);
+}
+
+static int cmd_vm_restore(int argc, const char **argv, struct cmd_ctx *ctx)
+{
+	(void)ctx;
+	return vm_run_or_restore(argc, argv, true);
+}
+
 static const struct cmd_struct vm_commands[] = {
 	/* No NEED_KVM: vm_create checks KVM itself (one VM, not two) and says what is missing. */
 	{ "run", cmd_vm_run, 0, "boot a kernel in a microVM and wait for it to end" },
+	{ "restore", cmd_vm_restore, 0, "start a VM saved with `vm run --save` where it stood" },
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,24 @@ static int connect_socket(const char *path)
 	return fd;
 }
 
+/* SIGUSR1 with --save: ask the VMM to save (one request; more are ignored). */
+static volatile int save_control_fd = -1;
+
+static void on_save_signal(int sig)
+{
+	int fd = save_control_fd, saved = errno;
+
+	(void)sig;
+	save_control_fd = -1;
+	if (fd >= 0)
+		(void)send(fd, "s", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	errno = saved;
+}
+
 static enum sbx_machine_end map_end(enum vm_end e)
 {
 	switch (e) {
+	case VM_END_SAVED: return SBX_MACHINE_SAVED;
 	case VM_END_POWEROFF: return SBX_MACHINE_POWEROFF;
 	case VM_END_EXIT: return SBX_MACHINE_EXITED;
 	case VM_END_REBOOT: return SBX_MACHINE_REBOOT;
@@ -79,7 +95,10 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	struct sbx_vmm_result vres;
 	struct sbx_vmm *vmm = NULL;
 	int serial_fd = -1, sock = -1, fds_before = -1, threads_before = -1;
-	int stdin_flags = -1, stdout_flags = -1;
+	int stdin_flags = -1, stdout_flags = -1, save_mem = -1, save_state = -1;
+	char *restore_state = NULL, *restore_mem = NULL;
+	struct sigaction sa_old, sa_new;
+	bool handler = false;
 	bool check = getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1");
 	unsigned i;
 	int ret;
@@ -98,6 +117,21 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	spec.mem_size = (m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
 	spec.timeout_ms = m->timeout_ms;
 	spec.rng = m->rng;
+	if (m->restore_dir) {
+		ret = sbx_snapdir_paths(m->restore_dir, &restore_state, &restore_mem);
+		if (ret)
+			goto out;
+		spec.restore_state = restore_state;
+		spec.restore_mem[0] = restore_mem;
+		spec.restore_nmem = 1;
+	}
+	if (m->save_dir) {
+		ret = sbx_snapdir_prepare(m->save_dir, &save_mem, &save_state);
+		if (ret)
+			goto out;
+		spec.save_mem_fd = save_mem;
+		spec.save_state_fd = save_state;
+	}
 
 	if (m->serial_log) {
 		serial_fd = open(m->serial_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -144,9 +178,27 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	if (sock >= 0)
 		close(sock);
 	sock = -1;
+	if (m->save_dir) {
+		memset(&sa_new, 0, sizeof(sa_new));
+		sa_new.sa_handler = on_save_signal;
+		sigemptyset(&sa_new.sa_mask);
+		sa_new.sa_flags = SA_RESTART;
+		save_control_fd = sbx_vmm_control_fd(vmm);
+		handler = sigaction(SIGUSR1, &sa_new, &sa_old) == 0;
+	}
 	ret = sbx_vmm_wait(vmm, &vres);
+	if (handler) {
+		save_control_fd = -1;
+		sigaction(SIGUSR1, &sa_old, NULL);
+	}
+	if (!ret && vres.saved && vres.save_err)
+		ret = sbx_error_set(vres.save_err, "%s", vres.save_error);
+	if (!ret && vres.vr.end == VM_END_SAVED)
+		ret = sbx_snapdir_commit(m->save_dir, m);
 	if (ret)
 		goto out;
+	res->save_pause_ns = vres.save.pause_ns;
+	res->save_mem_bytes = vres.save.mem_bytes;
 	res->rss = vres.rss;
 	res->guest_resident = vres.guest_resident;
 	res->end = map_end(vres.vr.end);
@@ -155,6 +207,14 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	snprintf(res->message, sizeof(res->message), "%s", vres.vr.message);
 out:
 	sbx_vmm_free(vmm);
+	if (save_mem >= 0)
+		close(save_mem);
+	if (save_state >= 0)
+		close(save_state);
+	if (m->save_dir && (ret || res->end != SBX_MACHINE_SAVED))
+		sbx_snapdir_abort(m->save_dir);
+	free(restore_state);
+	free(restore_mem);
 	if (sock >= 0)
 		close(sock);
 	if (serial_fd >= 0)

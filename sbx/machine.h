@@ -40,6 +40,14 @@ struct sbx_machine {
 	uint64_t timeout_ms;		/* 0: none */
 	const char *serial_log;		/* NULL: the serial port goes to stderr */
 	bool rng;			/* a virtio-rng (default on) */
+	/*
+	 * Snapshots (sbx/machine-snap.c): with save_dir, SIGUSR1 to this
+	 * process saves the VM into that directory and ends it; with
+	 * restore_dir the machine starts from the snapshot there instead of
+	 * booting (kernel, initrd and append are then unused).
+	 */
+	const char *save_dir;
+	const char *restore_dir;
 };
 #define SBX_MACHINE_INIT { .cpus = 1, .memory = 512ULL << 20, .rng = true }
 
@@ -49,6 +57,7 @@ enum sbx_machine_end {
 	SBX_MACHINE_REBOOT,	/* the guest rebooted (reset); the VM ends */
 	SBX_MACHINE_TIMEOUT,	/* stopped after timeout_ms */
 	SBX_MACHINE_CRASH,	/* triple fault, or KVM failed */
+	SBX_MACHINE_SAVED,	/* saved into save_dir, then stopped */
 };
 
 struct sbx_machine_result {
@@ -58,7 +67,26 @@ struct sbx_machine_result {
 	char message[256];	/* how it ended, for people */
 	uint64_t rss;		/* our resident set size at the end */
 	uint64_t guest_resident;/* resident guest RAM at the end */
+	uint64_t save_pause_ns;	/* with SBX_MACHINE_SAVED: how long the save paused the guest */
+	uint64_t save_mem_bytes;/* RAM data in the memory file (zero pages are holes) */
 };
+
+/*
+ * A snapshot directory: `memory` and `state` (docs/formats.md) and
+ * `machine` (the vCPUs, memory, rng and console port to restore with).
+ * The two files are written under temporary names and renamed once the
+ * save succeeded, so a directory holds a whole snapshot or none.
+ */
+/* Open the temporary files a save writes into (creating `dir`). */
+int sbx_snapdir_prepare(const char *dir, int *mem_fd, int *state_fd);
+/* The save succeeded: sync, rename into place, write `machine`. */
+int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m);
+/* The save did not happen or failed: remove the temporary files. */
+void sbx_snapdir_abort(const char *dir);
+/* Fill m's cpus, memory, rng and console_port from dir's `machine` (strings kept in *owned). */
+int sbx_snapdir_read_machine(const char *dir, struct sbx_machine *m, char **owned);
+/* dir's `state` and `memory` paths (malloc'd). */
+int sbx_snapdir_paths(const char *dir, char **state, char **memory);
 
 /*
  * Boot the machine and run it to its end.  Returns 0 when the VM ran (how

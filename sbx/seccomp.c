@@ -112,10 +112,25 @@ static const struct kvm_req {
 } kvm_reqs[] = {
 	{ KVM_RUN, B(SBX_FILTER_BASE) | B(SBX_FILTER_VCPU) },
 	/* vmm/kvm-exit.c describes an unexpected exit: registers, the bytes at RIP */
-	{ KVM_GET_REGS, B(SBX_FILTER_BASE) | B(SBX_FILTER_VCPU) },
+	{ KVM_GET_REGS, B(SBX_FILTER_BASE) | B(SBX_FILTER_VCPU) | B(SBX_FILTER_MAIN) },
 	{ KVM_TRANSLATE, B(SBX_FILTER_BASE) | B(SBX_FILTER_VCPU) },
 	/* a virtqueue's notify eventfd, bound and unbound as the driver sets it up or resets it */
 	{ KVM_IOEVENTFD, DEVK },
+	/* vm_save (vmm/vm-state.c), done on the main thread with the machine paused */
+	{ KVM_GET_MSR_INDEX_LIST, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_CPUID2, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_MP_STATE, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_SREGS, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_XSAVE, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_XCRS, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_DEBUGREGS, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_LAPIC, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_MSRS, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_VCPU_EVENTS, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_IRQCHIP, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_PIT2, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_GET_CLOCK, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	{ KVM_KVMCLOCK_CTRL, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
 };
 
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))

@@ -44,6 +44,8 @@
 #define FD_REPORT	3
 #define FD_CONTROL	4
 #define FD_SERIAL	5
+#define FD_SAVE_MEM	6
+#define FD_SAVE_STATE	7
 
 struct child {
 	struct vm_config cfg;
@@ -53,6 +55,9 @@ struct child {
 	struct vm *vm;
 	pthread_mutex_t report_lock;
 	const char *forbidden;		/* SBX_VMM_TEST_FORBIDDEN */
+	bool save_fds;			/* --save-fds: 6 and 7 are there */
+	const char *restore_state, *restore_mem[VM_MAX_MEM_LAYERS];
+	unsigned restore_nmem;
 };
 
 static struct child child = { .report_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -120,7 +125,32 @@ static int thread_hook(enum vm_thread_kind kind, unsigned index, void *opaque)
 	return err;
 }
 
-/* Reads the parent's stop request (or EOF: the parent went away) and ends the VM. */
+/* 's': save the VM into fds 6 and 7 and end it; say how it went. */
+static void save_and_stop(void)
+{
+	struct sbx_vmm_report r = { .type = SBX_VMM_SAVED };
+	struct vm_save_info info;
+	int err;
+
+	err = child.save_fds ? vm_save(child.vm, FD_SAVE_MEM, FD_SAVE_STATE, VM_SAVE_STOP, &info)
+			     : sbx_error_set(SBX_EINVAL, "the VMM was started without save files");
+	if (err) {
+		r.err = err;
+		snprintf(r.error, sizeof(r.error), "%s", sbx_error());
+		report(&r);
+		vm_request_end(child.vm, VM_END_ERROR, "%s", r.error);
+		return;
+	}
+	r.save_pause_ns = info.pause_ns;
+	r.save_mem_bytes = info.mem_bytes;
+	r.save_state_bytes = info.state_bytes;
+	report(&r);
+}
+
+/*
+ * Reads the parent's requests: 's' saves the VM and ends it, any other
+ * byte ends it, and EOF (the parent went away) ends it too.
+ */
 static void *control_thread(void *arg)
 {
 	char c;
@@ -135,6 +165,10 @@ static void *control_thread(void *arg)
 	do
 		n = read(FD_CONTROL, &c, 1);
 	while (n < 0 && errno == EINTR);
+	if (n == 1 && c == 's') {
+		save_and_stop();
+		return NULL;
+	}
 	vm_request_end(child.vm, VM_END_ERROR, "%s",
 		       n == 1 ? "the sandbox was stopped" : "git-sbx went away");
 	return NULL;
@@ -169,6 +203,10 @@ static int parse_args(int argc, const char **argv)
 			cfg->serial_fd = FD_SERIAL;
 			continue;
 		}
+		if (!strcmp(opt, "--save-fds")) {
+			child.save_fds = true;
+			continue;
+		}
 		if (!strcmp(opt, "--console")) {
 			cfg->console = true;
 			cfg->console_in_fd = STDIN_FILENO;
@@ -196,6 +234,10 @@ static int parse_args(int argc, const char **argv)
 			cfg->rng = !strcmp(val, "1");
 		else if (!strcmp(opt, "--console-port"))
 			cfg->console_port = val;
+		else if (!strcmp(opt, "--restore-state"))
+			child.restore_state = val;
+		else if (!strcmp(opt, "--restore-memory") && child.restore_nmem < VM_MAX_MEM_LAYERS)
+			child.restore_mem[child.restore_nmem++] = val;
 		else if (!strcmp(opt, "--disk") && child.ndisks < VM_MAX_DISKS)
 			err = parse_disk(&child.disks[child.ndisks++], val);
 		else
@@ -247,6 +289,43 @@ static int close_disks(void)
 	return err;
 }
 
+/* The snapshot to restore: opened now, read by vm_create, closed after. */
+static int open_snapshot(void)
+{
+	unsigned i;
+
+	if (!child.restore_state)
+		return 0;
+	if (!child.restore_nmem)
+		return sbx_error_set(SBX_EINVAL, "--restore-state needs --restore-memory");
+	child.cfg.restore_state_fd = open(child.restore_state, O_RDONLY | O_CLOEXEC);
+	if (child.cfg.restore_state_fd < 0)
+		return sbx_error_errno(SBX_ENOTFOUND, "cannot open the state file '%s'",
+				       child.restore_state);
+	for (i = 0; i < child.restore_nmem; i++) {
+		int fd = open(child.restore_mem[i], O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return sbx_error_errno(SBX_ENOTFOUND, "cannot open the memory file '%s'",
+					       child.restore_mem[i]);
+		child.cfg.restore_mem_fds[child.cfg.restore_nmem++] = fd;
+	}
+	return 0;
+}
+
+static void close_snapshot(void)
+{
+	unsigned i;
+
+	if (child.cfg.restore_state_fd >= 0)
+		close(child.cfg.restore_state_fd);
+	child.cfg.restore_state_fd = -1;
+	/* The mappings keep the files; the fds are not needed. */
+	for (i = 0; i < child.cfg.restore_nmem; i++)
+		close(child.cfg.restore_mem_fds[i]);
+	child.cfg.restore_nmem = 0;
+}
+
 static void test_open(void)
 {
 	const char *path = getenv("SBX_VMM_TEST_OPEN");
@@ -279,8 +358,12 @@ static int set_up(int *status_fd)
 	*status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	if ((err = open_disks()))
 		return err;
+	if ((err = open_snapshot()))
+		return err;
 	child.cfg.thread_hook = thread_hook;
-	if ((err = vm_create(&child.vm, &child.cfg)))
+	err = vm_create(&child.vm, &child.cfg);
+	close_snapshot();
+	if (err)
 		return err;
 	err = sbx_landlock_deny_fs(note, sizeof(note));
 	if (err < 0)

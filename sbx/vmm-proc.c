@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_ARGS (24 + 2 * VM_MAX_DISKS)
+#define MAX_ARGS (28 + 2 * VM_MAX_DISKS + 2 * VM_MAX_MEM_LAYERS)
 
 /* The only variables the VMM process sees: debugging and its test hooks. */
 static const char *const env_pass[] = {
@@ -73,6 +73,8 @@ static void free_args(struct child_args *a)
 		free(a->owned[--a->nowned]);
 }
 
+#define NCHILD_FDS 8	/* 0..7, see sbx/vmm-proc.h */
+
 static int build_args(struct child_args *a, const struct sbx_vmm_spec *s)
 {
 	extern char **environ;
@@ -98,6 +100,12 @@ static int build_args(struct child_args *a, const struct sbx_vmm_spec *s)
 		err = add(a, "--console");
 	if (!err && s->console_in_fd >= 0 && s->console_port)
 		err = addf(a, "--console-port", "%s", s->console_port);
+	if (!err && s->save_mem_fd >= 0 && s->save_state_fd >= 0)
+		err = add(a, "--save-fds");
+	if (!err && s->restore_state)
+		err = addf(a, "--restore-state", "%s", s->restore_state);
+	for (i = 0; !err && s->restore_state && i < s->restore_nmem; i++)
+		err = addf(a, "--restore-memory", "%s", s->restore_mem[i]);
 	for (i = 0; !err && i < s->ndisks; i++)
 		err = addf(a, "--disk", "%d,%d,%llu,%s", (int)s->disks[i].format,
 			   s->disks[i].read_only, (unsigned long long)s->disks[i].limit,
@@ -122,22 +130,22 @@ static int build_args(struct child_args *a, const struct sbx_vmm_spec *s)
  * first moved above the targets so no dup2 overwrites a later source.
  */
 static void __attribute__((noreturn))
-exec_child(const struct child_args *a, pid_t parent, int src[6])
+exec_child(const struct child_args *a, pid_t parent, int src[NCHILD_FDS])
 {
 	struct rlimit no_core = { 0, 0 };
-	int i, hi[6];
+	int i, hi[NCHILD_FDS];
 
 	/* no core dump: it would hold guest memory */
 	if (setpgid(0, 0) || setrlimit(RLIMIT_CORE, &no_core) || prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		_exit(127);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < NCHILD_FDS; i++)
 		if (src[i] >= 0 && (hi[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 16)) < 0)
 			_exit(127);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < NCHILD_FDS; i++)
 		if (src[i] >= 0 && dup2(hi[i], i) != i)
 			_exit(127);
-	if (syscall(SYS_close_range, 6, ~0U, 0))
+	if (syscall(SYS_close_range, NCHILD_FDS, ~0U, 0))
 		_exit(127);
 	execve("/proc/self/exe", (char *const *)a->argv, (char *const *)a->envp);
 	_exit(127);
@@ -169,7 +177,7 @@ static int read_report(int fd, struct sbx_vmm_report *r)
 	if (n < 0)
 		return sbx_error_errno(SBX_EIO, "reading the VMM's report");
 	if (n != (ssize_t)sizeof(*r) || r->magic != SBX_VMM_REPORT_MAGIC ||
-	    r->type < SBX_VMM_READY || r->type > SBX_VMM_END || r->end > VM_END_ERROR)
+	    r->type < SBX_VMM_READY || r->type > SBX_VMM_SAVED || r->end > VM_END_LAST)
 		return SBX_CORRUPT("the VMM sent a malformed report (%zd bytes)", n);
 	r->message[sizeof(r->message) - 1] = 0;
 	r->error[sizeof(r->error) - 1] = 0;
@@ -192,7 +200,7 @@ int sbx_vmm_start(struct sbx_vmm **out, const struct sbx_vmm_spec *spec)
 	struct child_args a;
 	struct sbx_vmm_report r;
 	struct sbx_vmm *v;
-	int rp[2] = { -1, -1 }, cp[2] = { -1, -1 }, null_fd = -1, src[6], rc;
+	int rp[2] = { -1, -1 }, cp[2] = { -1, -1 }, null_fd = -1, src[NCHILD_FDS], rc;
 	pid_t parent = getpid();
 
 	*out = NULL;
@@ -215,6 +223,8 @@ int sbx_vmm_start(struct sbx_vmm **out, const struct sbx_vmm_spec *spec)
 	src[3] = rp[1];
 	src[4] = cp[0];
 	src[5] = spec->serial_fd;
+	src[6] = spec->save_mem_fd >= 0 && spec->save_state_fd >= 0 ? spec->save_mem_fd : -1;
+	src[7] = src[6] >= 0 ? spec->save_state_fd : -1;
 	v->pid = fork();
 	if (v->pid < 0) {
 		rc = sbx_error_errno(SBX_ERROR, "cannot start the VMM process");
@@ -276,6 +286,13 @@ int sbx_vmm_wait(struct sbx_vmm *v, struct sbx_vmm_result *res)
 	while ((got = read_report(v->report_fd, &r)) == 1) {
 		if (r.type == SBX_VMM_DISK_FULL) {
 			v->disk_full = 1;
+		} else if (r.type == SBX_VMM_SAVED) {
+			res->saved = true;
+			res->save_err = r.err;
+			snprintf(res->save_error, sizeof(res->save_error), "%s", r.error);
+			res->save.pause_ns = r.save_pause_ns;
+			res->save.mem_bytes = r.save_mem_bytes;
+			res->save.state_bytes = r.save_state_bytes;
 		} else if (r.type == SBX_VMM_END && !ended) {
 			ended = true;
 			res->vr.end = (enum vm_end)r.end;
@@ -322,6 +339,23 @@ void sbx_vmm_stop(struct sbx_vmm *v)
 	do
 		n = send(v->control_fd, "q", 1, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
+}
+
+int sbx_vmm_save(struct sbx_vmm *v)
+{
+	ssize_t n;
+
+	if (!v || v->control_fd < 0)
+		return sbx_error_set(SBX_EINVAL, "no VMM to save");
+	do
+		n = send(v->control_fd, "s", 1, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : sbx_error_errno(SBX_EIO, "cannot ask the VMM to save");
+}
+
+int sbx_vmm_control_fd(const struct sbx_vmm *v)
+{
+	return v ? v->control_fd : -1;
 }
 
 void sbx_vmm_kill(struct sbx_vmm *v)

@@ -15,6 +15,10 @@
  *         raise SIGPIPE): one byte asks the VM to end; EOF (the parent
  *         went away) ends it too
  *   5     the serial console's pipe or file (only with a serial log)
+ *   6, 7  where a save writes the memory file and the state file (only
+ *         with save_mem_fd/save_state_fd: the child cannot open files
+ *         once it runs); the control byte 's' saves the VM into them and
+ *         ends it (a SAVED report, then END)
  *
  * The child opens the disks, /dev/kvm, the kernel and the initramfs, makes
  * the VM, then denies itself the filesystem (Landlock), reports READY,
@@ -48,9 +52,14 @@ struct sbx_vmm_spec {
 	int console_in_fd, console_out_fd;	/* -1: no virtio-console */
 	const char *console_port;	/* NULL: hvc0 */
 	bool rng;
+	int save_mem_fd, save_state_fd;	/* -1: sbx_vmm_save is refused */
+	const char *restore_state;	/* non-NULL: start from this snapshot (vm_config.restore_*) */
+	const char *restore_mem[VM_MAX_MEM_LAYERS];
+	unsigned restore_nmem;
 };
 #define SBX_VMM_SPEC_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
-			    .console_in_fd = -1, .console_out_fd = -1, .rng = true }
+			    .console_in_fd = -1, .console_out_fd = -1, .rng = true, \
+			    .save_mem_fd = -1, .save_state_fd = -1 }
 
 /* The report pipe's records: fixed size, one write each (atomic below PIPE_BUF). */
 #define SBX_VMM_REPORT_MAGIC 0x56584253u	/* "SBXV" */
@@ -59,6 +68,7 @@ enum sbx_vmm_report_type {
 	SBX_VMM_FAILED,		/* set-up failed: err, error */
 	SBX_VMM_DISK_FULL,	/* a write past a disk's limit was refused */
 	SBX_VMM_END,		/* the VM ended: err, end, status, message, statistics */
+	SBX_VMM_SAVED,		/* a save asked by sbx_vmm_save: err, error, save_* */
 };
 struct sbx_vmm_report {
 	uint32_t magic, type;
@@ -66,6 +76,7 @@ struct sbx_vmm_report {
 	uint32_t end;			/* enum vm_end */
 	uint8_t status_set, status, pad[6];
 	uint64_t rss, guest_resident;
+	uint64_t save_pause_ns, save_mem_bytes, save_state_bytes;
 	char message[256];		/* vm_result.message */
 	char error[512];		/* sbx_error() with err */
 };
@@ -74,6 +85,10 @@ struct sbx_vmm_result {
 	struct vm_result vr;
 	bool disk_full;
 	uint64_t rss, guest_resident;
+	bool saved;			/* a SAVED report came: save_err says how it went */
+	int save_err;
+	char save_error[512];
+	struct vm_save_info save;
 };
 
 struct sbx_vmm;
@@ -94,6 +109,13 @@ int sbx_vmm_wait(struct sbx_vmm *v, struct sbx_vmm_result *res);
 bool sbx_vmm_disk_full(const struct sbx_vmm *v);
 /* Ask the VM to end ("the sandbox was stopped"); any thread. */
 void sbx_vmm_stop(struct sbx_vmm *v);
+/*
+ * Ask the VMM to save the VM into the spec's save fds and end it; any
+ * thread.  How it went comes with sbx_vmm_wait (res->saved, save_err).
+ */
+int sbx_vmm_save(struct sbx_vmm *v);
+/* The control socket, for a signal handler that sends 's' itself (send is async-signal-safe). */
+int sbx_vmm_control_fd(const struct sbx_vmm *v);
 /* SIGKILL the VMM's process group; any thread.  sbx_vmm_wait then returns. */
 void sbx_vmm_kill(struct sbx_vmm *v);
 pid_t sbx_vmm_pid(const struct sbx_vmm *v);

@@ -4,6 +4,8 @@
 EXTRA_DIST += tests/kvm/lib.sh
 
 KVM_TESTS += tests/kvm/boot.kvm
+# Memory snapshots: save, restore (two at once), damaged files.
+KVM_TESTS += tests/kvm/snapshot.kvm
 
 # Unit tests of the machine's pure parts (no KVM): boot protocol, ACPI tables, AML.
 check_PROGRAMS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml

@@ -24,6 +24,9 @@
 
 #include "vmm/guest-mem.h"
 
+struct vs_buf;
+struct vs_cur;
+
 #define VM_FD_READABLE	1u
 #define VM_FD_WRITABLE	2u
 
@@ -77,6 +80,14 @@ struct mmio_device {
 	void (*stop)(void *opaque);
 	/* ACPI: the DSDT describes a virtio-mmio device as LNRO0005 when set. */
 	bool is_virtio_mmio;
+	/*
+	 * Optional, for snapshots (vmm/vm-state.c): `save` appends the
+	 * device's state to `b` while the machine is paused; `restore` reads
+	 * it back before any thread runs, from a snapshot that is untrusted
+	 * input: check every value, return SBX_ECORRUPT with a message.
+	 */
+	int (*save)(void *opaque, struct vs_buf *b);
+	int (*restore)(void *opaque, struct vs_cur *c);
 };
 
 /* Port I/O devices (8250 serial, i8042, the exit register) use the same shape. */
@@ -87,6 +98,8 @@ struct pio_device {
 	void (*read)(void *opaque, uint16_t offset, uint8_t *data, unsigned len);
 	void (*write)(void *opaque, uint16_t offset, const uint8_t *data, unsigned len);
 	void (*stop)(void *opaque);
+	int (*save)(void *opaque, struct vs_buf *b);	/* as in mmio_device */
+	int (*restore)(void *opaque, struct vs_cur *c);
 };
 
 #endif

@@ -6,6 +6,7 @@
  * tty layer's writes flow; the output is line-buffered to `out_fd`.
  */
 #include "vmm/platform.h"
+#include "snapshot/vmstate.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -158,6 +159,38 @@ static void serial_write(void *opaque, uint16_t off, const uint8_t *data, unsign
 	}
 }
 
+/* Snapshots: the registers; a partial line goes to the log first. */
+static int serial_save(void *opaque, struct vs_buf *b)
+{
+	struct serial *s = opaque;
+
+	flush_line(s);
+	vs_put_u8(b, s->ier);
+	vs_put_u8(b, s->lcr);
+	vs_put_u8(b, s->mcr);
+	vs_put_u8(b, s->scr);
+	vs_put_u8(b, s->dll);
+	vs_put_u8(b, s->dlm);
+	vs_put_u8(b, s->fcr);
+	vs_put_u8(b, (uint8_t)s->thri_pending);
+	return 0;
+}
+
+static int serial_restore(void *opaque, struct vs_cur *c)
+{
+	struct serial *s = opaque;
+
+	s->ier = vs_u8(c) & 0x0f;
+	s->lcr = vs_u8(c);
+	s->mcr = vs_u8(c) & 0x1f;
+	s->scr = vs_u8(c);
+	s->dll = vs_u8(c);
+	s->dlm = vs_u8(c);
+	s->fcr = vs_u8(c) & 0xc9;
+	s->thri_pending = vs_u8(c) != 0;
+	return c->bad ? SBX_ECORRUPT : 0;
+}
+
 static void serial_stop(void *opaque)
 {
 	struct serial *s = opaque;
@@ -181,6 +214,8 @@ int serial_create(struct pio_device **out, const struct vm_dev_env *env, int out
 	s->dev.read = serial_read;
 	s->dev.write = serial_write;
 	s->dev.stop = serial_stop;
+	s->dev.save = serial_save;
+	s->dev.restore = serial_restore;
 	*out = &s->dev;
 	return 0;
 }

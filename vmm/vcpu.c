@@ -91,6 +91,8 @@ void *vcpu_thread(void *arg)
 		return NULL;
 	while (!atomic_load(&vm->stopping)) {
 		if (kvm_ioctl(c->fd, KVM_RUN, NULL) < 0) {
+			if (errno == EINTR && atomic_load(&vm->pause_req))
+				vm_park(vm, c);
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			vm_request_end(vm, VM_END_ERROR, "vCPU %u: KVM_RUN failed: %s", c->id,

@@ -32,6 +32,7 @@
  */
 #include "vmm/virtio.h"
 #include "vmm/virtio-mmio.h"
+#include "snapshot/vmstate.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -82,6 +83,7 @@ struct virtio_console {
 	bool rx_wanted;		/* the guest has (or may have) receive buffers */
 	bool tx_pending;	/* `tx` is taken and partly written */
 	uint64_t tx_done;	/* bytes of `tx` written so far */
+	uint64_t tx_skip;	/* after a restore: bytes of the next chain the old host got */
 	struct virtq_chain tx;
 	struct watch w_in, w_out;	/* w_out unused when in_fd == out_fd */
 	struct iovec rx_iov[CON_CHAIN_MAX], tx_iov[CON_CHAIN_MAX], tmp[CON_CHAIN_MAX];
@@ -263,7 +265,8 @@ static void tx_run(struct virtio_console *con)
 			if (got <= 0)
 				break;
 			con->tx_pending = true;
-			con->tx_done = 0;
+			con->tx_done = con->tx_skip;
+			con->tx_skip = 0;
 		}
 		if (!tx_write(con))
 			break;		/* out_fd is full: wait until it is writable */
@@ -416,10 +419,83 @@ static void con_free(void *opaque)
 	free(con);
 }
 
+/*
+ * Snapshots.  A chain taken from the transmit queue and partly written
+ * is given back to the queue in the snapshot (its last_avail one lower)
+ * with the count of bytes the old host end already got: after a restore
+ * the next host end receives the stream from exactly where the old one
+ * stopped.  Input is read straight into the guest's buffers, so nothing
+ * read from the old host end is held here.
+ */
+static int con_save(void *opaque, struct vs_buf *b)
+{
+	struct virtio_console *con = opaque;
+	unsigned i;
+
+	vs_put_u8(b, con->multiport);
+	vs_put_u8(b, con->tx_pending);
+	vs_put_u64(b, con->tx_pending ? con->tx_done : 0);
+	vs_put_u8(b, con->port_added);
+	vs_put_u8(b, con->guest_open);
+	vs_put_u32(b, con->nctrl);
+	for (i = 0; i < con->nctrl; i++) {
+		vs_put_u32(b, con->ctrl[i].id);
+		vs_put_u16(b, con->ctrl[i].event);
+		vs_put_u16(b, con->ctrl[i].value);
+		vs_put_u8(b, con->ctrl[i].with_name);
+	}
+	return 0;
+}
+
+static int con_restore(void *opaque, struct vs_cur *c)
+{
+	struct virtio_console *con = opaque;
+	uint8_t multiport, tx_pending;
+	uint64_t tx_done;
+	uint32_t n, i;
+
+	multiport = vs_u8(c);
+	tx_pending = vs_u8(c);
+	tx_done = vs_u64(c);
+	con->port_added = vs_u8(c) != 0;
+	con->guest_open = vs_u8(c) != 0;
+	n = vs_u32(c);
+	if (c->bad)
+		return SBX_ECORRUPT;
+	if (multiport != con->multiport)
+		return sbx_error_set(SBX_ECORRUPT, "the snapshot's console %s a named port",
+				     multiport ? "is" : "is not");
+	if (n > CTRL_PENDING)
+		return sbx_error_set(SBX_ECORRUPT, "%u pending control messages (at most %d)", n,
+				     CTRL_PENDING);
+	for (i = 0; i < n; i++) {
+		con->ctrl[i].id = vs_u32(c);
+		con->ctrl[i].event = vs_u16(c);
+		con->ctrl[i].value = vs_u16(c);
+		con->ctrl[i].with_name = vs_u8(c) != 0;
+	}
+	con->nctrl = n;
+	con->tx_pending = false;
+	con->tx_skip = 0;
+	if (tx_pending) {
+		struct virtq *vq = virtio_mmio_queue(con->t, TXQ);
+
+		if (!vq)
+			return sbx_error_set(SBX_ECORRUPT, "output was under way on a queue that is "
+					     "not live");
+		vq->last_avail--;
+		con->tx_skip = tx_done;
+	}
+	con->rx_wanted = true;
+	return c->bad ? SBX_ECORRUPT : 0;
+}
+
 static const struct virtio_mmio_ops con_ops = {
 	.queue_notify = con_notify,
 	.queue_stop = con_queue_stop,
 	.free = con_free,
+	.save = con_save,
+	.restore = con_restore,
 };
 
 static int nonblock(int fd)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The virtio-mmio transport, version 2 registers: see virtio-mmio.h. */
 #include "vmm/virtio-mmio.h"
+#include "snapshot/vmstate.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -430,6 +431,117 @@ static void on_kick(void *opaque)
 	virtio_mmio_unlock(t);
 }
 
+/*
+ * Snapshots: the transport's registers and each queue's addresses and
+ * indices, then the device's own record (ops->save).  The machine is
+ * paused, so no queue is being worked on.
+ */
+static int mmio_save(void *opaque, struct vs_buf *b)
+{
+	struct virtio_mmio *t = opaque;
+	unsigned i;
+
+	vs_put_u32(b, t->info.device_id);
+	vs_put_u32(b, t->info.num_queues);
+	vs_put_u32(b, t->info.config_size);
+	vs_put_bytes(b, t->config, t->info.config_size);
+	vs_put_u32(b, t->config_gen);
+	vs_put_u64(b, t->driver_features);
+	vs_put_u32(b, t->dev_feat_sel);
+	vs_put_u32(b, t->drv_feat_sel);
+	vs_put_u32(b, t->queue_sel);
+	vs_put_u32(b, t->status);
+	vs_put_u32(b, __atomic_load_n(&t->irq_status, __ATOMIC_SEQ_CST));
+	for (i = 0; i < t->info.num_queues; i++) {
+		const struct vq_state *qs = &t->q[i];
+
+		vs_put_u32(b, qs->num);
+		vs_put_u32(b, qs->ready);
+		vs_put_u64(b, qs->desc);
+		vs_put_u64(b, qs->avail);
+		vs_put_u64(b, qs->used);
+		vs_put_u16(b, qs->vq.last_avail);
+		vs_put_u16(b, qs->vq.used_idx);
+		vs_put_u16(b, qs->vq.signalled_used);
+	}
+	return t->info.ops->save ? t->info.ops->save(t->info.opaque, b) : 0;
+}
+
+static int mmio_restore(void *opaque, struct vs_cur *c)
+{
+	struct virtio_mmio *t = opaque;
+	uint32_t id, nq, csize, irq;
+	unsigned i;
+	int err;
+
+	id = vs_u32(c);
+	nq = vs_u32(c);
+	csize = vs_u32(c);
+	if (c->bad || id != t->info.device_id || nq != t->info.num_queues ||
+	    csize != t->info.config_size)
+		return sbx_error_set(SBX_ECORRUPT, "the snapshot's device (id %u, %u queues, %u "
+				     "bytes of configuration) is not this one (id %u, %u, %u)", id,
+				     nq, csize, t->info.device_id, t->info.num_queues,
+				     t->info.config_size);
+	vs_bytes(c, t->config, csize);
+	t->config_gen = vs_u32(c);
+	t->driver_features = vs_u64(c);
+	t->dev_feat_sel = vs_u32(c);
+	t->drv_feat_sel = vs_u32(c);
+	t->queue_sel = vs_u32(c);
+	t->status = vs_u32(c);
+	irq = vs_u32(c);
+	if (c->bad)
+		return SBX_ECORRUPT;
+	if (t->driver_features & ~t->offered)
+		return sbx_error_set(SBX_ECORRUPT, "the snapshot's driver features %#llx were not "
+				     "offered", (unsigned long long)t->driver_features);
+	if (t->status & ~0xffu)
+		return sbx_error_set(SBX_ECORRUPT, "the snapshot's device status %#x is invalid",
+				     t->status);
+	__atomic_store_n(&t->irq_status, irq & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG),
+			 __ATOMIC_SEQ_CST);
+	for (i = 0; i < nq; i++) {
+		struct vq_state *qs = &t->q[i];
+		uint16_t last_avail, used_idx, signalled;
+
+		qs->num = vs_u32(c);
+		qs->ready = vs_u32(c);
+		qs->desc = vs_u64(c);
+		qs->avail = vs_u64(c);
+		qs->used = vs_u64(c);
+		last_avail = vs_u16(c);
+		used_idx = vs_u16(c);
+		signalled = vs_u16(c);
+		if (c->bad)
+			return SBX_ECORRUPT;
+		virtq_reset(&qs->vq);
+		if (!qs->ready)
+			continue;
+		if (qs->ready != 1 || qs->num > t->info.queue_max)
+			return sbx_error_set(SBX_ECORRUPT, "queue %u: size %u or ready %u invalid", i,
+					     qs->num, qs->ready);
+		err = virtq_init(&qs->vq, t->env.mem, qs->num, qs->desc, qs->avail, qs->used,
+				 t->driver_features, t->info.chain_max);
+		if (err)
+			return sbx_error_prefix(err, "queue %u", i);
+		qs->vq.last_avail = last_avail;
+		qs->vq.used_idx = used_idx;
+		qs->vq.signalled_used = signalled;
+	}
+	if (t->info.ops->restore) {
+		err = t->info.ops->restore(t->info.opaque, c);
+		if (err)
+			return err;
+	}
+	/* Buffers the guest made available before the save are looked at once it runs. */
+	if (live(t))
+		for (i = 0; i < nq; i++)
+			if (t->q[i].ready)
+				virtio_mmio_kick(t, i);
+	return 0;
+}
+
 static void unregister(struct virtio_mmio *t)
 {
 	unsigned i;
@@ -531,6 +643,8 @@ int virtio_mmio_create(struct virtio_mmio **tp, struct mmio_device **out,
 		.read = mmio_read,
 		.write = mmio_write,
 		.stop = mmio_stop,
+		.save = mmio_save,
+		.restore = mmio_restore,
 		.is_virtio_mmio = true,
 	};
 	*tp = t;

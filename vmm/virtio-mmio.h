@@ -50,6 +50,13 @@ struct virtio_mmio_ops {
 	void (*queue_stop)(void *opaque, unsigned q);
 	/* Optional: after the transport stopped all work, free the device's state. */
 	void (*free)(void *opaque);
+	/*
+	 * Optional, for snapshots: the device's own state after the
+	 * transport's (see struct mmio_device); restore runs after the
+	 * queues are set up again, before any thread runs.
+	 */
+	int (*save)(void *opaque, struct vs_buf *b);
+	int (*restore)(void *opaque, struct vs_cur *c);
 };
 
 struct virtio_mmio_info {

@@ -48,7 +48,19 @@ struct dev_slot {
 	void (*pio_read)(void *, uint16_t, uint8_t *, unsigned);
 	void (*pio_write)(void *, uint16_t, const uint8_t *, unsigned);
 	void (*stop)(void *);
+	int (*save)(void *, struct vs_buf *);
+	int (*restore)(void *, struct vs_cur *);
 	pthread_mutex_t lock;
+};
+
+/* A vm_save handed to vm_run's thread (vmm/vm-state.c). */
+struct save_req {
+	int mem_fd, state_fd;
+	unsigned flags;
+	struct vm_save_info *info;
+	bool done;
+	int ret;
+	char error[512];
 };
 
 struct vm {
@@ -56,6 +68,7 @@ struct vm {
 	int kvm_fd, vm_fd;
 	size_t run_size;
 	struct guest_mem mem;
+	uint8_t mem_id[16];		/* the restored memory file's id (snapshot/memfile.h) */
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu vcpus[VM_MAX_CPUS];
 	unsigned nvcpus;
@@ -74,6 +87,15 @@ struct vm {
 	unsigned nenvs;
 	struct acpi_config acpi;
 
+	/* Pausing for snapshots (vmm/vm-run.c): vCPUs and the event thread park. */
+	atomic_bool pause_req;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	unsigned parked;
+	int pause_fd;			/* eventfd: the event thread parks */
+	bool running;			/* vm_run is waiting for the end */
+	struct save_req *save_req;	/* under end_lock */
+
 	atomic_bool stopping;
 	pthread_mutex_t end_lock;
 	pthread_cond_t end_cond;
@@ -83,6 +105,18 @@ struct vm {
 
 /* vmm/vm-run.c */
 void vm_stop_threads(struct vm *vm);
+/* Park every running vCPU and the event thread (deadline: 5 s); resume them. */
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+/* A vCPU thread whose KVM_RUN returned EINTR with a pause asked: wait until resumed. */
+void vm_park(struct vm *vm, struct vcpu *c);
+
+/* vmm/vm-state.c */
+int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info);
+/* Load a snapshot into a machine vm_create made (vCPUs created, nothing running). */
+int vm_restore_state(struct vm *vm);
+/* Map the memory files of cfg.restore_mem_fds over guest RAM. */
+int vm_restore_memory(struct vm *vm);
 /* cfg.thread_hook for this thread; on failure ends the VM and returns -1. */
 int vm_thread_hook(struct vm *vm, enum vm_thread_kind kind, unsigned index);
 

@@ -48,6 +48,14 @@ static void *event_thread(void *arg)
 
 			if (!w)
 				return NULL;		/* the stop eventfd */
+			if (w == (void *)&vm->pause_fd) {
+				uint64_t v;
+
+				while (read(vm->pause_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+					;
+				vm_park(vm, NULL);
+				continue;
+			}
 			pthread_mutex_lock(&vm->watch_lock);
 			if (!w->dead) {
 				ready = w->ready;
@@ -66,6 +74,9 @@ void vm_stop_threads(struct vm *vm)
 	unsigned i;
 
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);	/* parked threads see `stopping` */
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 
@@ -106,6 +117,87 @@ void vm_stop_threads(struct vm *vm)
 		pthread_join(vm->event_thread, NULL);
 		vm->event_started = false;
 	}
+}
+
+void vm_park(struct vm *vm, struct vcpu *c)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	if (c)
+		c->run->immediate_exit = 0;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static unsigned running_threads(struct vm *vm)
+{
+	unsigned i, n = vm->event_started;
+
+	for (i = 0; i < vm->nvcpus; i++)
+		n += vm->vcpus[i].started;
+	return n;
+}
+
+/*
+ * A vCPU parks when KVM_RUN returns EINTR with a pause asked: immediate_exit
+ * makes KVM finish the access it last exited for (an MMIO read's data, a
+ * port input) and return at once, so a parked vCPU's state is complete
+ * (the KVM API's rule before reading it).  The event thread parks between
+ * callbacks, so no device is in the middle of a request.
+ */
+int vm_pause(struct vm *vm)
+{
+	struct timespec start, now;
+	uint64_t one = 1;
+	unsigned i, want = running_threads(vm);
+	int ret = 0;
+
+	atomic_store(&vm->pause_req, true);
+	if (vm->event_started)
+		while (write(vm->pause_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < want) {
+		struct timespec until;
+
+		for (i = 0; i < vm->nvcpus; i++) {
+			struct vcpu *c = &vm->vcpus[i];
+
+			if (!c->started)
+				continue;
+			c->run->immediate_exit = 1;
+			pthread_kill(c->thread, SIG_KICK);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= 5 || atomic_load(&vm->stopping)) {
+			ret = sbx_error_set(SBX_ETIMEDOUT, "the machine did not pause (%u of %u threads "
+					    "stopped)", vm->parked, want);
+			break;
+		}
+		until = now;
+		until.tv_nsec += 20000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (ret)
+		vm_resume(vm);
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 static void install_kick_handler(void)
@@ -165,7 +257,21 @@ int vm_run(struct vm *vm, struct vm_result *res)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&vm->end_lock);
+	vm->running = true;
 	while (!vm->ended) {
+		struct save_req *sr = vm->save_req;
+
+		if (sr && !sr->done) {
+			/* vm_save from another thread: do it here, with the lock dropped. */
+			pthread_mutex_unlock(&vm->end_lock);
+			sr->ret = vm_save_now(vm, sr->mem_fd, sr->state_fd, sr->flags, sr->info);
+			if (sr->ret)
+				snprintf(sr->error, sizeof(sr->error), "%s", sbx_error());
+			pthread_mutex_lock(&vm->end_lock);
+			sr->done = true;
+			pthread_cond_broadcast(&vm->end_cond);
+			continue;
+		}
 		if (!vm->cfg.timeout_ms) {
 			pthread_cond_wait(&vm->end_cond, &vm->end_lock);
 		} else if (pthread_cond_timedwait(&vm->end_cond, &vm->end_lock, &deadline) == ETIMEDOUT &&
@@ -177,6 +283,14 @@ int vm_run(struct vm *vm, struct vm_result *res)
 				 (unsigned long long)(vm->cfg.timeout_ms / 1000),
 				 (unsigned long long)(vm->cfg.timeout_ms % 1000));
 		}
+	}
+	vm->running = false;
+	if (vm->save_req && !vm->save_req->done) {
+		vm->save_req->ret = SBX_ERROR;
+		snprintf(vm->save_req->error, sizeof(vm->save_req->error),
+			 "the VM ended before it could be saved (%s)", vm->result.message);
+		vm->save_req->done = true;
+		pthread_cond_broadcast(&vm->end_cond);
 	}
 	pthread_mutex_unlock(&vm->end_lock);
 	pr_debug("vm: ending (%s)", vm->result.message);

@@ -51,7 +51,7 @@ void vm_request_end(struct vm *vm, enum vm_end end, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(vm->result.message, sizeof(vm->result.message), fmt, ap);
 		va_end(ap);
-		pthread_cond_signal(&vm->end_cond);
+		pthread_cond_broadcast(&vm->end_cond);
 	}
 	pthread_mutex_unlock(&vm->end_lock);
 }
@@ -247,6 +247,8 @@ static int add_pio(struct vm *vm, struct pio_device *d)
 	s->pio_read = d->read;
 	s->pio_write = d->write;
 	s->stop = d->stop;
+	s->save = d->save;
+	s->restore = d->restore;
 	return 0;
 }
 
@@ -265,6 +267,8 @@ static int add_mmio(struct vm *vm, struct mmio_device *d, uint64_t base)
 	s->mmio_read = d->read;
 	s->mmio_write = d->write;
 	s->stop = d->stop;
+	s->save = d->save;
+	s->restore = d->restore;
 	return 0;
 }
 
@@ -600,19 +604,21 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	if (!vm)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->stop_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->stop_fd = vm->pause_fd = -1;
 	for (i = 0; i <= VM_MAX_GSI; i++)
 		vm->irqfd[i] = -1;
 	for (i = 0; i < VM_MAX_CPUS; i++)
 		vm->vcpus[i].fd = -1;
 	pthread_mutex_init(&vm->watch_lock, NULL);
 	pthread_mutex_init(&vm->end_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
 	{
 		pthread_condattr_t ca;
 
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&vm->end_cond, &ca);
+		pthread_cond_init(&vm->pause_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 
@@ -651,14 +657,17 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 		goto fail;
 	vm->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->epoll_fd < 0 || vm->stop_fd < 0) {
+	vm->pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->epoll_fd < 0 || vm->stop_fd < 0 || vm->pause_fd < 0) {
 		ret = sbx_error_errno(SBX_ERROR, "epoll/eventfd");
 		goto fail;
 	}
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+		struct epoll_event pev = { .events = EPOLLIN, .data.ptr = &vm->pause_fd };
 
-		if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->stop_fd, &ev) < 0) {
+		if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->stop_fd, &ev) < 0 ||
+		    epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->pause_fd, &pev) < 0) {
 			ret = sbx_error_errno(SBX_ERROR, "epoll_ctl");
 			goto fail;
 		}
@@ -670,14 +679,23 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 			goto fail;
 		}
 	}
-	ret = write_acpi(vm);
-	if (ret)
-		goto fail;
-	ret = load_kernel(vm);
+	if (cfg->restore_state_fd >= 0) {
+		/* RAM holds the kernel and the tables already. */
+		ret = vm_restore_memory(vm);
+	} else {
+		ret = write_acpi(vm);
+		if (!ret)
+			ret = load_kernel(vm);
+	}
 	if (ret)
 		goto fail;
 	for (i = 0; i < cfg->cpus; i++) {
 		ret = vcpu_create(vm, i);
+		if (ret)
+			goto fail;
+	}
+	if (cfg->restore_state_fd >= 0) {
+		ret = vm_restore_state(vm);
 		if (ret)
 			goto fail;
 	}
@@ -722,6 +740,8 @@ void vm_free(struct vm *vm)
 		close(vm->epoll_fd);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
+	if (vm->pause_fd >= 0)
+		close(vm->pause_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
@@ -732,5 +752,7 @@ void vm_free(struct vm *vm)
 	pthread_mutex_destroy(&vm->watch_lock);
 	pthread_mutex_destroy(&vm->end_lock);
 	pthread_cond_destroy(&vm->end_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 	free(vm);
 }

@@ -34,6 +34,7 @@
 #define VM_MAX_CPUS		64
 #define VM_MAX_DISKS		8
 #define VM_MIN_MEMORY		(64ULL << 20)
+#define VM_MAX_MEM_LAYERS	16	/* a full memory snapshot and its diffs */
 
 /*
  * The exit register: a guest writes its exit status here before powering
@@ -99,9 +100,22 @@ struct vm_config {
 	 */
 	int (*thread_hook)(enum vm_thread_kind kind, unsigned index, void *opaque);
 	void *hook_opaque;
+	/*
+	 * Restore: with restore_state_fd >= 0 the machine starts from a
+	 * snapshot (vm_save) instead of booting: guest RAM is a copy-on-write
+	 * mapping of the memory files restore_mem_fds[0..n) (a full snapshot,
+	 * then its diffs in order; snapshot/memfile.h), every vCPU, the
+	 * irqchip, the clock and the devices as they were.  kernel, initrd and
+	 * cmdline are ignored; cpus, mem_size and the devices (disks, console,
+	 * rng) must be the snapshot's.  The fds stay the caller's.
+	 */
+	int restore_state_fd;
+	int restore_mem_fds[VM_MAX_MEM_LAYERS];
+	unsigned restore_nmem;
 };
 #define VM_CONFIG_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
-			 .console_in_fd = -1, .console_out_fd = -1, .rng = true }
+			 .console_in_fd = -1, .console_out_fd = -1, .rng = true, \
+			 .restore_state_fd = -1 }
 
 enum vm_end {
 	VM_END_NONE,
@@ -111,7 +125,9 @@ enum vm_end {
 	VM_END_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
 	VM_END_TIMEOUT,		/* vm_config.timeout_ms passed */
 	VM_END_ERROR,		/* KVM or the VMM failed; see message */
+	VM_END_SAVED,		/* vm_save with VM_SAVE_STOP wrote the machine, then ended it */
 };
+#define VM_END_LAST VM_END_SAVED
 
 struct vm_result {
 	enum vm_end end;
@@ -138,6 +154,29 @@ struct vm_stats {
 };
 /* status_fd: an open /proc/self/status (read from its start), or -1 to open it. */
 int vm_get_stats(struct vm *vm, struct vm_stats *st, int status_fd);
+
+/*
+ * Snapshots (vmm/vm-state.c; the files are described in docs/formats.md).
+ *
+ * vm_save pauses every vCPU and the event thread at a clean point (no
+ * vCPU inside an MMIO or port access, no device callback running, so no
+ * block request in flight), writes guest RAM to mem_fd (zero pages as
+ * holes) and everything else to state_fd, then resumes the machine, or
+ * with VM_SAVE_STOP ends it (VM_END_SAVED).  Any thread but the VM's
+ * own, while vm_run runs: the work is done on vm_run's thread (whose
+ * seccomp filter allows it) and this call waits for it.
+ *
+ * The disks are not part of a snapshot: their state at the moment of the
+ * save belongs with it, so a caller that keeps the VM running must stop
+ * writing to those layers (VM_SAVE_STOP, or a new overlay) itself.
+ */
+#define VM_SAVE_STOP	1u
+struct vm_save_info {
+	uint64_t pause_ns;	/* how long the guest was paused */
+	uint64_t mem_bytes;	/* bytes of RAM data written (not holes) */
+	uint64_t state_bytes;	/* size of the state file */
+};
+int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info);
 
 /* For devices: end the VM (the first call wins; safe from any thread). */
 void vm_request_end(struct vm *vm, enum vm_end end, const char *fmt, ...)

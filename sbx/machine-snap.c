@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot directories for `git sbx vm run --save` and `git sbx vm
+ * restore` (see sbx/machine.h): the VMM writes a save into two temporary
+ * files we open for it (it cannot open files itself once it runs); once
+ * it says the save succeeded they are synced and renamed into place.
+ */
+#include "sbx/machine.h"
+#include "sbx/fsutil.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MEM_TMP		".memory.tmp"
+#define STATE_TMP	".state.tmp"
+#define MAX_MACHINE	4096
+
+static char *join(const char *dir, const char *name)
+{
+	char *p = sbx_path_join(dir, name);
+
+	if (!p)
+		sbx_error_set(SBX_ENOMEM, "out of memory");
+	return p;
+}
+
+static int open_tmp(const char *dir, const char *name)
+{
+	char *p = join(dir, name);
+	int fd;
+
+	if (!p)
+		return SBX_ENOMEM;
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = sbx_error_errno(SBX_EIO, "cannot create '%s'", p);
+	free(p);
+	return fd;
+}
+
+int sbx_snapdir_prepare(const char *dir, int *mem_fd, int *state_fd)
+{
+	int ret = sbx_mkdirs(dir);
+
+	*mem_fd = *state_fd = -1;
+	if (ret)
+		return sbx_error_prefix(ret, "snapshot directory '%s'", dir);
+	*mem_fd = open_tmp(dir, MEM_TMP);
+	if (*mem_fd < 0)
+		return *mem_fd;
+	*state_fd = open_tmp(dir, STATE_TMP);
+	if (*state_fd < 0) {
+		ret = *state_fd;
+		close(*mem_fd);
+		*mem_fd = *state_fd = -1;
+		sbx_snapdir_abort(dir);
+	}
+	return ret;
+}
+
+static int sync_rename(const char *dir, const char *from, const char *to)
+{
+	char *a = join(dir, from), *b = join(dir, to);
+	int fd, ret = 0;
+
+	if (!a || !b) {
+		ret = SBX_ENOMEM;
+		goto out;
+	}
+	fd = open(a, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		ret = sbx_error_errno(SBX_EIO, "cannot sync '%s'", a);
+	if (fd >= 0)
+		close(fd);
+	if (!ret && rename(a, b) < 0)
+		ret = sbx_error_errno(SBX_EIO, "cannot rename '%s'", a);
+out:
+	free(a);
+	free(b);
+	return ret;
+}
+
+int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
+{
+	char buf[512], *path;
+	int ret;
+
+	snprintf(buf, sizeof(buf), "cpus %u\nmemory %llu\nrng %d\n%s%s%s", m->cpus,
+		 (unsigned long long)((m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1)),
+		 m->rng, m->console_port ? "console-port " : "",
+		 m->console_port ? m->console_port : "", m->console_port ? "\n" : "");
+	path = join(dir, "machine");
+	if (!path)
+		return SBX_ENOMEM;
+	ret = sbx_write_atomic(path, buf, strlen(buf));
+	free(path);
+	if (!ret)
+		ret = sync_rename(dir, MEM_TMP, "memory");
+	if (!ret)
+		ret = sync_rename(dir, STATE_TMP, "state");
+	if (!ret)
+		ret = sbx_fsync_dir(dir);
+	return ret ? sbx_error_prefix(ret, "snapshot directory '%s'", dir) : 0;
+}
+
+void sbx_snapdir_abort(const char *dir)
+{
+	char *p;
+
+	if ((p = sbx_path_join(dir, MEM_TMP)))
+		unlink(p);
+	free(p);
+	if ((p = sbx_path_join(dir, STATE_TMP)))
+		unlink(p);
+	free(p);
+}
+
+int sbx_snapdir_paths(const char *dir, char **state, char **memory)
+{
+	*state = join(dir, "state");
+	*memory = join(dir, "memory");
+	if (!*state || !*memory) {
+		free(*state);
+		free(*memory);
+		*state = *memory = NULL;
+		return SBX_ENOMEM;
+	}
+	return 0;
+}
+
+int sbx_snapdir_read_machine(const char *dir, struct sbx_machine *m, char **owned)
+{
+	char *path = join(dir, "machine"), *buf = NULL, *line, *save = NULL;
+	size_t len;
+	uint64_t v;
+	int ret;
+
+	*owned = NULL;
+	if (!path)
+		return SBX_ENOMEM;
+	ret = sbx_read_file(&buf, &len, path, MAX_MACHINE);
+	if (ret) {
+		sbx_error_prefix(ret, "'%s' is not a snapshot directory", dir);
+		goto out;
+	}
+	for (line = strtok_r(buf, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save)) {
+		char *val = strchr(line, ' ');
+
+		if (!val) {
+			ret = sbx_error_set(SBX_ECORRUPT, "'%s': bad line '%s'", path, line);
+			break;
+		}
+		*val++ = 0;
+		if (!strcmp(line, "cpus")) {
+			ret = parse_uint(val, 1, 64, &v);
+			m->cpus = (unsigned)v;
+		} else if (!strcmp(line, "memory")) {
+			ret = parse_uint(val, 1, UINT64_MAX, &m->memory);
+		} else if (!strcmp(line, "rng")) {
+			ret = parse_uint(val, 0, 1, &v);
+			m->rng = v != 0;
+		} else if (!strcmp(line, "console-port")) {
+			m->console_port = val;
+			*owned = buf;
+		}
+		if (ret)
+			sbx_error_prefix(ret, "'%s': %s", path, line);
+	}
+out:
+	if (*owned != buf)
+		free(buf);
+	free(path);
+	return ret;
+}

@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshots of the machine (see vmm/vm.h, docs/design.md "Snapshots" and
+ * docs/formats.md): vm_save writes guest RAM to a memory file
+ * (snapshot/memfile.h) and everything else to a state file of typed
+ * records (snapshot/vmstate.h); vm_create with cfg.restore_state_fd
+ * builds the same machine and loads them back.
+ *
+ * Save order, with every vCPU and the event thread parked (vm_pause):
+ *   MACHINE (our layout version, vCPUs, RAM size, devices, the exit
+ *   register, the host CPU's signature), then per vCPU CPUID, MP_STATE,
+ *   REGS, SREGS, XSAVE, XCRS, DEBUGREGS, LAPIC, MSRS (IA32_TSC first,
+ *   so TSC_DEADLINE is set against the right TSC), VCPU_EVENTS; then
+ *   PIC master, PIC slave, IOAPIC, PIT2, CLOCK; then each device's
+ *   record in the device table's order; MEMORY (the memory file's id).
+ * Restore loads them in that order (CLOCK after the vCPUs' MSRs is not
+ * needed: kvmclock reads the VM clock, set before any vCPU runs), then
+ * tells each vCPU it was paused (KVMCLOCK_CTRL) so the guest's watchdogs
+ * do not count the time it spent in the file.
+ *
+ * Everything read from a state file is untrusted: records have exact
+ * sizes, counts are bounded, and KVM refuses what it cannot load.
+ */
+#include "vmm/vm-int.h"
+#include "vmm/kvm-sys.h"
+#include "snapshot/memfile.h"
+#include "snapshot/vmstate.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Bump when a record's layout changes: an older file is then refused. */
+#define LAYOUT_VERSION		1
+#define MAX_STATE_BYTES		(64ULL << 20)
+#define MAX_MSRS		1024
+#define MAX_CPUID_ENTRIES	256
+
+enum rec_type {
+	REC_MACHINE = 0x01,
+	REC_MEMORY = 0x02,
+	REC_CPUID = 0x10,	/* index: vCPU id, for these ten */
+	REC_MP_STATE,
+	REC_REGS,
+	REC_SREGS,
+	REC_XSAVE,
+	REC_XCRS,
+	REC_DEBUGREGS,
+	REC_LAPIC,
+	REC_MSRS,
+	REC_VCPU_EVENTS,
+	REC_PIC_MASTER = 0x20,
+	REC_PIC_SLAVE,
+	REC_IOAPIC,
+	REC_PIT2,
+	REC_CLOCK,
+	REC_DEVICE = 0x30,	/* index: the device's slot */
+};
+
+#define MSR_IA32_TSC		0x10
+#define MSR_IA32_TSC_DEADLINE	0x6e0
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* ---- the host CPU: a snapshot runs only where it was taken ------------------ */
+
+struct cpu_sig {
+	char vendor[12];
+	uint32_t signature;	/* CPUID.1:EAX (family, model, stepping) */
+	uint32_t xsave_size;	/* CPUID.(0xd,0):EBX, the XSAVE area the host enables */
+};
+
+static void host_cpu_sig(struct cpu_sig *s)
+{
+	unsigned a = 0, b = 0, c = 0, d = 0;
+
+	memset(s, 0, sizeof(*s));
+	__cpuid(0, a, b, c, d);
+	memcpy(s->vendor, &b, 4);
+	memcpy(s->vendor + 4, &d, 4);
+	memcpy(s->vendor + 8, &c, 4);
+	__cpuid(1, a, b, c, d);
+	s->signature = a;
+	if (__get_cpuid_max(0, NULL) >= 0xd) {
+		__cpuid_count(0xd, 0, a, b, c, d);
+		s->xsave_size = b;
+	}
+}
+
+/* ---- saving ---------------------------------------------------------------- */
+
+static int put_ioctl(struct vmstate_writer *w, int fd, unsigned long req, uint32_t type,
+		     uint32_t index, void *buf, size_t len, const char *what)
+{
+	if (kvm_ioctl(fd, req, buf) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "%s", what);
+	return vmstate_put(w, type, index, buf, len);
+}
+
+/*
+ * Every MSR KVM says it can save (KVM_GET_MSR_INDEX_LIST), read one batch
+ * at a time: KVM_GET_MSRS stops at the first it cannot read for this
+ * vCPU, which is skipped.
+ */
+static int save_msrs(struct vmstate_writer *w, struct vm *vm, struct vcpu *c)
+{
+	struct kvm_msr_list *list = NULL;
+	struct kvm_msrs *msrs = NULL;
+	uint32_t i, n = 0;
+	int ret;
+
+	list = calloc(1, sizeof(*list) + MAX_MSRS * sizeof(uint32_t));
+	msrs = calloc(1, sizeof(*msrs) + MAX_MSRS * sizeof(struct kvm_msr_entry));
+	if (!list || !msrs) {
+		ret = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	list->nmsrs = MAX_MSRS;
+	if (kvm_ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "KVM_GET_MSR_INDEX_LIST");
+		goto out;
+	}
+	for (i = 0; i < list->nmsrs && i < MAX_MSRS;) {
+		struct {
+			struct kvm_msrs hdr;
+			struct kvm_msr_entry e[64];
+		} b;
+		uint32_t want = list->nmsrs - i, j;
+		int got;
+
+		if (want > 64)
+			want = 64;
+		memset(&b, 0, sizeof(b));
+		b.hdr.nmsrs = want;
+		for (j = 0; j < want; j++)
+			b.e[j].index = list->indices[i + j];
+		got = kvm_ioctl(c->fd, KVM_GET_MSRS, &b);
+		if (got < 0) {
+			ret = sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_GET_MSRS", c->id);
+			goto out;
+		}
+		for (j = 0; j < (uint32_t)got && j < want; j++)
+			msrs->entries[n++] = b.e[j];
+		if ((uint32_t)got < want) {
+			pr_debug("vCPU %u: MSR %#x cannot be read; not saved", c->id,
+				 list->indices[i + (uint32_t)got]);
+			i += (uint32_t)got + 1;
+		} else {
+			i += want;
+		}
+	}
+	msrs->nmsrs = n;
+	/*
+	 * IA32_TSC first, so TSC_DEADLINE is restored against the right TSC;
+	 * the rest as KVM listed them.  (Not qsort: glibc's asks sysinfo(),
+	 * which the confined VMM's filter does not allow.)
+	 */
+	for (i = 1; i < n; i++)
+		if (msrs->entries[i].index == MSR_IA32_TSC) {
+			struct kvm_msr_entry tsc = msrs->entries[i];
+
+			memmove(msrs->entries + 1, msrs->entries, i * sizeof(msrs->entries[0]));
+			msrs->entries[0] = tsc;
+			break;
+		}
+	ret = vmstate_put(w, REC_MSRS, c->id, msrs, sizeof(*msrs) + n * sizeof(msrs->entries[0]));
+out:
+	free(list);
+	free(msrs);
+	return ret;
+}
+
+static int save_vcpu(struct vmstate_writer *w, struct vm *vm, struct vcpu *c)
+{
+	struct kvm_cpuid2 *cpuid;
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xsave *xsave;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs dbg;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events ev;
+	size_t cpuid_size = sizeof(*cpuid) + MAX_CPUID_ENTRIES * sizeof(cpuid->entries[0]);
+	int ret;
+
+	cpuid = calloc(1, cpuid_size);
+	xsave = calloc(1, sizeof(*xsave));
+	if (!cpuid || !xsave) {
+		ret = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	cpuid->nent = MAX_CPUID_ENTRIES;
+	if (kvm_ioctl(c->fd, KVM_GET_CPUID2, cpuid) < 0) {
+		ret = sbx_error_errno(SBX_ENOKVM, "vCPU %u: KVM_GET_CPUID2", c->id);
+		goto out;
+	}
+	ret = vmstate_put(w, REC_CPUID, c->id, cpuid,
+			  sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_MP_STATE, REC_MP_STATE, c->id, &mp, sizeof(mp),
+				"KVM_GET_MP_STATE");
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_REGS, REC_REGS, c->id, &regs, sizeof(regs),
+				"KVM_GET_REGS");
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_SREGS, REC_SREGS, c->id, &sregs, sizeof(sregs),
+				"KVM_GET_SREGS");
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_XSAVE, REC_XSAVE, c->id, xsave, sizeof(*xsave),
+				"KVM_GET_XSAVE");
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_XCRS, REC_XCRS, c->id, &xcrs, sizeof(xcrs),
+				"KVM_GET_XCRS");
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_DEBUGREGS, REC_DEBUGREGS, c->id, &dbg, sizeof(dbg),
+				"KVM_GET_DEBUGREGS");
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_LAPIC, REC_LAPIC, c->id, &lapic, sizeof(lapic),
+				"KVM_GET_LAPIC");
+	if (!ret)
+		ret = save_msrs(w, vm, c);
+	if (!ret)
+		ret = put_ioctl(w, c->fd, KVM_GET_VCPU_EVENTS, REC_VCPU_EVENTS, c->id, &ev, sizeof(ev),
+				"KVM_GET_VCPU_EVENTS");
+	if (ret)
+		sbx_error_prefix(ret, "vCPU %u", c->id);
+out:
+	free(cpuid);
+	free(xsave);
+	return ret;
+}
+
+static int save_irqchip(struct vmstate_writer *w, struct vm *vm, uint32_t chip, uint32_t type)
+{
+	struct kvm_irqchip ic;
+
+	memset(&ic, 0, sizeof(ic));
+	ic.chip_id = chip;
+	return put_ioctl(w, vm->vm_fd, KVM_GET_IRQCHIP, type, 0, &ic, sizeof(ic), "KVM_GET_IRQCHIP");
+}
+
+static int save_machine(struct vmstate_writer *w, struct vm *vm)
+{
+	struct vs_buf b = { 0 };
+	struct cpu_sig sig;
+	unsigned i;
+	int ret;
+
+	host_cpu_sig(&sig);
+	vs_put_u32(&b, LAYOUT_VERSION);
+	vs_put_u32(&b, vm->nvcpus);
+	vs_put_u64(&b, vm->mem.size);
+	vs_put_bytes(&b, sig.vendor, sizeof(sig.vendor));
+	vs_put_u32(&b, sig.signature);
+	vs_put_u32(&b, sig.xsave_size);
+	pthread_mutex_lock(&vm->end_lock);
+	vs_put_u8(&b, vm->result.status_set);
+	vs_put_u8(&b, vm->result.status);
+	pthread_mutex_unlock(&vm->end_lock);
+	vs_put_u32(&b, vm->ndevs);
+	for (i = 0; i < vm->ndevs; i++) {
+		size_t n = strlen(vm->devs[i].name);
+
+		vs_put_u8(&b, (uint8_t)n);
+		vs_put_bytes(&b, vm->devs[i].name, n);
+	}
+	ret = vmstate_put_buf(w, REC_MACHINE, 0, &b);
+	vs_buf_free(&b);
+	return ret;
+}
+
+static int save_devices(struct vmstate_writer *w, struct vm *vm)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < vm->ndevs && !ret; i++) {
+		struct dev_slot *s = &vm->devs[i];
+		struct vs_buf b = { 0 };
+
+		if (!s->save)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		ret = s->save(s->opaque, &b);
+		pthread_mutex_unlock(&s->lock);
+		if (!ret)
+			ret = vmstate_put_buf(w, REC_DEVICE, i, &b);
+		if (ret)
+			sbx_error_prefix(ret, "%s", s->name);
+		vs_buf_free(&b);
+	}
+	return ret;
+}
+
+static void kvmclock_ctrl(struct vm *vm)
+{
+	unsigned i;
+
+	/* EINVAL when the guest does not use kvmclock: nothing to tell. */
+	for (i = 0; i < vm->nvcpus; i++)
+		kvm_ioctl(vm->vcpus[i].fd, KVM_KVMCLOCK_CTRL, NULL);
+}
+
+int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info)
+{
+	struct vmstate_writer *w = NULL;
+	struct memfile_info mi;
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	struct stat st;
+	uint64_t t0 = now_ns();
+	unsigned i;
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	ret = vm_pause(vm);
+	if (ret)
+		return sbx_error_prefix(ret, "cannot save the VM");
+	ret = vmstate_writer_new(&w);
+	if (!ret)
+		ret = save_machine(w, vm);
+	for (i = 0; i < vm->nvcpus && !ret; i++)
+		ret = save_vcpu(w, vm, &vm->vcpus[i]);
+	if (!ret)
+		ret = save_irqchip(w, vm, KVM_IRQCHIP_PIC_MASTER, REC_PIC_MASTER);
+	if (!ret)
+		ret = save_irqchip(w, vm, KVM_IRQCHIP_PIC_SLAVE, REC_PIC_SLAVE);
+	if (!ret)
+		ret = save_irqchip(w, vm, KVM_IRQCHIP_IOAPIC, REC_IOAPIC);
+	if (!ret)
+		ret = put_ioctl(w, vm->vm_fd, KVM_GET_PIT2, REC_PIT2, 0, &pit, sizeof(pit),
+				"KVM_GET_PIT2");
+	if (!ret)
+		ret = put_ioctl(w, vm->vm_fd, KVM_GET_CLOCK, REC_CLOCK, 0, &clock, sizeof(clock),
+				"KVM_GET_CLOCK");
+	if (!ret)
+		ret = save_devices(w, vm);
+	if (!ret)
+		ret = memfile_write(mem_fd, vm->mem.host, vm->mem.size, NULL, NULL, &mi);
+	if (!ret)
+		ret = vmstate_put(w, REC_MEMORY, 0, mi.id, sizeof(mi.id));
+	if (!ret)
+		ret = vmstate_write_fd(w, state_fd);
+	if (!ret && fstat(state_fd, &st) == 0)
+		info->state_bytes = (uint64_t)st.st_size;
+	info->mem_bytes = ret ? 0 : mi.data_bytes;
+	vmstate_writer_free(w);
+	if (ret) {
+		sbx_error_prefix(ret, "cannot save the VM");
+	} else if (flags & VM_SAVE_STOP) {
+		vm_request_end(vm, VM_END_SAVED, "the VM was saved and stopped");
+	} else {
+		kvmclock_ctrl(vm);
+	}
+	info->pause_ns = now_ns() - t0;
+	vm_resume(vm);
+	pr_debug("vm: saved in %llu us (%llu bytes of RAM data)",
+		 (unsigned long long)(info->pause_ns / 1000), (unsigned long long)info->mem_bytes);
+	return ret;
+}
+
+int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info)
+{
+	struct save_req req = { .mem_fd = mem_fd, .state_fd = state_fd, .flags = flags,
+				.info = info };
+
+	pthread_mutex_lock(&vm->end_lock);
+	if (!vm->running || vm->save_req || vm->ended) {
+		pthread_mutex_unlock(&vm->end_lock);
+		return sbx_error_set(SBX_ERROR, vm->ended ? "the VM has ended" :
+				     vm->save_req ? "a save is under way" : "the VM is not running yet");
+	}
+	vm->save_req = &req;
+	pthread_cond_broadcast(&vm->end_cond);
+	while (!req.done)
+		pthread_cond_wait(&vm->end_cond, &vm->end_lock);
+	vm->save_req = NULL;
+	pthread_mutex_unlock(&vm->end_lock);
+	if (req.ret)
+		return sbx_error_set(req.ret, "%s", req.error);
+	return 0;
+}
+
+/* ---- restoring ------------------------------------------------------------- */
+
+int vm_restore_memory(struct vm *vm)
+{
+	struct memfile_info mi;
+	unsigned i;
+	int ret;
+
+	if (vm->cfg.restore_nmem < 1 || vm->cfg.restore_nmem > VM_MAX_MEM_LAYERS)
+		return sbx_error_set(SBX_EINVAL, "a restore needs 1 to %d memory files",
+				     VM_MAX_MEM_LAYERS);
+	for (i = 0; i < vm->cfg.restore_nmem; i++) {
+		ret = memfile_open_check(vm->cfg.restore_mem_fds[i], &mi, NULL);
+		if (ret)
+			return sbx_error_prefix(ret, "memory file %u", i + 1);
+		if (mi.ram_size != vm->mem.size)
+			return sbx_error_set(SBX_ECORRUPT, "the memory file holds %llu MiB of RAM; "
+					     "the machine has %llu MiB",
+					     (unsigned long long)(mi.ram_size >> 20),
+					     (unsigned long long)(vm->mem.size >> 20));
+		if (i == vm->cfg.restore_nmem - 1)
+			memcpy(vm->mem_id, mi.id, sizeof(vm->mem_id));
+	}
+	return memfile_map_chain(vm->mem.host, vm->mem.size, vm->cfg.restore_mem_fds,
+				 vm->cfg.restore_nmem);
+}
+
+static const struct vmstate_rec *need(const struct vmstate *st, uint32_t type, uint32_t index,
+				      size_t len, const char *what)
+{
+	const struct vmstate_rec *r = vmstate_find(st, type, index);
+
+	if (!r) {
+		sbx_error_set(SBX_ECORRUPT, "the state file has no %s record (index %u)", what, index);
+		return NULL;
+	}
+	if (len && r->len != len) {
+		sbx_error_set(SBX_ECORRUPT, "the %s record (index %u) has %zu bytes, not %zu", what,
+			      index, r->len, len);
+		return NULL;
+	}
+	return r;
+}
+
+static int set_from(const struct vmstate *st, int fd, unsigned long req, uint32_t type,
+		    uint32_t index, size_t len, const char *what)
+{
+	const struct vmstate_rec *r = need(st, type, index, len, what);
+	void *buf;
+	int ret = 0;
+
+	if (!r)
+		return SBX_ECORRUPT;
+	buf = malloc(len);		/* aligned for the kernel struct */
+	if (!buf)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	memcpy(buf, r->data, len);
+	if (kvm_ioctl(fd, req, buf) < 0)
+		ret = sbx_error_errno(SBX_ECORRUPT, "KVM refused the saved %s", what);
+	free(buf);
+	return ret;
+}
+
+static int check_machine(struct vm *vm, const struct vmstate *st)
+{
+	const struct vmstate_rec *r = need(st, REC_MACHINE, 0, 0, "machine");
+	struct cpu_sig host, saved;
+	struct vs_cur c;
+	uint32_t version, cpus, ndevs, i;
+	uint64_t mem;
+	uint8_t status_set, status;
+
+	if (!r)
+		return SBX_ECORRUPT;
+	vs_cur_init(&c, r);
+	version = vs_u32(&c);
+	if (!c.bad && version != LAYOUT_VERSION)
+		return sbx_error_set(SBX_EUNSUPPORTED, "the snapshot's machine layout is version %u; "
+				     "this git-sbx reads version %u", version, LAYOUT_VERSION);
+	cpus = vs_u32(&c);
+	mem = vs_u64(&c);
+	memset(&saved, 0, sizeof(saved));
+	vs_bytes(&c, saved.vendor, sizeof(saved.vendor));
+	saved.signature = vs_u32(&c);
+	saved.xsave_size = vs_u32(&c);
+	status_set = vs_u8(&c);
+	status = vs_u8(&c);
+	ndevs = vs_u32(&c);
+	if (c.bad)
+		return sbx_error_set(SBX_ECORRUPT, "the machine record is short");
+	if (cpus != vm->nvcpus || mem != vm->mem.size)
+		return sbx_error_set(SBX_ECORRUPT, "the snapshot is of a machine with %u vCPUs and "
+				     "%llu MiB; this one has %u and %llu MiB", cpus,
+				     (unsigned long long)(mem >> 20), vm->nvcpus,
+				     (unsigned long long)(vm->mem.size >> 20));
+	host_cpu_sig(&host);
+	if (memcmp(host.vendor, saved.vendor, sizeof(host.vendor)) ||
+	    host.signature != saved.signature || host.xsave_size != saved.xsave_size)
+		return sbx_error_set(SBX_EUNSUPPORTED, "the snapshot was taken on another CPU "
+				     "(%.12s, signature %#x, XSAVE %u bytes; this one is %.12s, "
+				     "%#x, %u bytes)", saved.vendor, saved.signature,
+				     saved.xsave_size, host.vendor, host.signature,
+				     host.xsave_size);
+	if (ndevs != vm->ndevs)
+		return sbx_error_set(SBX_ECORRUPT, "the snapshot's machine has %u devices; this "
+				     "one has %u (disks, console and rng must match)", ndevs,
+				     vm->ndevs);
+	for (i = 0; i < ndevs; i++) {
+		char name[256];
+		uint8_t n = vs_u8(&c);
+
+		vs_bytes(&c, name, n);
+		if (c.bad)
+			return sbx_error_set(SBX_ECORRUPT, "the machine record is short");
+		if (strlen(vm->devs[i].name) != n || memcmp(name, vm->devs[i].name, n))
+			return sbx_error_set(SBX_ECORRUPT, "device %u of the snapshot is %.*s; this "
+					     "machine's is %s", i, (int)n, name, vm->devs[i].name);
+	}
+	if (c.left)
+		return sbx_error_set(SBX_ECORRUPT, "the machine record has %zu bytes too many",
+				     c.left);
+	vm->result.status_set = status_set != 0;
+	vm->result.status = status;
+	return 0;
+}
+
+static int restore_msrs(const struct vmstate *st, struct vcpu *c)
+{
+	const struct vmstate_rec *r = need(st, REC_MSRS, c->id, 0, "MSRS");
+	struct kvm_msrs *msrs;
+	uint32_t n;
+	int got, ret = 0;
+
+	if (!r)
+		return SBX_ECORRUPT;
+	if (r->len < sizeof(*msrs))
+		return sbx_error_set(SBX_ECORRUPT, "the MSRS record is short");
+	memcpy(&n, r->data, sizeof(n));
+	if (n > MAX_MSRS || r->len != sizeof(*msrs) + n * sizeof(msrs->entries[0]))
+		return sbx_error_set(SBX_ECORRUPT, "the MSRS record's count (%u) does not match "
+				     "its size", n);
+	msrs = malloc(r->len);
+	if (!msrs)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	memcpy(msrs, r->data, r->len);
+	got = kvm_ioctl(c->fd, KVM_SET_MSRS, msrs);
+	if (got < 0)
+		ret = sbx_error_errno(SBX_ECORRUPT, "KVM_SET_MSRS");
+	else if ((uint32_t)got < n)
+		ret = sbx_error_set(SBX_ECORRUPT, "KVM refused the saved MSR %#x",
+				    msrs->entries[got].index);
+	free(msrs);
+	return ret;
+}
+
+static int restore_cpuid(const struct vmstate *st, struct vcpu *c)
+{
+	const struct vmstate_rec *r = need(st, REC_CPUID, c->id, 0, "CPUID");
+	struct kvm_cpuid2 *cpuid;
+	uint32_t n;
+	int ret = 0;
+
+	if (!r)
+		return SBX_ECORRUPT;
+	if (r->len < sizeof(*cpuid))
+		return sbx_error_set(SBX_ECORRUPT, "the CPUID record is short");
+	memcpy(&n, r->data, sizeof(n));
+	if (n > MAX_CPUID_ENTRIES || r->len != sizeof(*cpuid) + n * sizeof(cpuid->entries[0]))
+		return sbx_error_set(SBX_ECORRUPT, "the CPUID record's count (%u) does not match "
+				     "its size", n);
+	cpuid = malloc(r->len);
+	if (!cpuid)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	memcpy(cpuid, r->data, r->len);
+	if (kvm_ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = sbx_error_errno(SBX_EUNSUPPORTED, "KVM refused the snapshot's CPUID (a snapshot "
+				      "from another CPU or kernel?)");
+	free(cpuid);
+	return ret;
+}
+
+static int restore_vcpu(const struct vmstate *st, struct vcpu *c)
+{
+	int ret = restore_cpuid(st, c);
+
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_MP_STATE, REC_MP_STATE, c->id,
+			       sizeof(struct kvm_mp_state), "MP_STATE");
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_REGS, REC_REGS, c->id, sizeof(struct kvm_regs),
+			       "REGS");
+	if (!ret) {
+		ret = set_from(st, c->fd, KVM_SET_SREGS, REC_SREGS, c->id, sizeof(struct kvm_sregs),
+			       "SREGS");
+		if (ret == SBX_ECORRUPT && vmstate_find(st, REC_SREGS, c->id)) {
+			struct kvm_sregs sr;
+
+			memcpy(&sr, vmstate_find(st, REC_SREGS, c->id)->data, sizeof(sr));
+			sbx_error_prefix(ret, "cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx apic_base %#llx",
+					 (unsigned long long)sr.cr0, (unsigned long long)sr.cr3,
+					 (unsigned long long)sr.cr4, (unsigned long long)sr.efer,
+					 (unsigned long long)sr.apic_base);
+		}
+	}
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_XSAVE, REC_XSAVE, c->id, sizeof(struct kvm_xsave),
+			       "XSAVE");
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_XCRS, REC_XCRS, c->id, sizeof(struct kvm_xcrs),
+			       "XCRS");
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_DEBUGREGS, REC_DEBUGREGS, c->id,
+			       sizeof(struct kvm_debugregs), "DEBUGREGS");
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_LAPIC, REC_LAPIC, c->id,
+			       sizeof(struct kvm_lapic_state), "LAPIC");
+	if (!ret)
+		ret = restore_msrs(st, c);
+	if (!ret)
+		ret = set_from(st, c->fd, KVM_SET_VCPU_EVENTS, REC_VCPU_EVENTS, c->id,
+			       sizeof(struct kvm_vcpu_events), "VCPU_EVENTS");
+	return ret ? sbx_error_prefix(ret, "vCPU %u", c->id) : 0;
+}
+
+static int restore_irqchip(const struct vm *vm, const struct vmstate *st, uint32_t chip,
+			   uint32_t type, const char *what)
+{
+	const struct vmstate_rec *r = need(st, type, 0, sizeof(struct kvm_irqchip), what);
+	struct kvm_irqchip ic;
+
+	if (!r)
+		return SBX_ECORRUPT;
+	memcpy(&ic, r->data, sizeof(ic));
+	if (ic.chip_id != chip)
+		return sbx_error_set(SBX_ECORRUPT, "the %s record names chip %u", what, ic.chip_id);
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &ic) < 0)
+		return sbx_error_errno(SBX_ECORRUPT, "KVM refused the saved %s", what);
+	return 0;
+}
+
+static int restore_clock(const struct vm *vm, const struct vmstate *st)
+{
+	const struct vmstate_rec *r = need(st, REC_CLOCK, 0, sizeof(struct kvm_clock_data), "CLOCK");
+	struct kvm_clock_data clock;
+
+	if (!r)
+		return SBX_ECORRUPT;
+	memcpy(&clock, r->data, sizeof(clock));
+	/* Only the clock's value: the host-time fields are the old host's. */
+	clock.flags = 0;
+	memset(clock.pad, 0, sizeof(clock.pad));
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		return sbx_error_errno(SBX_ECORRUPT, "KVM refused the saved clock");
+	return 0;
+}
+
+static int restore_devices(struct vm *vm, const struct vmstate *st)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->ndevs; i++) {
+		struct dev_slot *s = &vm->devs[i];
+		const struct vmstate_rec *r = vmstate_find(st, REC_DEVICE, i);
+		struct vs_cur c;
+		int ret;
+
+		if (!s->restore)
+			continue;
+		if (!r)
+			return sbx_error_set(SBX_ECORRUPT, "the state file has no record of device %u (%s)",
+					     i, s->name);
+		vs_cur_init(&c, r);
+		ret = s->restore(s->opaque, &c);
+		if (!ret && (c.bad || c.left))
+			ret = sbx_error_set(SBX_ECORRUPT, "the device's record is %s",
+					    c.bad ? "short" : "too long");
+		if (ret)
+			return sbx_error_prefix(ret, "device %u (%s)", i, s->name);
+	}
+	return 0;
+}
+
+int vm_restore_state(struct vm *vm)
+{
+	struct vmstate *st = NULL;
+	const struct vmstate_rec *mem;
+	unsigned i;
+	int ret;
+
+	ret = vmstate_read_fd(&st, vm->cfg.restore_state_fd, MAX_STATE_BYTES);
+	if (ret)
+		return sbx_error_prefix(ret, "the state file");
+	ret = check_machine(vm, st);
+	if (ret)
+		goto out;
+	mem = need(st, REC_MEMORY, 0, sizeof(vm->mem_id), "MEMORY");
+	if (!mem) {
+		ret = SBX_ECORRUPT;
+		goto out;
+	}
+	if (memcmp(mem->data, vm->mem_id, sizeof(vm->mem_id))) {
+		ret = sbx_error_set(SBX_ECORRUPT, "the memory file is not the one this state file "
+				    "was saved with");
+		goto out;
+	}
+	ret = restore_clock(vm, st);
+	if (!ret)
+		ret = restore_irqchip(vm, st, KVM_IRQCHIP_PIC_MASTER, REC_PIC_MASTER, "PIC master");
+	if (!ret)
+		ret = restore_irqchip(vm, st, KVM_IRQCHIP_PIC_SLAVE, REC_PIC_SLAVE, "PIC slave");
+	if (!ret)
+		ret = restore_irqchip(vm, st, KVM_IRQCHIP_IOAPIC, REC_IOAPIC, "IOAPIC");
+	if (!ret)
+		ret = set_from(st, vm->vm_fd, KVM_SET_PIT2, REC_PIT2, 0,
+			       sizeof(struct kvm_pit_state2), "PIT2");
+	for (i = 0; i < vm->nvcpus && !ret; i++)
+		ret = restore_vcpu(st, &vm->vcpus[i]);
+	if (!ret)
+		ret = restore_devices(vm, st);
+	if (!ret)
+		kvmclock_ctrl(vm);
+out:
+	vmstate_free(st);
+	return ret ? sbx_error_prefix(ret, "cannot restore the snapshot") : 0;
+}
