@@ -17,6 +17,12 @@ tests_unit_test_aml_SOURCES = tests/unit/test-aml.c
 tests_unit_test_aml_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_aml_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml
+# The VM generation ID: the ID in guest memory, bumps, and its AML (read back by iasl -d when installed).
+check_PROGRAMS += tests/unit/test-vmgenid
+tests_unit_test_vmgenid_SOURCES = tests/unit/test-vmgenid.c
+tests_unit_test_vmgenid_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_vmgenid_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-vmgenid
 
 # tests/kvm/lib.sh caches its base initramfs archives here.
 clean-local: clean-kvm-initramfs
