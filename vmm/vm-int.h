@@ -11,6 +11,7 @@
 #include "vmm/acpi.h"
 #include "vmm/boot.h"
 #include "vmm/vm.h"
+#include "vmm/vmgenid.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -73,6 +74,7 @@ struct vm {
 	struct vm_dev_env *envs[MAX_DEVICES];
 	unsigned nenvs;
 	struct acpi_config acpi;
+	struct vmgenid vmgenid;
 
 	atomic_bool stopping;
 	pthread_mutex_t end_lock;
