@@ -4,6 +4,12 @@
 EXTRA_DIST += tests/kvm/lib.sh
 
 KVM_TESTS += tests/kvm/boot.kvm
+# The VM generation ID seen by stock kernels: drivers bound, each new generation an interrupt
+# and (-amd64) a CRNG reseed; vmgenid-run runs a VM and bumps it when the guest asks.
+KVM_TESTS += tests/kvm/vmgenid.kvm
+check_PROGRAMS += tests/kvm/vmgenid-run
+tests_kvm_vmgenid_run_SOURCES = tests/kvm/vmgenid-run.c
+tests_kvm_vmgenid_run_LDADD = $(SBX_LIBS) -lpthread
 
 # Unit tests of the machine's pure parts (no KVM): boot protocol, ACPI tables, AML.
 check_PROGRAMS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml
