@@ -163,6 +163,9 @@ static void handle_frame(const struct proto_hdr *h, const uint8_t *p)
 		if (h->length >= 32 && h->length <= 256 && !sbx_serve_only)
 			sbx_add_entropy(p, h->length);
 		break;
+	case PROTO_RESEED:
+		reseed_frame(h, p);
+		break;
 	case PROTO_POWEROFF:
 		poweroff_status = h->length >= 4 ? (int)(proto_get32(p) & 0xff) : 0;
 		session_over = true;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inside sbx-init's channel server: serve.c (the channel, frames, the poll
- * loop), exec.c (commands the host runs) and proxy.c (the proxy listener,
- * whose connections become streams the guest opens).  One thread, one poll
+ * loop), exec.c (commands the host runs), proxy.c (the proxy listener,
+ * whose connections become streams the guest opens) and reseed.c (RESEED).  One thread, one poll
  * loop; each part adds its fds to poll and handles what poll said of them.
  */
 #ifndef SBX_GUEST_SERVE_H
@@ -31,6 +31,9 @@ size_t chan_queued(void);
 #define CHAN_Q_HIGH	(1u << 20)
 int set_nonblock(int fd);
 void close_fd(int *fd);
+
+/* reseed.c: RESEED (after a snapshot restore): entropy, CRNG reseed, clock; answers RESEEDED. */
+void reseed_frame(const struct proto_hdr *h, const uint8_t *p);
 
 /* exec.c */
 #define EXEC_POLL_MAX	(3 * PROTO_MAX_STREAMS)

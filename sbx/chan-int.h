@@ -72,6 +72,15 @@ struct sbx_session {
 	struct gone gone[GONE_MAX];
 	unsigned next_gone;
 	struct chan_streams st;
+	/*
+	 * A RESEED waiting for its RESEEDED (sbx_session_reseed); one whose
+	 * wait timed out is `late`: its answer, when it comes, is dropped.
+	 */
+	struct {
+		bool pending, done, late;
+		uint64_t host_ns, late_ns;
+		struct sbx_reseed_result res;
+	} rs;
 	/* The exec in progress (one at a time). */
 	struct {
 		uint32_t id;

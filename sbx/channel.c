@@ -90,6 +90,29 @@ static int on_gone_frame(struct gone *g, const struct proto_hdr *h)
 	}
 }
 
+/* The answer to our RESEED: checked, then kept for sbx_session_reseed(). */
+static int on_reseeded(struct sbx_session *s, const struct proto_hdr *h, const uint8_t *p)
+{
+	uint64_t echo;
+
+	if (h->stream || h->flags || h->length != PROTO_RESEEDED_LEN)
+		return SBX_CORRUPT("channel: bad RESEEDED (%u bytes on stream %u)", h->length, h->stream);
+	echo = proto_get64(p);
+	if (s->rs.late && echo == s->rs.late_ns) {
+		s->rs.late = false;	/* the answer to a RESEED we stopped waiting for */
+		return 0;
+	}
+	if (!s->rs.pending || echo != s->rs.host_ns)
+		return SBX_CORRUPT("channel: RESEEDED answers no RESEED the host sent");
+	s->rs.res.host_ns = echo;
+	s->rs.res.guest_before_ns = proto_get64(p + 8);
+	s->rs.res.guest_after_ns = proto_get64(p + 16);
+	s->rs.res.flags = proto_get32(p + 24);
+	s->rs.pending = false;
+	s->rs.done = true;
+	return 0;
+}
+
 static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 {
 	struct sbx_session *s = opaque;
@@ -123,6 +146,8 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 		msg[n] = '\0';
 		return sbx_error_set(SBX_EIO, "the guest ended the session: %s", msg);
 	}
+	if (h->type == PROTO_RESEEDED)
+		return on_reseeded(s, h, p);
 	if ((h->stream & PROTO_STREAM_GUEST) || h->type == PROTO_OPEN || h->type == PROTO_ACCEPT ||
 	    h->type == PROTO_CLOSE)
 		return chan_stream_frame(s, h, p);
@@ -370,6 +395,66 @@ int sbx_session_serve(struct sbx_session *s, uint64_t timeout_ms)
 	if (s->x.o)
 		return sbx_error_set(SBX_EINVAL, "an exec is running on this session");
 	return pump(s, now_ms() + (timeout_ms ? timeout_ms : 1), serve_forever, -1, NULL);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static bool reseed_answered(struct sbx_session *s)
+{
+	return s->rs.done;
+}
+
+int sbx_session_reseed(struct sbx_session *s, uint64_t timeout_ms, struct sbx_reseed_result *res)
+{
+	uint8_t p[PROTO_RESEED_LEN];
+	struct timespec ts;
+	uint64_t t0;
+	int err;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (s->x.o)
+		return sbx_error_set(SBX_EINVAL, "an exec is running on this session");
+	if (getrandom(p + 8, PROTO_RESEED_BYTES, 0) != (ssize_t)PROTO_RESEED_BYTES)
+		return sbx_error_errno(SBX_EIO, "getrandom");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->rs.pending = true;
+	s->rs.done = false;
+	s->rs.host_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	memset(&s->rs.res, 0, sizeof(s->rs.res));
+	proto_put64(p, s->rs.host_ns);
+	t0 = now_us();
+	err = chan_send_frame(s, PROTO_RESEED, 0, 0, p, sizeof(p));
+	explicit_bzero(p, sizeof(p));
+	if (!err)
+		err = pump(s, now_ms() + (timeout_ms ? timeout_ms : 1), reseed_answered, -1, NULL);
+	if (err == SBX_ETIMEDOUT) {
+		sbx_error_set(err, "the guest stopped responding: no answer to RESEED within %llu ms",
+			      (unsigned long long)timeout_ms);
+		s->rs.late = true;
+		s->rs.late_ns = s->rs.host_ns;
+	}
+	s->rs.pending = false;
+	if (err)
+		return err;
+	s->rs.res.rtt_us = now_us() - t0;
+	if (res)
+		*res = s->rs.res;
+	if (s->rs.res.flags & PROTO_RESEED_DRY)
+		return 0;
+	if (!(s->rs.res.flags & PROTO_RESEED_RNG))
+		return sbx_error_set(SBX_EIO, "the guest could not reseed its random number generator "
+				     "after the restore (its console says why)");
+	if (!(s->rs.res.flags & PROTO_RESEED_CLOCK))
+		return sbx_error_set(SBX_EIO, "the guest could not set its clock after the restore "
+				     "(its console says why)");
+	return 0;
 }
 
 const char *sbx_session_banner(const struct sbx_session *s)

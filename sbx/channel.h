@@ -81,6 +81,32 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
  */
 int sbx_session_poweroff(struct sbx_session *s, int status, uint64_t timeout_ms);
 /*
+ * After restoring a memory snapshot, before anything else: send the guest
+ * fresh entropy and the host's wall clock (RESEED, protocol v3) and wait up
+ * to timeout_ms for its answer.  sbx-init mixes the 64 bytes into its
+ * kernel's pool, forces a CRNG reseed and sets CLOCK_REALTIME before it
+ * handles any later frame, so two restores of one snapshot never share
+ * random numbers.  No exec may be running (SBX_EINVAL); the guest's streams
+ * are serviced while waiting.  Returns 0 with *res filled in; SBX_EIO when
+ * the guest answered that its reseed or its clock failed (res says which);
+ * SBX_ETIMEDOUT, SBX_ECORRUPT (a malformed or unasked-for answer) or
+ * another error that ended the session.  `res` may be NULL.
+ */
+struct sbx_reseed_result {
+	uint64_t host_ns;	/* the CLOCK_REALTIME we sent, ns since the epoch */
+	uint64_t guest_before_ns; /* the guest's realtime just before it set it */
+	uint64_t guest_after_ns;  /* and just after */
+	uint32_t flags;		/* PROTO_RESEED_*: RNG, CLOCK, or DRY (sbx-init --serve) */
+	uint64_t rtt_us;	/* from sending to the answer */
+};
+int sbx_session_reseed(struct sbx_session *s, uint64_t timeout_ms, struct sbx_reseed_result *res);
+/* The guest's clock step of a reseed: host_ns - guest_before_ns (positive: it was behind). */
+static inline int64_t sbx_reseed_clock_step_ns(const struct sbx_reseed_result *r)
+{
+	return (int64_t)(r->host_ns - r->guest_before_ns);
+}
+
+/*
  * Streams the guest opens (protocol v2): each is a connection a guest
  * program made to sbx-init's proxy listener.  They are serviced whenever the
  * session pumps: during sbx_session_exec() and sbx_session_serve().

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The host<->guest channel protocol, version 2.  This one header is shared by
+ * The host<->guest channel protocol, version 3.  This one header is shared by
  * the host (sbx/channel.c, sbx/chan-*.c) and the guest (guest/serve.c, exec.c, proxy.c);
  * nothing else is.  It is also described in docs/formats.md.
  *
@@ -44,6 +44,13 @@
  * both directions saw EOF, its client has every byte and the host has
  * granted back all its credit (so the host's socket has every byte too).
  * See docs/formats.md for which violations end the session.
+ *
+ * Version 3 adds RESEED (host->guest, stream 0) and its answer RESEEDED:
+ * the host sends it right after restoring a memory snapshot, before
+ * anything else, so that no two restores of one snapshot share the guest's
+ * random numbers or its stale wall clock.  sbx-init handles it before any
+ * later frame: mixes the bytes into the kernel's pool (credited), forces a
+ * reseed of the CRNG, sets CLOCK_REALTIME, and answers with what it did.
  */
 #ifndef SBX_PROTO_H
 #define SBX_PROTO_H
@@ -59,7 +66,7 @@
 #define SBX_CHANNEL_PORT	"sbx.channel"
 
 #define PROTO_MAGIC		0x5342u
-#define PROTO_VERSION		2u
+#define PROTO_VERSION		3u
 #define PROTO_HDR_SIZE		12u
 #define PROTO_MAX_PAYLOAD	65536u		/* hard limit on one frame's payload */
 #define PROTO_INITIAL_WINDOW	(256u << 10)	/* initial credit per fd and direction */
@@ -71,6 +78,9 @@
 #define PROTO_MAX_GUEST_STREAMS	256u		/* guest-opened streams alive at once (until both CLOSEs) */
 #define PROTO_STREAM_WINDOW	(128u << 10)	/* credit per direction of a guest-opened stream */
 #define PROTO_MAX_REASON	256u		/* the message in a CLOSE */
+#define PROTO_RESEED_BYTES	64u		/* random bytes in a RESEED */
+#define PROTO_RESEED_LEN	(8u + PROTO_RESEED_BYTES)	/* RESEED's payload, exactly */
+#define PROTO_RESEEDED_LEN	28u		/* RESEEDED's payload, exactly */
 
 enum proto_type {
 	PROTO_HELLO = 0x01,	/* u32 version, u32 max_payload, u32 window, str banner */
@@ -78,6 +88,9 @@ enum proto_type {
 	PROTO_TIME = 0x03,	/* host->guest: u64 realtime ns since the epoch */
 	PROTO_ENTROPY = 0x04,	/* host->guest: 32..256 random bytes to credit */
 	PROTO_POWEROFF = 0x05,	/* host->guest: u32 status; sync, unmount, power off */
+	PROTO_RESEED = 0x06,	/* host->guest (v3): u64 realtime ns, 64 random bytes; answered by */
+	PROTO_RESEEDED = 0x07,	/* guest->host (v3): u64 the host's ns as received, u64 the guest's
+				   realtime ns before and u64 after, u32 flags (PROTO_RESEED_*) */
 	PROTO_EXEC = 0x10,	/* host->guest: TLVs (enum proto_tlv) */
 	PROTO_DATA = 0x11,	/* flags = fd; payload = bytes */
 	PROTO_EOF = 0x12,	/* flags = fd; no payload */
@@ -101,6 +114,11 @@ enum proto_close {
 	PROTO_CLOSE_REFUSED = 1,	/* the host refused the OPEN */
 	PROTO_CLOSE_RESET = 2,	/* aborted: a socket failed or the other side said so */
 };
+
+/* RESEEDED flags: what sbx-init did with a RESEED. */
+#define PROTO_RESEED_RNG	(1u << 0)	/* RNDADDENTROPY (credited) and RNDRESEEDCRNG both worked */
+#define PROTO_RESEED_CLOCK	(1u << 1)	/* clock_settime(CLOCK_REALTIME) worked */
+#define PROTO_RESEED_DRY	(1u << 2)	/* `sbx-init --serve`: checked, answered, changed nothing */
 
 /* EXIT flags. */
 #define PROTO_EXIT_SIGNALED	(1u << 0)	/* killed by a signal: code = 128 + signo */
@@ -179,7 +197,8 @@ static inline int proto_type_known(uint8_t type)
 {
 	switch (type) {
 	case PROTO_HELLO: case PROTO_ERROR: case PROTO_TIME: case PROTO_ENTROPY:
-	case PROTO_POWEROFF: case PROTO_EXEC: case PROTO_DATA: case PROTO_EOF:
+	case PROTO_POWEROFF: case PROTO_RESEED: case PROTO_RESEEDED:
+	case PROTO_EXEC: case PROTO_DATA: case PROTO_EOF:
 	case PROTO_WINDOW: case PROTO_SIGNAL: case PROTO_EXIT: case PROTO_STARTED:
 	case PROTO_OPEN: case PROTO_ACCEPT: case PROTO_CLOSE:
 		return 1;

@@ -6,6 +6,12 @@ EXTRA_DIST += tests/kvm/lib.sh
 KVM_TESTS += tests/kvm/boot.kvm
 # Memory snapshots: save, restore (two at once), damaged files.
 KVM_TESTS += tests/kvm/snapshot.kvm
+# The VM generation ID seen by stock kernels: drivers bound, each new generation an interrupt
+# and (-amd64) a CRNG reseed; vmgenid-run runs a VM and bumps it when the guest asks.
+KVM_TESTS += tests/kvm/vmgenid.kvm
+check_PROGRAMS += tests/kvm/vmgenid-run
+tests_kvm_vmgenid_run_SOURCES = tests/kvm/vmgenid-run.c
+tests_kvm_vmgenid_run_LDADD = $(SBX_LIBS) -lpthread
 
 # Unit tests of the machine's pure parts (no KVM): boot protocol, ACPI tables, AML.
 check_PROGRAMS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml
@@ -19,6 +25,12 @@ tests_unit_test_aml_SOURCES = tests/unit/test-aml.c
 tests_unit_test_aml_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_aml_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-boot tests/unit/test-acpi tests/unit/test-aml
+# The VM generation ID: the ID in guest memory, bumps, and its AML (read back by iasl -d when installed).
+check_PROGRAMS += tests/unit/test-vmgenid
+tests_unit_test_vmgenid_SOURCES = tests/unit/test-vmgenid.c
+tests_unit_test_vmgenid_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_vmgenid_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-vmgenid
 
 # tests/kvm/lib.sh caches its base initramfs archives here.
 clean-local: clean-kvm-initramfs

@@ -147,7 +147,24 @@ static int build_dsdt(struct aml *a, const struct acpi_config *cfg)
 		aml_resources_end(a);
 		aml_end(a);
 	}
+	for (i = 0; i < cfg->nsb_hooks && i < ACPI_MAX_SB_HOOKS; i++) {
+		int ret = cfg->sb_hooks[i].fn(a, cfg->sb_hooks[i].opaque);
+
+		if (ret)
+			return ret;
+	}
 	aml_end(a);
+	return 0;
+}
+
+int acpi_add_sb_hook(struct acpi_config *cfg, int (*fn)(struct aml *a, const void *opaque),
+		     const void *opaque)
+{
+	if (cfg->nsb_hooks >= ACPI_MAX_SB_HOOKS)
+		return sbx_error_set(SBX_ELIMIT, "ACPI: more than %d DSDT hooks", ACPI_MAX_SB_HOOKS);
+	cfg->sb_hooks[cfg->nsb_hooks].fn = fn;
+	cfg->sb_hooks[cfg->nsb_hooks].opaque = opaque;
+	cfg->nsb_hooks++;
 	return 0;
 }
 

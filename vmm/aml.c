@@ -20,11 +20,17 @@
 #define AML_PACKAGE		0x12
 #define AML_EXT			0x5b
 #define AML_DEVICE		0x82
+#define AML_METHOD		0x14
+#define AML_ARG0		0x68
+#define AML_NOTIFY		0x86
+#define AML_LEQUAL		0x93
+#define AML_IF			0xa0
+#define AML_RETURN		0xa4
 #define AML_DUAL_NAME		0x2e
 #define AML_MULTI_NAME		0x2f
 #define AML_ROOT		0x5c
 
-enum { K_SCOPE = 1, K_DEVICE, K_PACKAGE, K_BUFFER };
+enum { K_SCOPE = 1, K_DEVICE, K_PACKAGE, K_BUFFER, K_METHOD, K_IF };
 
 static void put(struct aml *a, const void *p, size_t n)
 {
@@ -180,6 +186,52 @@ void aml_package_begin(struct aml *a)
 {
 	put8(a, AML_PACKAGE);
 	open_obj(a, K_PACKAGE);
+}
+
+void aml_method_begin(struct aml *a, const char *name, unsigned nargs, bool serialized)
+{
+	if (nargs > 7) {
+		if (!a->err)
+			a->err = sbx_error_set(SBX_EINVAL, "an AML method takes at most 7 arguments");
+		return;
+	}
+	put8(a, AML_METHOD);
+	open_obj(a, K_METHOD);
+	put_name(a, name);
+	put8(a, (uint8_t)(nargs | (serialized ? 0x08 : 0)));	/* MethodFlags, SyncLevel 0 */
+}
+
+void aml_if_begin(struct aml *a)
+{
+	put8(a, AML_IF);
+	open_obj(a, K_IF);
+}
+
+void aml_lequal(struct aml *a)
+{
+	put8(a, AML_LEQUAL);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6) {
+		if (!a->err)
+			a->err = sbx_error_set(SBX_EINVAL, "Arg%u: AML has Arg0..Arg6", n);
+		return;
+	}
+	put8(a, (uint8_t)(AML_ARG0 + n));
+}
+
+void aml_return(struct aml *a)
+{
+	put8(a, AML_RETURN);
+}
+
+void aml_notify(struct aml *a, const char *path, uint64_t value)
+{
+	put8(a, AML_NOTIFY);
+	put_name(a, path);
+	aml_int(a, value);
 }
 
 void aml_resources_begin(struct aml *a)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A small AML encoder (ACPI 6.x, section 20), just enough for our DSDT:
- * scopes, devices, named integers, strings, EISA IDs, packages and
- * resource-template buffers (Memory32Fixed, Interrupt, IO, EndTag).
+ * scopes, devices, named integers, strings, EISA IDs, packages,
+ * resource-template buffers (Memory32Fixed, Interrupt, IO, EndTag), and the
+ * few statements the VM generation ID and its event device need: methods,
+ * If, LEqual, ArgN, Return and Notify.
  *
  * Objects with a PkgLength (Scope, Device, Package, Buffer) are opened with
  * *_begin and closed with aml_end(), which fills in the length.  Errors
@@ -17,6 +19,14 @@
  *         aml_memory32_fixed(a, true, 0xd0001000, 0x200);
  *         aml_interrupt(a, true, false, false, 5);
  *       aml_resources_end(a);
+ *     aml_end(a);
+ *   aml_end(a);
+ *
+ * Method(_EVT, 1) { If (LEqual(Arg0, 23)) { Notify(\_SB_.VGEN, 0x80) } }:
+ *
+ *   aml_method_begin(a, "_EVT", 1, false);
+ *     aml_if_begin(a); aml_lequal(a); aml_arg(a, 0); aml_int(a, 23);
+ *       aml_notify(a, "\\_SB_.VGEN", 0x80);
  *     aml_end(a);
  *   aml_end(a);
  */
@@ -60,6 +70,19 @@ void aml_name_eisaid(struct aml *a, const char *name, const char *id);
 
 void aml_int(struct aml *a, uint64_t v);
 void aml_string(struct aml *a, const char *s);
+
+/* Method(NAME, nargs (0..7), Serialized or not): its statements follow; aml_end closes it. */
+void aml_method_begin(struct aml *a, const char *name, unsigned nargs, bool serialized);
+/* If (predicate) { ... }: the predicate, then the statements; aml_end closes it. */
+void aml_if_begin(struct aml *a);
+/* LEqual(x, y): the two operands follow. */
+void aml_lequal(struct aml *a);
+/* Arg0..Arg6. */
+void aml_arg(struct aml *a, unsigned n);
+/* Return(x): the value follows. */
+void aml_return(struct aml *a);
+/* Notify(path, value). */
+void aml_notify(struct aml *a, const char *path, uint64_t value);
 
 /* A resource template (a Buffer ending with an EndTag). */
 void aml_resources_begin(struct aml *a);

@@ -203,8 +203,13 @@ int boot_linux(struct boot_cpu *out, const struct guest_mem *mem, const struct b
 	}
 	bp->acpi_rsdp_addr = in->rsdp_addr;
 
-	/* e820: conventional memory, the ACPI area, RAM from 1 MiB, RAM above 4 GiB. */
+	/*
+	 * e820: conventional memory, the VM generation ID's page (Microsoft's
+	 * spec: not usable RAM, not ACPI memory), the ACPI area, RAM from 1 MiB,
+	 * RAM above 4 GiB.
+	 */
 	add_e820(bp, 0, BOOT_LOW_RAM_END, E820_RAM);
+	add_e820(bp, BOOT_VMGENID_PAGE, BOOT_VMGENID_PAGE_END - BOOT_VMGENID_PAGE, E820_RESERVED);
 	add_e820(bp, BOOT_ACPI_START, BOOT_ACPI_END - BOOT_ACPI_START, E820_RESERVED);
 	add_e820(bp, BOOT_KERNEL_ADDR, mem->low_size - BOOT_KERNEL_ADDR, E820_RAM);
 	if (mem->size > mem->low_size)

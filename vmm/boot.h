@@ -6,7 +6,8 @@
  * boot_linux() validates the image's setup header (the image is untrusted
  * input: every field it reads is checked), copies the protected-mode kernel
  * to 1 MiB, writes boot_params (the zero page) with the command line, the
- * e820 map (RAM with the 32-bit hole, the ACPI area reserved) and the RSDP
+ * e820 map (RAM with the 32-bit hole, the VM generation ID's page and the
+ * ACPI area reserved) and the RSDP
  * address, a GDT and identity-mapped page tables for the first 4 GiB, and
  * says where the initramfs goes and what the boot vCPU's registers are.
  * It touches guest memory only, so unit tests run it without KVM.
@@ -28,7 +29,10 @@
 #define BOOT_ACPI_START		0xe0000ULL	/* reserved in the e820 map */
 #define BOOT_ACPI_END		0x100000ULL
 #define BOOT_KERNEL_ADDR	0x100000ULL	/* the protected-mode image */
-#define BOOT_LOW_RAM_END	0x9fc00ULL	/* conventional memory, as a PC has */
+#define BOOT_LOW_RAM_END	0x9f000ULL	/* conventional memory: RAM in the e820 map up to here */
+#define BOOT_VMGENID_PAGE	0x9f000ULL	/* one page reserved in the e820 map: the VM
+						   generation ID's 16 bytes (vmm/vmgenid.c) */
+#define BOOT_VMGENID_PAGE_END	0xa0000ULL
 #define BOOT_RESET_VECTOR	0xffff0ULL
 
 #define BOOT_CS			0x10	/* __BOOT_CS */

@@ -14,5 +14,5 @@ libsbx_a_SOURCES += \
 	vmm/kvm-sys.c vmm/kvm-sys.h vmm/kvm-exit.c vmm/kvm-exit.h \
 	vmm/vm.c vmm/vm-run.c vmm/vm-state.c vmm/vm.h vmm/vm-int.h vmm/vcpu.c \
 	vmm/boot.c vmm/boot.h \
-	vmm/acpi.c vmm/acpi.h vmm/aml.c vmm/aml.h \
+	vmm/acpi.c vmm/acpi.h vmm/aml.c vmm/aml.h vmm/vmgenid.c vmm/vmgenid.h \
 	vmm/platform.h vmm/serial.c vmm/i8042.c vmm/power.c

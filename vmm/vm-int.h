@@ -11,6 +11,7 @@
 #include "vmm/acpi.h"
 #include "vmm/boot.h"
 #include "vmm/vm.h"
+#include "vmm/vmgenid.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -86,6 +87,7 @@ struct vm {
 	struct vm_dev_env *envs[MAX_DEVICES];
 	unsigned nenvs;
 	struct acpi_config acpi;
+	struct vmgenid vmgenid;
 
 	/* Pausing for snapshots (vmm/vm-run.c): vCPUs and the event thread park. */
 	atomic_bool pause_req;

@@ -328,7 +328,7 @@ static struct vm_dev_env *virtio_slot(struct vm *vm)
 	unsigned i = vm->acpi.nvirtio;
 	unsigned gsi = VM_VIRTIO_FIRST_GSI + i;
 
-	if (i == ACPI_MAX_VIRTIO || gsi > VM_MAX_GSI) {
+	if (i == ACPI_MAX_VIRTIO || gsi >= VM_VMGENID_GSI) {
 		sbx_error_set(SBX_ELIMIT, "too many virtio devices");
 		return NULL;
 	}
@@ -408,6 +408,23 @@ static int add_rng(struct vm *vm)
 	return ret ? sbx_error_prefix(ret, "rng") : plug_virtio(vm, env, d);
 }
 
+/* The VM generation ID and its ACPI event device on a line of its own (vmm/vmgenid.h). */
+static int add_vmgenid(struct vm *vm)
+{
+	struct vm_dev_env *env = new_env(vm, 0, VM_VMGENID_GSI);
+	int ret;
+
+	if (!env)
+		return SBX_ENOMEM;
+	ret = assign_irqfd(vm, VM_VMGENID_GSI);
+	return ret ? ret : vmgenid_create(&vm->vmgenid, env, BOOT_VMGENID_PAGE, &vm->acpi);
+}
+
+int vm_bump_generation(struct vm *vm)
+{
+	return vmgenid_bump(&vm->vmgenid);
+}
+
 /* Devices start in this order and stop in the reverse order. */
 static const struct {
 	const char *name;
@@ -419,6 +436,7 @@ static const struct {
 	{ "virtio-blk", add_disks },
 	{ "virtio-console", add_console },
 	{ "virtio-rng", add_rng },
+	{ "vmgenid", add_vmgenid },
 };
 
 /* ---- set-up --------------------------------------------------------------- */

@@ -9,14 +9,18 @@
  *
  *   0x00000500  GDT                     0x00007000  boot_params (zero page)
  *   0x00008ff0  boot stack top          0x00009000  page tables (PML4, PDPT, 4 PD)
- *   0x00020000  kernel command line     0x000e0000  ACPI tables (RSDP first)
+ *   0x00020000  kernel command line     0x0009f000  VM generation ID (e820-reserved page)
+ *   0x000e0000  ACPI tables (RSDP first)
  *   0x00100000  the kernel's protected-mode image; the initramfs at the top
  *               of RAM below min(initrd_addr_max, 3 GiB)
  *   0xc0000000  32-bit MMIO hole (RAM resumes at 4 GiB, vmm/guest-mem.h):
  *     0xd0000000  the exit register (one page, VM_EXIT_REG_*)
- *     0xd0001000  virtio-mmio windows, one 4 KiB slot each, GSI 5, 6, ...
+ *     0xd0001000  virtio-mmio windows, one 4 KiB slot each, GSI 5, 6, ... (at most 16)
  *     0xfec00000  IOAPIC                0xfee00000  local APICs
  *     0xfffbc000  KVM identity map page, 0xfffbd000 KVM TSS (3 pages)
+ *
+ * GSI 23: the ACPI Generic Event Device that announces a new VM generation
+ * ID (vmm/vmgenid.h), edge-triggered, nothing else on it.
  *
  * Port I/O: 0x3f8 8250 UART (GSI 4), 0x60/0x64 i8042 stub, 0x600 ACPI
  * sleep control, 0x601 ACPI sleep status, 0x602 ACPI reset register.
@@ -55,6 +59,7 @@
 #define VM_VIRTIO_SLOT		0x1000ULL
 #define VM_VIRTIO_FIRST_GSI	5
 #define VM_MAX_GSI		23	/* the IOAPIC has 24 pins */
+#define VM_VMGENID_GSI		23	/* the VM generation ID's event device, its own line */
 
 #define VM_IOAPIC_ADDR		0xfec00000ULL
 #define VM_LAPIC_ADDR		0xfee00000ULL
@@ -146,6 +151,13 @@ int vm_create(struct vm **out, const struct vm_config *cfg);
 int vm_run(struct vm *vm, struct vm_result *res);
 /* Stop devices in reverse order and free everything; NULL is a no-op. */
 void vm_free(struct vm *vm);
+/*
+ * A new VM generation (vmm/vmgenid.h): a new random VM generation ID in
+ * guest memory and its ACPI event, so a guest kernel with CONFIG_VMGENID
+ * reseeds its CRNG.  Call after restoring a snapshot's memory, irqchip and
+ * vCPU state, as the vCPUs resume.  Any thread.  0 or a negative SBX_ code.
+ */
+int vm_bump_generation(struct vm *vm);
 
 /* Statistics for benchmarks, valid after vm_run and before vm_free. */
 struct vm_stats {

@@ -24,7 +24,9 @@
  *
  * Input: byte 0: bits 0-1 execs - 1, bit 2 power off at the end, bit 3 serve
  * streams for SERVE_MS after the execs, bit 4 an open callback (accepting;
- * with bit 5 it refuses every other stream); then one option byte per exec
+ * with bit 5 it refuses every other stream), bit 6 a reseed (protocol v3's
+ * RESEED, as after a snapshot restore) before the execs, with a deadline of
+ * RESEED_MS; then one option byte per exec
  * (X_* below); then script ops, each a byte & 3:
  *   0 FRAME  type flags sel [u32 stream if sel == 0xff] mode ...
  *            sel < 0xf0 is the stream id itself (the host numbers execs 1, 2, ...),
@@ -37,7 +39,9 @@
  *   2 WAIT   t (u8): until the host has sent one more frame of type wait_types[t % N]
  *   3 CLOSE  end the script; with bit 2 set instead HANG: neither read nor write
  *            for HANG_MS (a guest that stopped reading its channel), then go on
- *            (at most MAX_HANGS times, and not once the host has gone)
+ *            (at most MAX_HANGS times, and not once the host has gone); with
+ *            bit 3 set instead ANSWER flags (u8): a RESEEDED that echoes the
+ *            host's last RESEED (or 0 if none came yet), with those flags
  * The end of the script closes the guest's side (EOF, wherever the session is).
  */
 #include "sbx/channel.h"
@@ -65,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HANG_MS		(POWEROFF_MS + 20)
 #define MAX_HANGS	2	/* per input, so inputs stay short */
 #define SERVE_MS	30
+#define RESEED_MS	20
 
 /* Per-exec option bits. */
 #define X_STDIN_MASK	3u	/* 0 none, 1 a short buffer, 2 a pipe, 3 a buffer over the window */
@@ -81,6 +86,7 @@ static bool verbose;
 static const uint8_t wait_types[] = {
 	PROTO_HELLO, PROTO_EXEC, PROTO_SIGNAL, PROTO_POWEROFF, PROTO_WINDOW,
 	PROTO_EOF, PROTO_DATA, PROTO_TIME, PROTO_ENTROPY, PROTO_ACCEPT, PROTO_CLOSE,
+	PROTO_RESEED,
 };
 #define NWAIT (sizeof(wait_types) / sizeof(wait_types[0]))
 
@@ -91,6 +97,7 @@ struct guest {
 	unsigned seen[256], used[256];	/* host frames by type: arrived, waited for */
 	bool host_gone;
 	unsigned hangs;
+	uint64_t reseed_ns;		/* the host time in the last RESEED */
 };
 
 struct sink {
@@ -121,9 +128,13 @@ static int on_host_frame(void *opaque, const struct proto_hdr *h, const uint8_t 
 {
 	struct guest *g = opaque;
 
-	(void)p;
 	if (h->type == PROTO_DATA && h->flags != PROTO_FD_STDIN)
 		abort();	/* the host only ever sends stdin */
+	if (h->type == PROTO_RESEED) {
+		if (h->length != PROTO_RESEED_LEN || h->stream || h->flags)
+			abort();	/* the host's RESEED is exactly this */
+		g->reseed_ns = proto_get64(p);
+	}
 	g->seen[h->type]++;
 	return 0;
 }
@@ -244,7 +255,16 @@ static void *guest_main(void *arg)
 			break;
 		}
 		default:
-			if (!(op & 4)) {
+			if (op & 8) {
+				uint8_t ack[PROTO_HDR_SIZE + PROTO_RESEEDED_LEN] = { 0 };
+
+				guest_read(g, false);
+				proto_hdr_encode(ack, PROTO_RESEEDED, 0, 0, PROTO_RESEEDED_LEN);
+				proto_put64(ack + PROTO_HDR_SIZE, g->reseed_ns);
+				proto_put64(ack + PROTO_HDR_SIZE + 16, g->reseed_ns);
+				proto_put32(ack + PROTO_HDR_SIZE + 24, take_u8(g));
+				go = guest_send(g, ack, sizeof(ack));
+			} else if (!(op & 4)) {
 				go = false;
 			} else if (g->hangs < MAX_HANGS && !g->host_gone) {
 				g->hangs++;
@@ -409,6 +429,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (; *b; b++)
 			if (*b < 0x20 || *b > 0x7e)
 				abort();	/* the banner is printable */
+		if (data[0] & 64) {
+			struct sbx_reseed_result r;
+			int err = sbx_session_reseed(s, RESEED_MS, &r);
+
+			if (verbose)
+				fprintf(stderr, "reseed: %d %s (flags %#x)\n", err, err ? sbx_error() : "",
+					r.flags);
+			if (err && !sbx_error()[0])
+				abort();
+			if (!err && !(r.flags & PROTO_RESEED_DRY) &&
+			    (r.flags & (PROTO_RESEED_RNG | PROTO_RESEED_CLOCK)) !=
+			    (PROTO_RESEED_RNG | PROTO_RESEED_CLOCK))
+				abort();	/* a failed reseed is an error, never a success */
+			/* A guest that failed to reseed answered well; a slow one may answer late. */
+			ok = !err || err == SBX_EIO || err == SBX_ETIMEDOUT;
+		}
 		for (i = 0; i < nexec && ok; i++)
 			ok = host_exec(s, data[1 + i], big, sizeof(big));
 		if (ok && (data[0] & 8)) {

@@ -8,9 +8,10 @@ import sys
 
 HELLO, ERROR, EXEC, DATA, EOF, WINDOW, SIGNAL, EXIT, STARTED = 1, 2, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16
 OPEN, ACCEPT, CLOSE = 0x20, 0x21, 0x22
+RESEEDED = 0x07
 G = 0xf0  # sel for the guest's stream ids: G + n is PROTO_STREAM_GUEST | n
 WAIT = {'HELLO': 0, 'EXEC': 1, 'SIGNAL': 2, 'POWEROFF': 3, 'WINDOW': 4, 'EOF': 5, 'DATA': 6,
-        'ACCEPT': 9, 'CLOSE': 10}
+        'ACCEPT': 9, 'CLOSE': 10, 'RESEED': 11}
 
 
 def frame(type_, stream, payload=b'', flags=0):
@@ -32,7 +33,7 @@ def wait(what):
     return bytes([2, WAIT[what]])
 
 
-def hello(version=2, banner=b'sbx-init'):
+def hello(version=3, banner=b'sbx-init'):
     return frame(HELLO, 0, struct.pack('<III', version, 65536, 256 << 10) + banner)
 
 
@@ -44,9 +45,14 @@ def exit_(s, code=0, flags=0):
     return frame(EXIT, s, struct.pack('<iI', code, flags))
 
 
-def plan(nexec, poweroff, opts, serve=False, accept=False, refuse_odd=False):
+def plan(nexec, poweroff, opts, serve=False, accept=False, refuse_odd=False, reseed=False):
     return bytes([(nexec - 1) | (4 if poweroff else 0) | (8 if serve else 0) |
-                  (16 if accept else 0) | (32 if refuse_odd else 0)] + opts)
+                  (16 if accept else 0) | (32 if refuse_odd else 0) | (64 if reseed else 0)] + opts)
+
+
+def reseeded(flags=3):
+    """ANSWER: a RESEEDED echoing the host's last RESEED."""
+    return bytes([3 | 8, flags])
 
 
 def open_(n, kind=1):
@@ -106,6 +112,16 @@ seeds = {
     filler(DATA, G + 4, 16) * 3 + answer(1),
     'stream-reset': plan(1, True, [0x00], serve=True, accept=True) + hello() + open_(5) +
     filler(DATA, G + 5, 8) + close(5, 2) + wait('CLOSE') + answer(1) + wait('POWEROFF'),
+    # After a snapshot restore: RESEED answered (ok, failed, never, unasked, malformed).
+    'reseed': plan(1, True, [0x00], reseed=True) + hello() + wait('RESEED') + reseeded() +
+    answer(1) + wait('POWEROFF'),
+    'reseed-failed': plan(1, True, [0x00], reseed=True) + hello() + wait('RESEED') + reseeded(2) +
+    answer(1) + wait('POWEROFF'),
+    'reseed-silent': plan(1, True, [0x00], reseed=True) + hello() + wait('RESEED') + answer(1) +
+    reseeded() + wait('POWEROFF'),
+    'reseed-unasked': plan(1, True, [0x00]) + hello() + wait('EXEC') + reseeded(),
+    'reseed-short': plan(1, True, [0x00], reseed=True) + hello() + wait('RESEED') +
+    frame(RESEEDED, 0, b'\0' * 27),
     'four-execs': plan(4, True, [0x40, 0x10, 0x21, 0x00]) + hello() + answer(1) + answer(2) +
     answer(3, code=127) + answer(4) + wait('POWEROFF'),
 }

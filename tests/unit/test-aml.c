@@ -166,6 +166,42 @@ static void test_long_device(void **state)
 	aml_release(&a);
 }
 
+/* Method, If, LEqual, Arg0, Return, Notify: the VM generation ID's statements. */
+static void test_statements(void **state)
+{
+	struct aml a = AML_INIT;
+	static const uint8_t want[] = {
+		/* Method(_EVT, 1, NotSerialized) { If (LEqual(Arg0, 23)) { Notify(\_SB_.VGEN, 0x80) } } */
+		0x14, 0x19, '_', 'E', 'V', 'T', 0x01,
+		0xa0, 0x12, 0x93, 0x68, 0x0a, 23,
+		0x86, 0x5c, 0x2e, '_', 'S', 'B', '_', 'V', 'G', 'E', 'N', 0x0a, 0x80,
+		/* Method(ADDR, 0, Serialized) { Return(Package(2) { 0x9f000, 0 }) } */
+		0x14, 0x10, 'A', 'D', 'D', 'R', 0x08,
+		0xa4, 0x12, 0x08, 0x02, 0x0c, 0x00, 0xf0, 0x09, 0x00, 0x00,
+		/* Arg6 */
+		0x6e,
+	};
+
+	(void)state;
+	aml_method_begin(&a, "_EVT", 1, false);
+	aml_if_begin(&a);
+	aml_lequal(&a);
+	aml_arg(&a, 0);
+	aml_int(&a, 23);
+	aml_notify(&a, "\\_SB_.VGEN", 0x80);
+	aml_end(&a);
+	aml_end(&a);
+	aml_method_begin(&a, "ADDR", 0, true);
+	aml_return(&a);
+	aml_package_begin(&a);
+	aml_int(&a, 0x9f000);
+	aml_int(&a, 0);
+	aml_end(&a);
+	aml_end(&a);
+	aml_arg(&a, 6);
+	expect_bytes(&a, want, sizeof(want));
+}
+
 static void expect_error(struct aml *a, int code)
 {
 	const uint8_t *got;
@@ -201,6 +237,12 @@ static void test_errors(void **state)
 	for (i = 0; i <= AML_MAX_DEPTH; i++)
 		aml_device_begin(&a, "DEEP");
 	expect_error(&a, SBX_ELIMIT);
+	aml_method_begin(&a, "_EVT", 8, false);	/* 7 arguments at most */
+	expect_error(&a, SBX_EINVAL);
+	aml_arg(&a, 7);				/* Arg0..Arg6 */
+	expect_error(&a, SBX_EINVAL);
+	aml_notify(&a, "\\_sb_.VGEN", 0x80);	/* a bad name */
+	expect_error(&a, SBX_EINVAL);
 	aml_package_begin(&a);			/* more than 255 elements */
 	for (i = 0; i < 256; i++)
 		aml_int(&a, 0);
@@ -218,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_resources),
 		cmocka_unit_test(test_pkglength),
 		cmocka_unit_test(test_long_device),
+		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_errors),
 	};
 

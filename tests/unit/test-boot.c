@@ -131,16 +131,23 @@ static void test_boot_params(void **state)
 	assert_int_equal(bp->hdr.ramdisk_size, in.initrd_size);
 	assert_int_equal(bp->ext_ramdisk_image, 0);
 
-	/* e820: conventional memory, the ACPI area reserved, RAM from 1 MiB. */
-	assert_int_equal(bp->e820_entries, 3);
+	/*
+	 * e820: conventional memory, the VM generation ID's page reserved (and
+	 * not overlapping any RAM), the ACPI area reserved, RAM from 1 MiB.
+	 */
+	assert_int_equal(bp->e820_entries, 4);
 	assert_int_equal(bp->e820_table[0].addr, 0);
 	assert_int_equal(bp->e820_table[0].size, BOOT_LOW_RAM_END);
 	assert_int_equal(bp->e820_table[0].type, 1);
-	assert_int_equal(bp->e820_table[1].addr, BOOT_ACPI_START);
+	assert_int_equal(bp->e820_table[1].addr, 0x9f000);
+	assert_int_equal(bp->e820_table[1].size, 0x1000);
 	assert_int_equal(bp->e820_table[1].type, 2);
-	assert_int_equal(bp->e820_table[2].addr, BOOT_KERNEL_ADDR);
-	assert_int_equal(bp->e820_table[2].size, 256 * MIB - BOOT_KERNEL_ADDR);
-	assert_int_equal(bp->e820_table[2].type, 1);
+	assert_true(bp->e820_table[0].addr + bp->e820_table[0].size <= bp->e820_table[1].addr);
+	assert_int_equal(bp->e820_table[2].addr, BOOT_ACPI_START);
+	assert_int_equal(bp->e820_table[2].type, 2);
+	assert_int_equal(bp->e820_table[3].addr, BOOT_KERNEL_ADDR);
+	assert_int_equal(bp->e820_table[3].size, 256 * MIB - BOOT_KERNEL_ADDR);
+	assert_int_equal(bp->e820_table[3].type, 1);
 
 	/* Entry: 64-bit, paging, the image + 0x200, boot_params in RSI. */
 	assert_int_equal(cpu.rip, BOOT_KERNEL_ADDR + 0x200);
@@ -212,10 +219,10 @@ static void test_hole(void **state)
 	in.kernel = f->img;
 	assert_int_equal(boot_linux(&cpu, &big.mem, &in), 0);
 	bp = (struct boot_params *)(big.mem.host + BOOT_ZERO_PAGE_ADDR);
-	assert_int_equal(bp->e820_entries, 4);
-	assert_int_equal(bp->e820_table[2].addr + bp->e820_table[2].size, GMEM_HOLE_START);
-	assert_int_equal(bp->e820_table[3].addr, GMEM_HIGH_START);
-	assert_int_equal(bp->e820_table[3].size, (5ULL << 30) - GMEM_HOLE_START);
+	assert_int_equal(bp->e820_entries, 5);
+	assert_int_equal(bp->e820_table[3].addr + bp->e820_table[3].size, GMEM_HOLE_START);
+	assert_int_equal(bp->e820_table[4].addr, GMEM_HIGH_START);
+	assert_int_equal(bp->e820_table[4].size, (5ULL << 30) - GMEM_HOLE_START);
 	/* The initramfs stays below the hole (and initrd_addr_max). */
 	assert_true(cpu.initrd_addr + in.initrd_size <= GMEM_HOLE_START);
 	munmap(big.mem.host, big.mem.size);

@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 #include "sbx/channel.h"
+#include "util/checked.h"
 #include "util/error.h"
+
 
 struct guest {
 	pid_t pid;
@@ -519,6 +521,251 @@ static void test_abandoned_exec(void **state)
 	assert_true(mono_ms() - t0 < 10000);	/* sleep 30 was killed */
 }
 
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * RESEED against the real sbx-init (--serve: it checks, parses and answers
+ * but changes nothing, PROTO_RESEED_DRY): the answer echoes the host's time
+ * as the guest parsed it, carries the guest's clock before and after, and
+ * the session goes on (execs, a second reseed).
+ */
+static void test_reseed_real_guest(void **state)
+{
+	static const char *const echo[] = { "echo", "after", NULL };
+	struct sbx_reseed_result r, r2;
+	struct sbx_exec_result res;
+	struct capture c = { 0 };
+	uint64_t t0, t1;
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	t0 = real_ns();
+	assert_int_equal(sbx_session_reseed(g.s, 5000, &r), 0);
+	t1 = real_ns();
+	assert_int_equal(r.flags, PROTO_RESEED_DRY);
+	assert_true(r.host_ns >= t0 && r.host_ns <= t1);
+	assert_true(r.guest_before_ns >= t0 && r.guest_before_ns <= r.guest_after_ns);
+	assert_true(r.guest_after_ns <= t1);
+	assert_true(r.rtt_us > 0 && r.rtt_us < 5000000);
+	/* The host's time minus the guest's: a few µs here, both clocks being the host's. */
+	assert_true(sbx_reseed_clock_step_ns(&r) <= 0);
+	assert_int_equal(run(&g, echo, &c, &res, 10000), 0);
+	assert_int_equal(c.len[1], 6);
+	capture_free(&c);
+	assert_int_equal(sbx_session_reseed(g.s, 5000, &r2), 0);
+	assert_true(r2.host_ns > r.host_ns);
+	stop_guest(&g);
+}
+
+/* sbx-init refuses a malformed RESEED (wrong length, or on a stream) like any bad frame. */
+static void test_reseed_malformed_to_guest(void **state)
+{
+	uint8_t b[PROTO_HDR_SIZE + PROTO_RESEED_LEN + 1] = { 0 };
+	static const struct { uint32_t stream, len; } bad[] = {
+		{ 0, PROTO_RESEED_LEN - 1 }, { 0, PROTO_RESEED_LEN + 1 }, { 0, 0 }, { 3, PROTO_RESEED_LEN },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct guest g;
+
+		start_guest(&g);
+		proto_hdr_encode(b, PROTO_RESEED, 0, bad[i].stream, bad[i].len);
+		assert_int_equal(write(g.fd, b, PROTO_HDR_SIZE + bad[i].len),
+				 (ssize_t)(PROTO_HDR_SIZE + bad[i].len));
+		assert_int_equal(sbx_session_serve(g.s, 5000), SBX_EIO);
+		assert_non_null(strstr(sbx_error(), "the guest ended the session: bad RESEED"));
+		sbx_session_free(g.s);
+		close(g.fd);
+		assert_int_equal(waitpid(g.pid, NULL, 0), g.pid);
+	}
+}
+
+/* How the fake guest answers a RESEED. */
+enum fake_reseed {
+	FR_GOOD,		/* RNG | CLOCK, the right echo */
+	FR_NO_RNG,		/* CLOCK only */
+	FR_NO_CLOCK,		/* RNG only */
+	FR_SHORT,		/* 27 bytes */
+	FR_WRONG_ECHO,		/* another host time */
+	FR_ON_STREAM,		/* stream 5 */
+	FR_TWICE,		/* the answer, then the same answer again */
+	FR_LATE,		/* the answer after 600 ms (the host waits 200), then answer the next */
+};
+
+/* A fake guest process on `fd`: HELLO, then answers each RESEED as `mode` says, until EOF. */
+static pid_t fake_reseed_guest(int fd, int other, enum fake_reseed mode)
+{
+	pid_t pid;
+
+	fake_guest_hello(fd);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint8_t buf[4096], out[2 * (PROTO_HDR_SIZE + PROTO_RESEEDED_LEN)];
+		size_t len = 0, n;
+		ssize_t got;
+
+		close(other);
+		while ((got = read(fd, buf + len, sizeof(buf) - len)) > 0) {
+			len += (size_t)got;
+			while (len >= PROTO_HDR_SIZE) {
+				uint32_t flen = proto_get32(buf + 8), flags = PROTO_RESEED_RNG | PROTO_RESEED_CLOCK;
+				uint64_t echo;
+
+				if (len < PROTO_HDR_SIZE + flen)
+					break;
+				if (buf[2] == PROTO_RESEED && flen == PROTO_RESEED_LEN) {
+					echo = proto_get64(buf + PROTO_HDR_SIZE);
+					if (mode == FR_NO_RNG)
+						flags = PROTO_RESEED_CLOCK;
+					if (mode == FR_NO_CLOCK)
+						flags = PROTO_RESEED_RNG;
+					if (mode == FR_WRONG_ECHO)
+						echo++;
+					proto_hdr_encode(out, PROTO_RESEEDED, 0, mode == FR_ON_STREAM ? 5 : 0,
+							 mode == FR_SHORT ? PROTO_RESEEDED_LEN - 1 : PROTO_RESEEDED_LEN);
+					proto_put64(out + PROTO_HDR_SIZE, echo);
+					proto_put64(out + PROTO_HDR_SIZE + 8, 1000);
+					proto_put64(out + PROTO_HDR_SIZE + 16, echo + 5);
+					proto_put32(out + PROTO_HDR_SIZE + 24, flags);
+					n = PROTO_HDR_SIZE + (mode == FR_SHORT ? PROTO_RESEEDED_LEN - 1 : PROTO_RESEEDED_LEN);
+					if (mode == FR_TWICE) {
+						memcpy(out + n, out, n);
+						n *= 2;
+					}
+					if (mode == FR_LATE) {
+						usleep(600000);
+						mode = FR_GOOD;
+					}
+					if (write(fd, out, n) != (ssize_t)n)
+						_exit(1);
+				}
+				memmove(buf, buf + PROTO_HDR_SIZE + flen, len - PROTO_HDR_SIZE - flen);
+				len -= PROTO_HDR_SIZE + flen;
+			}
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+/* The host's checks of RESEEDED: a hostile or failing guest. */
+static void test_reseed_hostile_guest(void **state)
+{
+	static const struct { enum fake_reseed mode; int err; const char *msg; } cases[] = {
+		{ FR_GOOD, 0, NULL },
+		{ FR_NO_RNG, SBX_EIO, "could not reseed its random number generator" },
+		{ FR_NO_CLOCK, SBX_EIO, "could not set its clock" },
+		{ FR_SHORT, SBX_ECORRUPT, "bad RESEEDED" },
+		{ FR_WRONG_ECHO, SBX_ECORRUPT, "answers no RESEED the host sent" },
+		{ FR_ON_STREAM, SBX_ECORRUPT, "bad RESEEDED" },
+	};
+	struct sbx_reseed_result r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct sbx_session *s = NULL;
+		int sv[2];
+		pid_t pid;
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		pid = fake_reseed_guest(sv[1], sv[0], cases[i].mode);
+		assert_int_equal(sbx_session_start(&s, sv[0], 2000), 0);
+		assert_int_equal(sbx_session_reseed(s, 2000, &r), cases[i].err);
+		if (cases[i].msg)
+			assert_non_null(strstr(sbx_error(), cases[i].msg));
+		if (cases[i].mode == FR_GOOD || cases[i].mode == FR_NO_RNG) {
+			assert_int_equal(r.guest_before_ns, 1000);
+			assert_int_equal(r.guest_after_ns, r.host_ns + 5);
+		}
+		sbx_session_free(s);
+		close(sv[0]);
+		close(sv[1]);
+		assert_int_equal(waitpid(pid, NULL, 0), pid);
+	}
+}
+
+/*
+ * A RESEEDED the host did not ask for (a second answer) ends the session;
+ * an answer that comes after the host stopped waiting is dropped, and the
+ * next reseed works.
+ */
+static void test_reseed_unasked_and_late(void **state)
+{
+	struct sbx_reseed_result r;
+	struct sbx_session *s = NULL;
+	int sv[2], err;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fake_reseed_guest(sv[1], sv[0], FR_TWICE);
+	assert_int_equal(sbx_session_start(&s, sv[0], 2000), 0);
+	/* Both answers come in one write: the second ends the reseed's own wait, or the next. */
+	err = sbx_session_reseed(s, 2000, &r);
+	if (!err)
+		err = sbx_session_serve(s, 300);
+	assert_int_equal(err, SBX_ECORRUPT);
+	assert_non_null(strstr(sbx_error(), "answers no RESEED the host sent"));
+	sbx_session_free(s);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fake_reseed_guest(sv[1], sv[0], FR_LATE);
+	assert_int_equal(sbx_session_start(&s, sv[0], 2000), 0);
+	assert_int_equal(sbx_session_reseed(s, 200, &r), SBX_ETIMEDOUT);
+	assert_non_null(strstr(sbx_error(), "no answer to RESEED within 200 ms"));
+	/* The late answer arrives while the host waits for the next one: dropped. */
+	assert_int_equal(sbx_session_reseed(s, 3000, &r), 0);
+	assert_int_equal(r.flags, PROTO_RESEED_RNG | PROTO_RESEED_CLOCK);
+	sbx_session_free(s);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+/* No reseed while an exec runs is possible from one thread; the session says so from a sink. */
+static int reseed_from_sink(void *opaque, int fd, const uint8_t *p, size_t n)
+{
+	struct guest *g = opaque;
+
+	(void)fd;
+	(void)p;
+	(void)n;
+	assert_int_equal(sbx_session_reseed(g->s, 1000, NULL), SBX_EINVAL);
+	return 0;
+}
+
+static void test_reseed_not_during_exec(void **state)
+{
+	static const char *const argv[] = { "echo", "x", NULL };
+	struct sbx_exec_opts o = SBX_EXEC_OPTS_INIT;
+	struct sbx_exec_result res;
+	struct guest g;
+
+	(void)state;
+	start_guest(&g);
+	o.argv = argv;
+	o.sink = reseed_from_sink;
+	o.opaque = &g;
+	o.timeout_ms = 10000;
+	assert_int_equal(sbx_session_exec(g.s, &o, &res), 0);
+	assert_int_equal(res.out_bytes[1], 2);
+	stop_guest(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +779,11 @@ int main(void)
 		cmocka_unit_test(test_poweroff_guest_not_reading),
 		cmocka_unit_test(test_guest_never_answers),
 		cmocka_unit_test(test_abandoned_exec),
+		cmocka_unit_test(test_reseed_real_guest),
+		cmocka_unit_test(test_reseed_malformed_to_guest),
+		cmocka_unit_test(test_reseed_hostile_guest),
+		cmocka_unit_test(test_reseed_unasked_and_late),
+		cmocka_unit_test(test_reseed_not_during_exec),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
