@@ -278,7 +278,8 @@ int vcpu_create(struct vm *vm, unsigned id)
 	ret = setup_cpuid(vm, c);
 	if (!ret)
 		ret = setup_msrs_lapic(c);
-	if (!ret && id == 0)
+	/* A restored vCPU gets its registers from the snapshot (vmm/vm-state.c). */
+	if (!ret && id == 0 && vm->cfg.restore_state_fd < 0)
 		ret = setup_boot_regs(vm, c);
 	return ret;
 }

@@ -716,6 +716,14 @@ int vm_restore_state(struct vm *vm)
 		ret = restore_devices(vm, st);
 	if (!ret)
 		kvmclock_ctrl(vm);
+	/*
+	 * A new VM generation ID and its interrupt, last: after the irqchip
+	 * and LAPICs are loaded (loading them again would drop it).  A guest
+	 * kernel with CONFIG_VMGENID reseeds its CRNG when it runs; the
+	 * Debian cloud kernel has none, so sbx/ also reseeds over the channel.
+	 */
+	if (!ret)
+		ret = vm_bump_generation(vm);
 out:
 	vmstate_free(st);
 	return ret ? sbx_error_prefix(ret, "cannot restore the snapshot") : 0;
