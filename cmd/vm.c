@@ -41,6 +41,11 @@ static const char *const vm_restore_usage[] = {
 	"memory copy-on-write from the snapshot (never written), the same vCPUs,",
 	"devices and memory size.  Give it disks in the state they were saved in",
 	"(e.g. a new qcow2 overlay over each) and a new console end.",
+	"",
+	"SIGUSR2 resets it in place to the snapshot (no new process or VM): its",
+	"memory as saved again, each writable disk (a fresh qcow2 overlay) emptied.",
+	"With --save, SIGUSR1 saves a diff snapshot: only the memory pages changed",
+	"since <dir>, which restoring it needs too (its `machine` names <dir>).",
 	NULL,
 };
 
@@ -128,7 +133,7 @@ static int vm_run_or_restore(int argc, const char **argv, bool restore)
 		OPT_STRING(0, "timeout", &timeout, "duration", "stop the guest after this long (e.g. 30s)"),
 		OPT_STRING(0, "serial-log", &m.serial_log, "file", "write the serial console here, not to stderr"),
 		OPT_STRING(0, "save", &m.save_dir, "dir",
-			   "on SIGUSR1, save the VM into this directory and end it"),
+			   "on SIGUSR1, save a diff snapshot over <dir> here and end the VM"),
 		OPT_END(),
 	};
 	const char *const *usage = restore ? vm_restore_usage : vm_run_usage;

@@ -61,6 +61,15 @@ static int limit_write_zeroes(struct blockdev *bd, uint64_t off, uint64_t len)
 	return l->inner->ops->write_zeroes(l->inner, off, len);
 }
 
+static int limit_revert(struct blockdev *bd)
+{
+	struct disk_limit *l = bd->priv;
+
+	if (!l->inner->ops->revert)
+		return sbx_error_set(SBX_EUNSUPPORTED, "this disk cannot be reverted");
+	return l->inner->ops->revert(l->inner);
+}
+
 static int limit_close(struct blockdev *bd)
 {
 	struct disk_limit *l = bd->priv;
@@ -73,7 +82,13 @@ static int limit_close(struct blockdev *bd)
 }
 
 static const struct blockdev_ops limit_ops = {
-	limit_preadv, limit_pwritev, limit_flush, limit_discard, limit_write_zeroes, limit_close,
+	.preadv = limit_preadv,
+	.pwritev = limit_pwritev,
+	.flush = limit_flush,
+	.discard = limit_discard,
+	.write_zeroes = limit_write_zeroes,
+	.revert = limit_revert,
+	.close = limit_close,
 };
 
 int sbx_disk_limit_wrap(struct blockdev **out, struct blockdev *inner, int fd, uint64_t max,

@@ -9,8 +9,10 @@
 #include "sbx/fsutil.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,13 +90,20 @@ out:
 
 int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
 {
-	char buf[512], *path;
+	char buf[PATH_MAX + 256], *path;
 	int ret;
+	char parent[PATH_MAX] = "";
 
-	snprintf(buf, sizeof(buf), "cpus %u\nmemory %llu\nrng %d\n%s%s%s", m->cpus,
+	/* A save of a restored VM is a diff on top of the snapshot it came from. */
+	if (m->restore_dir && !realpath(m->restore_dir, parent))
+		return sbx_error_errno(SBX_EIO, "'%s'", m->restore_dir);
+	if (strchr(parent, '\n'))
+		return sbx_error_set(SBX_EINVAL, "'%s': a newline in the path", parent);
+	snprintf(buf, sizeof(buf), "cpus %u\nmemory %llu\nrng %d\n%s%s%s%s%s%s", m->cpus,
 		 (unsigned long long)((m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1)),
 		 m->rng, m->console_port ? "console-port " : "",
-		 m->console_port ? m->console_port : "", m->console_port ? "\n" : "");
+		 m->console_port ? m->console_port : "", m->console_port ? "\n" : "",
+		 *parent ? "parent " : "", parent, *parent ? "\n" : "");
 	path = join(dir, "machine");
 	if (!path)
 		return SBX_ENOMEM;
@@ -121,16 +130,78 @@ void sbx_snapdir_abort(const char *dir)
 	free(p);
 }
 
-int sbx_snapdir_paths(const char *dir, char **state, char **memory)
+/* The `parent` line of dir's `machine`, or NULL (malloc'd). */
+static int read_parent(const char *dir, char **parent)
 {
-	*state = join(dir, "state");
-	*memory = join(dir, "memory");
-	if (!*state || !*memory) {
-		free(*state);
-		free(*memory);
-		*state = *memory = NULL;
+	char *path = join(dir, "machine"), *buf = NULL, *p, *end;
+	size_t len;
+	int ret;
+
+	*parent = NULL;
+	if (!path)
 		return SBX_ENOMEM;
+	ret = sbx_read_file(&buf, &len, path, MAX_MACHINE);
+	if (ret) {
+		sbx_error_prefix(ret, "'%s' is not a snapshot directory", dir);
+		goto out;
 	}
+	for (p = buf; p && *p; p = end ? end + 1 : NULL) {
+		end = strchr(p, '\n');
+		if (end)
+			*end = 0;
+		if (!strncmp(p, "parent ", 7)) {
+			*parent = strdup(p + 7);
+			if (!*parent)
+				ret = sbx_error_set(SBX_ENOMEM, "out of memory");
+			break;
+		}
+	}
+out:
+	free(buf);
+	free(path);
+	return ret;
+}
+
+int sbx_snapdir_paths(const char *dir, char **state, char **memory, unsigned *nmemory)
+{
+	char *chain[VM_MAX_MEM_LAYERS], *cur = NULL, *parent;
+	unsigned n = 0, i;
+	int ret = 0;
+
+	*nmemory = 0;
+	*state = join(dir, "state");
+	if (!*state)
+		return SBX_ENOMEM;
+	/* Walk down to the full snapshot, then list the memory files upward. */
+	for (cur = strdup(dir); cur && !ret; cur = parent) {
+		if (n == VM_MAX_MEM_LAYERS) {
+			ret = sbx_error_set(SBX_ELIMIT, "'%s': more than %d snapshots in a chain", dir,
+					    VM_MAX_MEM_LAYERS);
+			free(cur);
+			break;
+		}
+		chain[n] = join(cur, "memory");
+		if (!chain[n] || (ret = read_parent(cur, &parent))) {
+			ret = ret ? ret : SBX_ENOMEM;
+			free(chain[n]);
+			free(cur);
+			break;
+		}
+		n++;
+		free(cur);
+		if (!parent)
+			break;
+	}
+	if (ret) {
+		for (i = 0; i < n; i++)
+			free(chain[i]);
+		free(*state);
+		*state = NULL;
+		return ret;
+	}
+	for (i = 0; i < n; i++)
+		memory[i] = chain[n - 1 - i];
+	*nmemory = n;
 	return 0;
 }
 

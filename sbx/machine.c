@@ -65,15 +65,42 @@ static int connect_socket(const char *path)
 
 /* SIGUSR1 with --save: ask the VMM to save (one request; more are ignored). */
 static volatile int save_control_fd = -1;
+/* SIGUSR2 with a restore: ask the VMM to reset the VM in place (each time). */
+static volatile int reset_control_fd = -1;
+
+static void on_reset_signal(int sig)
+{
+	int fd = reset_control_fd, saved = errno;
+
+	(void)sig;
+	if (fd >= 0)
+		(void)send(fd, "r", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	errno = saved;
+}
+
+static void on_reset(void *opaque, int err, const char *error, uint64_t pause_ns)
+{
+	unsigned *n = opaque;
+
+	++*n;
+	if (err)
+		fprintf(stderr, "reset %u failed: %s\n", *n, error);
+	else
+		fprintf(stderr, "reset %u: back to the snapshot in %.1f ms\n", *n,
+			(double)pause_ns / 1e6);
+}
+
+static volatile char save_kind = 's';	/* 'd': a diff on top of the restored snapshot */
 
 static void on_save_signal(int sig)
 {
 	int fd = save_control_fd, saved = errno;
+	char c = save_kind;
 
 	(void)sig;
 	save_control_fd = -1;
 	if (fd >= 0)
-		(void)send(fd, "s", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)send(fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	errno = saved;
 }
 
@@ -96,9 +123,11 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	struct sbx_vmm *vmm = NULL;
 	int serial_fd = -1, sock = -1, fds_before = -1, threads_before = -1;
 	int stdin_flags = -1, stdout_flags = -1, save_mem = -1, save_state = -1;
-	char *restore_state = NULL, *restore_mem = NULL;
-	struct sigaction sa_old, sa_new;
-	bool handler = false;
+	char *restore_state = NULL, *restore_mem[VM_MAX_MEM_LAYERS] = { NULL };
+	unsigned nmem = 0;
+	struct sigaction sa_old, sa_new, sa_old2;
+	bool handler = false, handler2 = false;
+	unsigned resets = 0;
 	bool check = getenv("SBX_CHECK_LEAKS") && !strcmp(getenv("SBX_CHECK_LEAKS"), "1");
 	unsigned i;
 	int ret;
@@ -118,12 +147,15 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	spec.timeout_ms = m->timeout_ms;
 	spec.rng = m->rng;
 	if (m->restore_dir) {
-		ret = sbx_snapdir_paths(m->restore_dir, &restore_state, &restore_mem);
+		ret = sbx_snapdir_paths(m->restore_dir, &restore_state, restore_mem, &nmem);
 		if (ret)
 			goto out;
 		spec.restore_state = restore_state;
-		spec.restore_mem[0] = restore_mem;
-		spec.restore_nmem = 1;
+		for (i = 0; i < nmem; i++)
+			spec.restore_mem[i] = restore_mem[i];
+		spec.restore_nmem = nmem;
+		spec.on_reset = on_reset;
+		spec.on_reset_opaque = &resets;
 	}
 	if (m->save_dir) {
 		ret = sbx_snapdir_prepare(m->save_dir, &save_mem, &save_state);
@@ -184,12 +216,25 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 		sigemptyset(&sa_new.sa_mask);
 		sa_new.sa_flags = SA_RESTART;
 		save_control_fd = sbx_vmm_control_fd(vmm);
+		save_kind = m->restore_dir ? 'd' : 's';
 		handler = sigaction(SIGUSR1, &sa_new, &sa_old) == 0;
+	}
+	if (m->restore_dir) {
+		memset(&sa_new, 0, sizeof(sa_new));
+		sa_new.sa_handler = on_reset_signal;
+		sigemptyset(&sa_new.sa_mask);
+		sa_new.sa_flags = SA_RESTART;
+		reset_control_fd = sbx_vmm_control_fd(vmm);
+		handler2 = sigaction(SIGUSR2, &sa_new, &sa_old2) == 0;
 	}
 	ret = sbx_vmm_wait(vmm, &vres);
 	if (handler) {
 		save_control_fd = -1;
 		sigaction(SIGUSR1, &sa_old, NULL);
+	}
+	if (handler2) {
+		reset_control_fd = -1;
+		sigaction(SIGUSR2, &sa_old2, NULL);
 	}
 	if (!ret && vres.saved && vres.save_err)
 		ret = sbx_error_set(vres.save_err, "%s", vres.save_error);
@@ -214,7 +259,8 @@ out:
 	if (m->save_dir && (ret || res->end != SBX_MACHINE_SAVED))
 		sbx_snapdir_abort(m->save_dir);
 	free(restore_state);
-	free(restore_mem);
+	for (i = 0; i < nmem; i++)
+		free(restore_mem[i]);
 	if (sock >= 0)
 		close(sock);
 	if (serial_fd >= 0)

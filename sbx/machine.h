@@ -44,7 +44,8 @@ struct sbx_machine {
 	 * Snapshots (sbx/machine-snap.c): with save_dir, SIGUSR1 to this
 	 * process saves the VM into that directory and ends it; with
 	 * restore_dir the machine starts from the snapshot there instead of
-	 * booting (kernel, initrd and append are then unused).
+	 * booting (kernel, initrd and append are then unused), and SIGUSR2 resets
+ * it in place to that snapshot (each reset is reported on stderr).
 	 */
 	const char *save_dir;
 	const char *restore_dir;
@@ -73,7 +74,8 @@ struct sbx_machine_result {
 
 /*
  * A snapshot directory: `memory` and `state` (docs/formats.md) and
- * `machine` (the vCPUs, memory, rng and console port to restore with).
+ * `machine` (the vCPUs, memory, rng and console port to restore with; for a
+ * diff, the absolute path of the snapshot it sits on).
  * The two files are written under temporary names and renamed once the
  * save succeeded, so a directory holds a whole snapshot or none.
  */
@@ -85,8 +87,12 @@ int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m);
 void sbx_snapdir_abort(const char *dir);
 /* Fill m's cpus, memory, rng and console_port from dir's `machine` (strings kept in *owned). */
 int sbx_snapdir_read_machine(const char *dir, struct sbx_machine *m, char **owned);
-/* dir's `state` and `memory` paths (malloc'd). */
-int sbx_snapdir_paths(const char *dir, char **state, char **memory);
+/*
+ * dir's `state` path and its memory files, the full one first, then each
+ * diff on top (a snapshot saved from a restored VM is a diff: its
+ * `machine` names the snapshot under it, `parent DIR`); malloc'd.
+ */
+int sbx_snapdir_paths(const char *dir, char **state, char **memory, unsigned *nmemory);
 
 /*
  * Boot the machine and run it to its end.  Returns 0 when the VM ran (how

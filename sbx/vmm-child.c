@@ -125,14 +125,15 @@ static int thread_hook(enum vm_thread_kind kind, unsigned index, void *opaque)
 	return err;
 }
 
-/* 's': save the VM into fds 6 and 7 and end it; say how it went. */
-static void save_and_stop(void)
+/* 's' (or 'd': a diff): save the VM into fds 6 and 7 and end it; say how it went. */
+static void save_and_stop(bool diff)
 {
 	struct sbx_vmm_report r = { .type = SBX_VMM_SAVED };
 	struct vm_save_info info;
+	unsigned flags = VM_SAVE_STOP | (diff ? VM_SAVE_DIFF : 0);
 	int err;
 
-	err = child.save_fds ? vm_save(child.vm, FD_SAVE_MEM, FD_SAVE_STATE, VM_SAVE_STOP, &info)
+	err = child.save_fds ? vm_save(child.vm, FD_SAVE_MEM, FD_SAVE_STATE, flags, &info)
 			     : sbx_error_set(SBX_EINVAL, "the VMM was started without save files");
 	if (err) {
 		r.err = err;
@@ -147,9 +148,26 @@ static void save_and_stop(void)
 	report(&r);
 }
 
+/* 'r': back to the snapshot in place; say how it went (a failure ends the VM). */
+static void reset(void)
+{
+	struct sbx_vmm_report r = { .type = SBX_VMM_RESET };
+	struct vm_save_info info;
+	int err = vm_reset(child.vm, &info);
+
+	if (err) {
+		r.err = err;
+		snprintf(r.error, sizeof(r.error), "%s", sbx_error());
+	}
+	r.save_pause_ns = info.pause_ns;
+	report(&r);
+}
+
 /*
- * Reads the parent's requests: 's' saves the VM and ends it, any other
- * byte ends it, and EOF (the parent went away) ends it too.
+ * Reads the parent's requests: 's' saves the VM and ends it ('d': a diff
+ * snapshot of a restored VM), 'r' resets a
+ * restored VM in place, any other byte ends it, and EOF (the parent went
+ * away) ends it too.
  */
 static void *control_thread(void *arg)
 {
@@ -162,11 +180,18 @@ static void *control_thread(void *arg)
 		return NULL;
 	}
 	try_forbidden("control");
-	do
-		n = read(FD_CONTROL, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1 && c == 's') {
-		save_and_stop();
+	for (;;) {
+		do
+			n = read(FD_CONTROL, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1 && c == 'r') {
+			reset();
+			continue;
+		}
+		break;
+	}
+	if (n == 1 && (c == 's' || c == 'd')) {
+		save_and_stop(c == 'd');
 		return NULL;
 	}
 	vm_request_end(child.vm, VM_END_ERROR, "%s",
@@ -313,6 +338,7 @@ static int open_snapshot(void)
 	return 0;
 }
 
+/* After the VM is gone: the memory files stay open until then for in-place resets. */
 static void close_snapshot(void)
 {
 	unsigned i;
@@ -320,7 +346,6 @@ static void close_snapshot(void)
 	if (child.cfg.restore_state_fd >= 0)
 		close(child.cfg.restore_state_fd);
 	child.cfg.restore_state_fd = -1;
-	/* The mappings keep the files; the fds are not needed. */
 	for (i = 0; i < child.cfg.restore_nmem; i++)
 		close(child.cfg.restore_mem_fds[i]);
 	child.cfg.restore_nmem = 0;
@@ -362,7 +387,6 @@ static int set_up(int *status_fd)
 		return err;
 	child.cfg.thread_hook = thread_hook;
 	err = vm_create(&child.vm, &child.cfg);
-	close_snapshot();
 	if (err)
 		return err;
 	err = sbx_landlock_deny_fs(note, sizeof(note));
@@ -401,6 +425,7 @@ int sbx_vmm_child_main(int argc, const char **argv)
 		report_error(SBX_VMM_FAILED, err);
 		vm_free(child.vm);
 		close_disks();
+		close_snapshot();
 		return 1;
 	}
 	/* The control thread takes no signal; vm_run's threads set their own masks. */
@@ -420,6 +445,7 @@ int sbx_vmm_child_main(int argc, const char **argv)
 		r.guest_resident = st.guest_resident;
 	}
 	vm_free(child.vm);
+	close_snapshot();
 	if (!err)
 		err = close_disks();
 	else

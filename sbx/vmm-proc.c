@@ -33,6 +33,8 @@ struct sbx_vmm {
 	volatile int disk_full;
 	bool exited;		/* sbx_vmm_wait saw it exit (still a zombie) */
 	siginfo_t how;
+	void (*on_reset)(void *opaque, int err, const char *error, uint64_t pause_ns);
+	void *on_reset_opaque;
 };
 
 struct child_args {
@@ -177,7 +179,7 @@ static int read_report(int fd, struct sbx_vmm_report *r)
 	if (n < 0)
 		return sbx_error_errno(SBX_EIO, "reading the VMM's report");
 	if (n != (ssize_t)sizeof(*r) || r->magic != SBX_VMM_REPORT_MAGIC ||
-	    r->type < SBX_VMM_READY || r->type > SBX_VMM_SAVED || r->end > VM_END_LAST)
+	    r->type < SBX_VMM_READY || r->type > SBX_VMM_RESET || r->end > VM_END_LAST)
 		return SBX_CORRUPT("the VMM sent a malformed report (%zd bytes)", n);
 	r->message[sizeof(r->message) - 1] = 0;
 	r->error[sizeof(r->error) - 1] = 0;
@@ -212,6 +214,8 @@ int sbx_vmm_start(struct sbx_vmm **out, const struct sbx_vmm_spec *spec)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	}
 	v->report_fd = v->control_fd = -1;
+	v->on_reset = spec->on_reset;
+	v->on_reset_opaque = spec->on_reset_opaque;
 	if (pipe2(rp, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) ||
 	    (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		rc = sbx_error_errno(SBX_EIO, "cannot make the VMM process's pipes");
@@ -286,6 +290,9 @@ int sbx_vmm_wait(struct sbx_vmm *v, struct sbx_vmm_result *res)
 	while ((got = read_report(v->report_fd, &r)) == 1) {
 		if (r.type == SBX_VMM_DISK_FULL) {
 			v->disk_full = 1;
+		} else if (r.type == SBX_VMM_RESET) {
+			if (v->on_reset)
+				v->on_reset(v->on_reset_opaque, r.err, r.error, r.save_pause_ns);
 		} else if (r.type == SBX_VMM_SAVED) {
 			res->saved = true;
 			res->save_err = r.err;
@@ -351,6 +358,18 @@ int sbx_vmm_save(struct sbx_vmm *v)
 		n = send(v->control_fd, "s", 1, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	return n == 1 ? 0 : sbx_error_errno(SBX_EIO, "cannot ask the VMM to save");
+}
+
+int sbx_vmm_reset(struct sbx_vmm *v)
+{
+	ssize_t n;
+
+	if (!v || v->control_fd < 0)
+		return sbx_error_set(SBX_EINVAL, "no VMM to reset");
+	do
+		n = send(v->control_fd, "r", 1, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : sbx_error_errno(SBX_EIO, "cannot ask the VMM to reset");
 }
 
 int sbx_vmm_control_fd(const struct sbx_vmm *v)

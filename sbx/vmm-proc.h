@@ -18,7 +18,9 @@
  *   6, 7  where a save writes the memory file and the state file (only
  *         with save_mem_fd/save_state_fd: the child cannot open files
  *         once it runs); the control byte 's' saves the VM into them and
- *         ends it (a SAVED report, then END)
+ *         ends it (a SAVED report, then END; 'd': a diff snapshot of a
+ *         restored VM, vm.h VM_SAVE_DIFF); 'r' resets a restored VM
+ *         in place to its snapshot (a RESET report)
  *
  * The child opens the disks, /dev/kvm, the kernel and the initramfs, makes
  * the VM, then denies itself the filesystem (Landlock), reports READY,
@@ -56,6 +58,9 @@ struct sbx_vmm_spec {
 	const char *restore_state;	/* non-NULL: start from this snapshot (vm_config.restore_*) */
 	const char *restore_mem[VM_MAX_MEM_LAYERS];
 	unsigned restore_nmem;
+	/* Told about each in-place reset (sbx_vmm_reset) on sbx_vmm_wait's thread; NULL: nobody. */
+	void (*on_reset)(void *opaque, int err, const char *error, uint64_t pause_ns);
+	void *on_reset_opaque;
 };
 #define SBX_VMM_SPEC_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
 			    .console_in_fd = -1, .console_out_fd = -1, .rng = true, \
@@ -69,6 +74,7 @@ enum sbx_vmm_report_type {
 	SBX_VMM_DISK_FULL,	/* a write past a disk's limit was refused */
 	SBX_VMM_END,		/* the VM ended: err, end, status, message, statistics */
 	SBX_VMM_SAVED,		/* a save asked by sbx_vmm_save: err, error, save_* */
+	SBX_VMM_RESET,		/* an in-place reset asked by sbx_vmm_reset: err, error, save_pause_ns */
 };
 struct sbx_vmm_report {
 	uint32_t magic, type;
@@ -114,6 +120,8 @@ void sbx_vmm_stop(struct sbx_vmm *v);
  * thread.  How it went comes with sbx_vmm_wait (res->saved, save_err).
  */
 int sbx_vmm_save(struct sbx_vmm *v);
+/* Ask the VMM to reset its restored VM in place; how it went goes to spec.on_reset. */
+int sbx_vmm_reset(struct sbx_vmm *v);
 /* The control socket, for a signal handler that sends 's' itself (send is async-signal-safe). */
 int sbx_vmm_control_fd(const struct sbx_vmm *v);
 /* SIGKILL the VMM's process group; any thread.  sbx_vmm_wait then returns. */

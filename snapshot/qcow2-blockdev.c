@@ -43,6 +43,11 @@ static int qbd_write_zeroes(struct blockdev *bd, uint64_t offset, uint64_t len)
 	return qcow2_write_zeroes(Q(bd), offset, len);
 }
 
+static int qbd_revert(struct blockdev *bd)
+{
+	return qcow2_revert(Q(bd));
+}
+
 static int qbd_close(struct blockdev *bd)
 {
 	struct qbd *b = bd->priv;
@@ -58,6 +63,7 @@ static const struct blockdev_ops qcow2_blockdev_ops = {
 	.flush = qbd_flush,
 	.discard = qbd_discard,
 	.write_zeroes = qbd_write_zeroes,
+	.revert = qbd_revert,
 	.close = qbd_close,
 };
 

@@ -212,6 +212,7 @@ int qcow2_load_l1(struct qcow2 *q)
 	q->l1_dirty = calloc((q->l1_size * 8 + 511) / 512 + 1, 1);
 	if (!q->l1 || !q->l1_dirty)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	q->l1_empty_at_open = true;
 	if (!q->l1_size)
 		return 0;
 	err = qio_pread(q, q->l1, (size_t)q->l1_size * 8, q->l1_offset);
@@ -222,6 +223,8 @@ int qcow2_load_l1(struct qcow2 *q)
 		if (q->l1[i] & L1E_RESERVED)
 			return SBX_CORRUPT("L1 entry %" PRIu32 " (%#" PRIx64 ") has reserved bits set",
 					   i, q->l1[i]);
+		if (q->l1[i])
+			q->l1_empty_at_open = false;
 	}
 	return 0;
 }

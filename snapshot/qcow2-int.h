@@ -118,6 +118,7 @@ struct qcow2 {
 	uint32_t l1_size;
 	uint64_t l1_offset;
 	uint8_t *l1_dirty;	/* one byte per 512-byte sector of the L1 table */
+	bool l1_empty_at_open;	/* no L2 table then: qcow2_revert may cut the file back */
 
 	struct l2_slot *cache;
 	unsigned ncache;

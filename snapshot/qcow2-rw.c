@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 enum run_kind { RUN_NONE, RUN_DATA, RUN_ZERO, RUN_BACKING };
 
@@ -579,6 +580,42 @@ int qcow2_flush(struct qcow2 *q)
 			goto fail;
 		q->data_unsynced = q->meta_unsynced = false;
 	}
+	return 0;
+fail:
+	q->broken = true;
+	return err;
+}
+
+int qcow2_revert(struct qcow2 *q)
+{
+	unsigned i;
+	int err;
+
+	if (q->read_only)
+		return sbx_error_set(SBX_EINVAL, "'%s' is read-only", q->path);
+	if (!q->l1_empty_at_open)
+		return sbx_error_set(SBX_EUNSUPPORTED, "'%s' held data when it was opened: only a "
+				     "fresh overlay can be reverted", q->path);
+	/* Pending data first, so nothing written after the cut refers past it. */
+	if ((err = qcow2_flush(q)))
+		return err;
+	for (i = 0; i < q->ncache; i++) {
+		q->cache[i].off = 0;
+		q->cache[i].dirty = false;
+	}
+	memset(q->l1, 0, (size_t)q->l1_size * 8);
+	memset(q->l1_dirty, 1, (q->l1_size * 8 + 511) / 512);
+	if ((err = l1_writeback(q)) || (err = qio_sync(q)))
+		goto fail;
+	q->meta_unsynced = q->data_unsynced = false;
+	/* The L2 tables and data were appended after the open-time end: give them back. */
+	if (ftruncate(q->fd, (off_t)q->file_size) < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot cut '%s' back", q->path);
+		goto fail;
+	}
+	q->alloc_next = (q->file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
+	q->nfree = q->ifree = 0;	/* clusters reused since the open are not trusted free */
+	q->dbuf_coff = UINT64_MAX;
 	return 0;
 fail:
 	q->broken = true;

@@ -132,6 +132,13 @@ int qcow2_write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len);
 /* Whole (sub)clusters in the range read as zeroes afterwards; the rest is untouched. */
 int qcow2_discard(struct qcow2 *q, uint64_t off, uint64_t len);
 int qcow2_flush(struct qcow2 *q);
+/*
+ * Drop every write since the image was opened, so it reads as its backing
+ * file again (an in-place reset of a VM: vmm/vm-state.c).  Only for an
+ * image that held no data when opened (a fresh overlay): its file is cut
+ * back to its size then.  SBX_EUNSUPPORTED for any other.
+ */
+int qcow2_revert(struct qcow2 *q);
 
 struct qcow2_check_result {
 	uint64_t corruptions;		/* structural errors: never repaired */

@@ -34,6 +34,11 @@ struct blockdev_ops {
 	int (*discard)(struct blockdev *bd, uint64_t offset, uint64_t len);
 	/* The range reads back as zeroes (NULL: unsupported; the device writes zero buffers). */
 	int (*write_zeroes)(struct blockdev *bd, uint64_t offset, uint64_t len);
+	/*
+	 * Drop every write since the open: the disk reads as it did then
+	 * (NULL: unsupported; qcow2 supports it for a fresh overlay).
+	 */
+	int (*revert)(struct blockdev *bd);
 	/* Flush if writable and free everything; NULL-safe through blockdev_close(). */
 	int (*close)(struct blockdev *bd);
 };

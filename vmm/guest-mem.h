@@ -25,7 +25,26 @@ struct guest_mem {
 	uint8_t *host;		/* the mapping, `size` bytes */
 	uint64_t size;		/* all of guest RAM */
 	uint64_t low_size;	/* RAM below the hole: min(size, GMEM_HOLE_START) */
+	/*
+	 * NULL, or a bitmap of the 4 KiB pages of `host` the VMM itself wrote
+	 * (bit i = host[4096 i]), for diff snapshots: KVM's dirty log sees only
+	 * the guest's writes.  Devices mark what they write with gmem_dirty().
+	 */
+	uint64_t *dirty;
 };
+
+/* Mark host[p, p + len) written by the VMM (p from gmem_at); any thread. */
+static inline void gmem_dirty(const struct guest_mem *m, const void *p, uint64_t len)
+{
+	uint64_t first, last, i;
+
+	if (!m->dirty || !len)
+		return;
+	first = (uint64_t)((const uint8_t *)p - m->host) >> 12;
+	last = ((uint64_t)((const uint8_t *)p - m->host) + len - 1) >> 12;
+	for (i = first; i <= last; i++)
+		__atomic_fetch_or(&m->dirty[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+}
 
 /* A host pointer to guest-physical [gpa, gpa + len), or NULL if it is not all RAM. */
 static inline void *gmem_at(const struct guest_mem *m, uint64_t gpa, uint64_t len)

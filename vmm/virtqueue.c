@@ -106,8 +106,10 @@ static int add_buffer(struct virtq_chain *c, const struct virtq *vq, const struc
 		return SBX_CORRUPT("descriptor buffer [%#llx, +%#x) is not in guest RAM (chain %u)",
 				   (unsigned long long)d->addr, d->len, c->head);
 	c->iov[c->nout + c->nin - 1] = (struct iovec){ p, d->len };
-	if (d->flags & VRING_DESC_F_WRITE)
+	if (d->flags & VRING_DESC_F_WRITE) {
 		c->in_bytes += d->len;
+		gmem_dirty(vq->mem, p, d->len);	/* the device may write any of it */
+	}
 	else
 		c->out_bytes += d->len;
 	return 0;
@@ -176,6 +178,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	if (avail_idx == vq->last_avail && vq->event_idx) {
 		/* Ask for a notification at the next entry, then look again (no lost kick). */
 		store16(vq->used + RING_HDR + 8 * (size_t)vq->num, vq->last_avail, __ATOMIC_RELAXED);
+		gmem_dirty(vq->mem, vq->used + RING_HDR + 8 * (size_t)vq->num, 2);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = load16(vq->avail + 2, __ATOMIC_ACQUIRE);
 	}
@@ -215,6 +218,8 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	vq->used_idx++;
 	/* The element is visible before the index that publishes it. */
 	store16(vq->used + 2, vq->used_idx, __ATOMIC_RELEASE);
+	gmem_dirty(vq->mem, vq->used, 4);
+	gmem_dirty(vq->mem, elem, 8);
 }
 
 bool virtq_should_notify(struct virtq *vq)

@@ -22,6 +22,8 @@
 #define SIG_KICK	(SIGRTMIN + 1)
 #define MAX_KERNEL_SIZE	(512ULL << 20)
 
+struct vmstate;
+
 struct vcpu {
 	struct vm *vm;
 	unsigned id;
@@ -56,6 +58,7 @@ struct dev_slot {
 
 /* A vm_save handed to vm_run's thread (vmm/vm-state.c). */
 struct save_req {
+	bool reset;			/* vm_reset, not vm_save */
 	int mem_fd, state_fd;
 	unsigned flags;
 	struct vm_save_info *info;
@@ -70,6 +73,7 @@ struct vm {
 	size_t run_size;
 	struct guest_mem mem;
 	uint8_t mem_id[16];		/* the restored memory file's id (snapshot/memfile.h) */
+	struct vmstate *snap;		/* the restored state, for in-place resets */
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu vcpus[VM_MAX_CPUS];
 	unsigned nvcpus;
@@ -115,6 +119,7 @@ void vm_park(struct vm *vm, struct vcpu *c);
 
 /* vmm/vm-state.c */
 int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info);
+int vm_reset_now(struct vm *vm, struct vm_save_info *info);
 /* Load a snapshot into a machine vm_create made (vCPUs created, nothing running). */
 int vm_restore_state(struct vm *vm);
 /* Map the memory files of cfg.restore_mem_fds over guest RAM. */

@@ -264,7 +264,8 @@ int vm_run(struct vm *vm, struct vm_result *res)
 		if (sr && !sr->done) {
 			/* vm_save from another thread: do it here, with the lock dropped. */
 			pthread_mutex_unlock(&vm->end_lock);
-			sr->ret = vm_save_now(vm, sr->mem_fd, sr->state_fd, sr->flags, sr->info);
+			sr->ret = sr->reset ? vm_reset_now(vm, sr->info) :
+				  vm_save_now(vm, sr->mem_fd, sr->state_fd, sr->flags, sr->info);
 			if (sr->ret)
 				snprintf(sr->error, sizeof(sr->error), "%s", sbx_error());
 			pthread_mutex_lock(&vm->end_lock);
@@ -288,7 +289,7 @@ int vm_run(struct vm *vm, struct vm_result *res)
 	if (vm->save_req && !vm->save_req->done) {
 		vm->save_req->ret = SBX_ERROR;
 		snprintf(vm->save_req->error, sizeof(vm->save_req->error),
-			 "the VM ended before it could be saved (%s)", vm->result.message);
+			 "the VM ended first (%s)", vm->result.message);
 		vm->save_req->done = true;
 		pthread_cond_broadcast(&vm->end_cond);
 	}

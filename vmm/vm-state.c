@@ -306,6 +306,64 @@ static int save_devices(struct vmstate_writer *w, struct vm *vm)
 	return ret;
 }
 
+/* ---- dirty pages, for diff snapshots -------------------------------------- */
+
+/* KVM's dirty log on guest RAM's slots (0: below the hole, 1: above 4 GiB). */
+static int set_dirty_logging(struct vm *vm)
+{
+	struct kvm_userspace_memory_region r = { .slot = 0, .flags = KVM_MEM_LOG_DIRTY_PAGES };
+
+	r.guest_phys_addr = 0;
+	r.memory_size = vm->mem.low_size;
+	r.userspace_addr = (uintptr_t)vm->mem.host;
+	if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return sbx_error_errno(SBX_ENOKVM, "KVM_SET_USER_MEMORY_REGION (dirty log)");
+	if (vm->mem.size > vm->mem.low_size) {
+		r.slot = 1;
+		r.guest_phys_addr = GMEM_HIGH_START;
+		r.memory_size = vm->mem.size - vm->mem.low_size;
+		r.userspace_addr = (uintptr_t)vm->mem.host + vm->mem.low_size;
+		if (kvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return sbx_error_errno(SBX_ENOKVM, "KVM_SET_USER_MEMORY_REGION (dirty log)");
+	}
+	return 0;
+}
+
+/*
+ * The pages written since the last call (or since logging began): KVM's
+ * log of the guest's writes OR the VMM's own (guest_mem.dirty), into
+ * `out` (NULL: just start afresh).  Both logs are cleared.
+ */
+static int take_dirty(struct vm *vm, uint64_t *out)
+{
+	uint64_t pages = vm->mem.size >> 12, words = (pages + 63) / 64, i;
+	uint64_t low_words = (vm->mem.low_size >> 12) / 64;	/* 3 GiB is whole words */
+	struct kvm_dirty_log log = { .slot = 0 };
+	uint64_t *scratch = out;
+
+	if (!scratch && !(scratch = calloc(words, 8)))
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	memset(scratch, 0, words * 8);
+	log.dirty_bitmap = scratch;
+	if (kvm_ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		goto fail;
+	if (vm->mem.size > vm->mem.low_size) {
+		log.slot = 1;
+		log.dirty_bitmap = scratch + low_words;
+		if (kvm_ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			goto fail;
+	}
+	for (i = 0; i < words; i++)
+		scratch[i] |= __atomic_exchange_n(&vm->mem.dirty[i], 0, __ATOMIC_RELAXED);
+	if (!out)
+		free(scratch);
+	return 0;
+fail:
+	if (!out)
+		free(scratch);
+	return sbx_error_errno(SBX_ENOKVM, "KVM_GET_DIRTY_LOG");
+}
+
 static void kvmclock_ctrl(struct vm *vm)
 {
 	unsigned i;
@@ -349,8 +407,22 @@ int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct 
 				"KVM_GET_CLOCK");
 	if (!ret)
 		ret = save_devices(w, vm);
-	if (!ret)
+	if (!ret && (flags & VM_SAVE_DIFF)) {
+		/* Only the pages changed since the snapshot this VM was restored from. */
+		uint64_t *dirty = NULL;
+
+		if (!vm->mem.dirty)
+			ret = sbx_error_set(SBX_EINVAL, "a diff snapshot is of a restored VM");
+		else if (!(dirty = calloc(((vm->mem.size >> 12) + 63) / 64, 8)))
+			ret = sbx_error_set(SBX_ENOMEM, "out of memory");
+		if (!ret)
+			ret = take_dirty(vm, dirty);
+		if (!ret)
+			ret = memfile_write(mem_fd, vm->mem.host, vm->mem.size, dirty, vm->mem_id, &mi);
+		free(dirty);
+	} else if (!ret) {
 		ret = memfile_write(mem_fd, vm->mem.host, vm->mem.size, NULL, NULL, &mi);
+	}
 	if (!ret)
 		ret = vmstate_put(w, REC_MEMORY, 0, mi.id, sizeof(mi.id));
 	if (!ret)
@@ -373,10 +445,10 @@ int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct 
 	return ret;
 }
 
-int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info)
+/* A save or reset for vm_run's thread (see vm_run); wait for it. */
+static int hand_over(struct vm *vm, struct save_req *req_)
 {
-	struct save_req req = { .mem_fd = mem_fd, .state_fd = state_fd, .flags = flags,
-				.info = info };
+	struct save_req *r = req_;
 
 	pthread_mutex_lock(&vm->end_lock);
 	if (!vm->running || vm->save_req || vm->ended) {
@@ -384,15 +456,23 @@ int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_s
 		return sbx_error_set(SBX_ERROR, vm->ended ? "the VM has ended" :
 				     vm->save_req ? "a save is under way" : "the VM is not running yet");
 	}
-	vm->save_req = &req;
+	vm->save_req = r;
 	pthread_cond_broadcast(&vm->end_cond);
-	while (!req.done)
+	while (!r->done)
 		pthread_cond_wait(&vm->end_cond, &vm->end_lock);
 	vm->save_req = NULL;
 	pthread_mutex_unlock(&vm->end_lock);
-	if (req.ret)
-		return sbx_error_set(req.ret, "%s", req.error);
+	if (r->ret)
+		return sbx_error_set(r->ret, "%s", r->error);
 	return 0;
+}
+
+int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info)
+{
+	struct save_req req = { .mem_fd = mem_fd, .state_fd = state_fd, .flags = flags,
+				.info = info };
+
+	return hand_over(vm, &req);
 }
 
 /* ---- restoring ------------------------------------------------------------- */
@@ -418,8 +498,15 @@ int vm_restore_memory(struct vm *vm)
 		if (i == vm->cfg.restore_nmem - 1)
 			memcpy(vm->mem_id, mi.id, sizeof(vm->mem_id));
 	}
-	return memfile_map_chain(vm->mem.host, vm->mem.size, vm->cfg.restore_mem_fds,
-				 vm->cfg.restore_nmem);
+	ret = memfile_map_chain(vm->mem.host, vm->mem.size, vm->cfg.restore_mem_fds,
+				vm->cfg.restore_nmem);
+	if (ret)
+		return ret;
+	/* From here on, what changes is what a diff snapshot of this VM holds. */
+	vm->mem.dirty = calloc(((vm->mem.size >> 12) + 63) / 64, 8);
+	if (!vm->mem.dirty)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	return set_dirty_logging(vm);
 }
 
 static const struct vmstate_rec *need(const struct vmstate *st, uint32_t type, uint32_t index,
@@ -677,29 +764,22 @@ static int restore_devices(struct vm *vm, const struct vmstate *st)
 	return 0;
 }
 
-int vm_restore_state(struct vm *vm)
+/* Everything but RAM, from a checked state file; also what an in-place reset reloads. */
+static int load_state(struct vm *vm, const struct vmstate *st)
 {
-	struct vmstate *st = NULL;
 	const struct vmstate_rec *mem;
 	unsigned i;
 	int ret;
 
-	ret = vmstate_read_fd(&st, vm->cfg.restore_state_fd, MAX_STATE_BYTES);
-	if (ret)
-		return sbx_error_prefix(ret, "the state file");
 	ret = check_machine(vm, st);
 	if (ret)
-		goto out;
+		return ret;
 	mem = need(st, REC_MEMORY, 0, sizeof(vm->mem_id), "MEMORY");
-	if (!mem) {
-		ret = SBX_ECORRUPT;
-		goto out;
-	}
-	if (memcmp(mem->data, vm->mem_id, sizeof(vm->mem_id))) {
-		ret = sbx_error_set(SBX_ECORRUPT, "the memory file is not the one this state file "
-				    "was saved with");
-		goto out;
-	}
+	if (!mem)
+		return SBX_ECORRUPT;
+	if (memcmp(mem->data, vm->mem_id, sizeof(vm->mem_id)))
+		return sbx_error_set(SBX_ECORRUPT, "the memory file is not the one this state file "
+				     "was saved with");
 	ret = restore_clock(vm, st);
 	if (!ret)
 		ret = restore_irqchip(vm, st, KVM_IRQCHIP_PIC_MASTER, REC_PIC_MASTER, "PIC master");
@@ -724,7 +804,78 @@ int vm_restore_state(struct vm *vm)
 	 */
 	if (!ret)
 		ret = vm_bump_generation(vm);
-out:
-	vmstate_free(st);
-	return ret ? sbx_error_prefix(ret, "cannot restore the snapshot") : 0;
+	return ret;
+}
+
+int vm_restore_state(struct vm *vm)
+{
+	struct vmstate *st = NULL;
+	int ret;
+
+	ret = vmstate_read_fd(&st, vm->cfg.restore_state_fd, MAX_STATE_BYTES);
+	if (ret)
+		return sbx_error_prefix(ret, "the state file");
+	ret = load_state(vm, st);
+	if (ret) {
+		vmstate_free(st);
+		return sbx_error_prefix(ret, "cannot restore the snapshot");
+	}
+	vm->snap = st;		/* kept for in-place resets */
+	return 0;
+}
+
+/*
+ * In-place reset: the same process, the same KVM VM and vCPUs, back to the
+ * snapshot it was restored from.  The memory files are mapped over guest
+ * RAM again (MAP_FIXED: what the guest wrote since is dropped; KVM's MMU
+ * notifier drops its mappings of the old pages), every writable disk is
+ * reverted to what it held at the restore (a fresh qcow2 overlay), and the
+ * state is loaded again, with a new VM generation.
+ */
+int vm_reset_now(struct vm *vm, struct vm_save_info *info)
+{
+	uint64_t t0 = now_ns();
+	unsigned i;
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	if (!vm->snap)
+		return sbx_error_set(SBX_EINVAL, "only a restored VM can be reset");
+	ret = vm_pause(vm);
+	if (ret)
+		return sbx_error_prefix(ret, "cannot reset the VM");
+	for (i = 0; i < vm->cfg.ndisks && !ret; i++) {
+		struct blockdev *bd = vm->cfg.disks[i];
+
+		if (bd->read_only)
+			continue;
+		ret = bd->ops->revert ? bd->ops->revert(bd) :
+			sbx_error_set(SBX_EUNSUPPORTED, "it cannot be reverted (a fresh qcow2 "
+				      "overlay can)");
+		if (ret)
+			sbx_error_prefix(ret, "disk %u", i + 1);
+	}
+	if (!ret)
+		ret = memfile_map_chain(vm->mem.host, vm->mem.size, vm->cfg.restore_mem_fds,
+					vm->cfg.restore_nmem);
+	if (!ret)
+		ret = take_dirty(vm, NULL);	/* the snapshot is the base again */
+	if (!ret)
+		ret = load_state(vm, vm->snap);
+	info->pause_ns = now_ns() - t0;
+	if (ret) {
+		/* Half reset: the guest must not run on. */
+		sbx_error_prefix(ret, "cannot reset the VM");
+		vm_request_end(vm, VM_END_ERROR, "%s", sbx_error());
+	}
+	vm_resume(vm);
+	pr_debug("vm: reset in %llu us", (unsigned long long)(info->pause_ns / 1000));
+	return ret;
+}
+
+int vm_reset(struct vm *vm, struct vm_save_info *info)
+{
+	struct save_req req = { .reset = true, .info = info };
+
+	return hand_over(vm, &req);
 }

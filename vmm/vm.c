@@ -13,6 +13,7 @@
  * the devices in reverse order of creation.
  */
 #include "vmm/vm-int.h"
+#include "snapshot/vmstate.h"
 #include "vmm/kvm-probe.h"
 #include "vmm/kvm-sys.h"
 #include "vmm/platform.h"
@@ -766,7 +767,9 @@ void vm_free(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->mem.host)
 		munmap(vm->mem.host, vm->mem.size);
+	free(vm->mem.dirty);
 	free(vm->cpuid);
+	vmstate_free(vm->snap);
 	pthread_mutex_destroy(&vm->watch_lock);
 	pthread_mutex_destroy(&vm->end_lock);
 	pthread_cond_destroy(&vm->end_cond);

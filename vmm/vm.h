@@ -183,12 +183,27 @@ int vm_get_stats(struct vm *vm, struct vm_stats *st, int status_fd);
  * writing to those layers (VM_SAVE_STOP, or a new overlay) itself.
  */
 #define VM_SAVE_STOP	1u
+/*
+ * A diff snapshot: only the pages written since the VM was restored (KVM's
+ * dirty log and the VMM's own writes), on top of the memory files it was
+ * restored from (their chain plus this file restores it).
+ */
+#define VM_SAVE_DIFF	2u
 struct vm_save_info {
 	uint64_t pause_ns;	/* how long the guest was paused */
 	uint64_t mem_bytes;	/* bytes of RAM data written (not holes) */
 	uint64_t state_bytes;	/* size of the state file */
 };
 int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info);
+/*
+ * In-place reset of a restored VM (cfg.restore_state_fd was set): back to
+ * that snapshot without a new process or KVM VM: RAM mapped from the
+ * memory files again, every writable disk reverted (blockdev_ops.revert:
+ * a fresh qcow2 overlay), the state loaded again, a new VM generation.
+ * Threads as for vm_save; info->pause_ns is how long it took.  A failure
+ * half way ends the VM (VM_END_ERROR).
+ */
+int vm_reset(struct vm *vm, struct vm_save_info *info);
 
 /* For devices: end the VM (the first call wins; safe from any thread). */
 void vm_request_end(struct vm *vm, enum vm_end end, const char *fmt, ...)

@@ -40,6 +40,7 @@ static int write_id(struct vmgenid *g)
 		return sbx_error_set(SBX_EINVAL, "the VM generation ID at 0x%llx is not in guest RAM",
 				     (unsigned long long)g->addr);
 	memcpy(dst, id, sizeof(id));
+	gmem_dirty(g->env->mem, dst, sizeof(id));
 	memcpy(g->id, id, sizeof(id));
 	return 0;
 }
