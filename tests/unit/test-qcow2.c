@@ -242,6 +242,47 @@ static void test_backing_chain(void **state)
 	}
 }
 
+/* qcow2_revert: a fresh overlay back to its backing, its file cut back; others refused. */
+static void test_revert(void **state)
+{
+	struct qcow2 *q;
+	struct stat st0, st1;
+	char p[512];
+	int i;
+
+	(void)state;
+	create_img("base.qcow2", 8 * MiB, 16, true, NULL);
+	q = open_img("base.qcow2", false);
+	write_pattern(q, 0, 8 * MiB, 20);
+	assert_int_equal(qcow2_close(q), 0);
+	create_img("over.qcow2", 0, 16, true, "base.qcow2");
+	assert_int_equal(stat(tq_path(p, sizeof(p), "over.qcow2"), &st0), 0);
+	q = open_img("over.qcow2", false);
+	for (i = 0; i < 3; i++) {	/* attempts: write, revert, again */
+		write_pattern(q, 65536 + 512, 4096, 21 + i);
+		write_pattern(q, 5 * MiB, MiB, 31 + i);
+		assert_int_equal(qcow2_write_zeroes(q, 7 * MiB, 65536), 0);
+		expect_pattern(q, 5 * MiB, MiB, 31 + i);
+		assert_int_equal(qcow2_revert(q), 0);
+		expect_pattern(q, 0, 8 * MiB, 20);
+		assert_int_equal(stat(p, &st1), 0);
+		assert_true(st1.st_size == st0.st_size);
+	}
+	write_pattern(q, 0, 4096, 40);		/* still writable after a revert */
+	assert_int_equal(qcow2_close(q), 0);
+	qemu_check_clean("over.qcow2");
+	q = open_img("over.qcow2", false);
+	expect_pattern(q, 0, 4096, 40);
+	expect_pattern(q, 4096, 8 * MiB - 4096, 20);
+	/* It held data at this open: refused, and nothing changes. */
+	assert_int_equal(qcow2_revert(q), SBX_EUNSUPPORTED);
+	expect_pattern(q, 0, 4096, 40);
+	assert_int_equal(qcow2_close(q), 0);
+	q = open_img("over.qcow2", true);
+	assert_int_equal(qcow2_revert(q), SBX_EINVAL);
+	qcow2_close(q);
+}
+
 static void test_zero_discard(void **state)
 {
 	struct qcow2 *q;
@@ -718,6 +759,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rw_extl2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rw_small_clusters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backing_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_bit_and_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_headers, setup, teardown),
