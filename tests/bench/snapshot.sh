@@ -73,6 +73,7 @@ cat > "$KVM_TMP/peer.py" <<'EOF'
 import socket, sys, time
 t0 = time.monotonic()
 path, wait_ready, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+quit = len(sys.argv) < 5 or sys.argv[4] != "stay"
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)
 srv.listen(1)
@@ -93,21 +94,28 @@ while b"pong" not in got:
         sys.exit(1)
     got += b
 open(out, "w").write("%.6f\n" % time.monotonic())
-c.sendall(b"quit\n")
-time.sleep(0.2)
+if quit:
+    c.sendall(b"quit\n")
+    time.sleep(0.2)
+else:
+    try:
+        while c.recv(4096):
+            pass
+    except Exception:
+        pass
 EOF
 sock=$(mktemp -d /dev/shm/sbx-bench.XXXXXX 2>/dev/null || mktemp -d "$KVM_TMP/s.XXXXXX")
 now() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
-peer() {	# NAME WAIT_READY
+peer() {	# NAME WAIT_READY [stay]
 	rm -f "$sock/$1.sock" "$KVM_TMP/$1.t" "$KVM_TMP/$1.t.up"
-	python3 "$KVM_TMP/peer.py" "$sock/$1.sock" "$2" "$KVM_TMP/$1.t" &
+	python3 "$KVM_TMP/peer.py" "$sock/$1.sock" "$2" "$KVM_TMP/$1.t" "${3:-quit}" &
 	while [ ! -e "$KVM_TMP/$1.t.up" ]; do sleep 0.05; done
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # One snapshot, taken while the guest waits for its first command.
 snap=$KVM_TMP/snap
-peer save 1
+peer save 1 stay
 "$gsbx" vm run --kernel "$kernel" --initrd "$KVM_TMP/initrd" --append "$KVM_APPEND" \
 	--memory "${memory}M" --console-socket "$sock/save.sock" --console-port sbx.bench \
 	--save "$snap" --serial-log "$KVM_TMP/save.serial" --timeout 300 2> "$KVM_TMP/save.err" &
@@ -142,7 +150,7 @@ echo "restore to the first answer:     median ${w} s  (runs: ${warm[*]})"
 awk -v c="$c" -v w="$w" 'BEGIN { printf "ratio restore/cold:              %.3f (goal <= 0.05 on real KVM)\n", w / c }'
 
 # In-place resets: 5, as the VMM measures them.
-peer reset 0
+peer reset 0 stay
 "$gsbx" vm restore "$snap" --console-socket "$sock/reset.sock" --serial-log /dev/null \
 	--timeout 300 2> "$KVM_TMP/reset.err" &
 vm=$!
@@ -169,7 +177,7 @@ pss_of() {	# PIDs of git-sbx: sum the Pss of their vmm-child children
 run_n() {	# N: restore N VMs, let each answer, measure, stop them
 	local n=$1 pids= j
 	for j in $(seq "$n"); do
-		peer "m$j" 0
+		peer "m$j" 0 stay
 		"$gsbx" vm restore "$snap" --console-socket "$sock/m$j.sock" --serial-log /dev/null \
 			--timeout 300 2>/dev/null &
 		pids="$pids $!"
