@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+/* A task's transfers: the base, prompt and CA in; the result out (sbx/task-run-int.h). */
+#include "sbx/task-run-int.h"
+#include "sbx/agent.h"
+#include "sbx/bundle.h"
+#include "sbx/fsutil.h"
+#include "sbx/repo.h"
+#include "sbx/task.h"
+#include "sbx/task-net.h"
+#include "sbx/task-scripts.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The result bundle: stdout into the import, stderr as a step's. */
+static int collect_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	struct run *r = opaque;
+	int err;
+
+	if (fd != 1)
+		return run_step_sink(opaque, fd, data, len);
+	if (r->imp_err)
+		return r->imp_err;
+	err = sbx_bundle_import_write(r->imp, data, len);
+	if (err) {
+		r->imp_err = err;
+		snprintf(r->imp_msg, sizeof(r->imp_msg), "%s", sbx_error());
+	}
+	return err;
+}
+
+int run_stage(struct run *r, const char *name, const char *mode, const uint8_t *buf,
+		 size_t len, int fd)
+{
+	const char *argv[] = { "sh", "-c", sbx_task_stage_script, "sbx-stage", name, mode, NULL };
+	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct sbx_exec_result res;
+	char what[64];
+	int err;
+
+	snprintf(what, sizeof(what), "sending %s", name);
+	if ((err = run_exec_step(r, what, argv, env, false, buf, len, fd, NULL, &res)))
+		return err;
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest could not store %s (exit %d: %s)", name,
+				     res.code, run_tail_line(r));
+	return 0;
+}
+
+int run_transfer_in(struct run *r)
+{
+	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
+	struct sbx_bundle_info info = { 0 };
+	const char *argv[] = { "sh", "-c", sbx_task_clone_script, NULL };
+	struct sbx_exec_result res;
+	struct envb env;
+	char *path = sbx_path_join(r->task->dir, "base.bundle");
+	size_t i;
+	int fd = -1, err;
+
+	if (!path)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot create '%s'", path);
+		goto out;
+	}
+	bo.branch = r->task->branch;
+	bo.depth = r->depth;
+	if ((err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, &bo, fd))) {
+		sbx_error_prefix(err, "cannot pack the base");
+		goto out;
+	}
+	run_progress(r, "sending the base: %zu commits, %zu objects, %llu bytes", info.ncommits,
+		 info.nobjects, (unsigned long long)info.bytes);
+	r->shallow = calloc(info.nshallow ? info.nshallow : 1, GIT_OID_HEXSZ + 1);
+	if (!r->shallow) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < info.nshallow; i++) {
+		if (i)
+			strcat(r->shallow, " ");
+		git_oid_tostr(r->shallow + strlen(r->shallow), GIT_OID_HEXSZ + 1, &info.shallow[i]);
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot rewind the bundle");
+		goto out;
+	}
+	if ((err = run_stage(r, "base.bundle", "644", NULL, 0, fd)) ||
+	    (err = run_stage(r, "prompt", "644", (const uint8_t *)r->task->prompt,
+			 strlen(r->task->prompt), -1)) ||
+	    (r->o->agent->script &&
+	     (err = run_stage(r, "agent", "755", (const uint8_t *)r->o->agent->script,
+			  r->o->agent->script_len, -1))))
+		goto out;
+	if ((err = run_env_init(&env, r)))
+		goto out;
+	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow)) &&
+	    !(err = env_add(&env, "SBX_USER_NAME", r->user_name)) &&
+	    !(err = env_add(&env, "SBX_USER_EMAIL", r->user_email)))
+		err = run_exec_step(r, "cloning the base in the guest", argv, (const char *const *)env.v,
+				true, NULL, 0, -1, NULL, &res);
+	env_free(&env);
+	if (!err && res.code)
+		err = sbx_error_set(SBX_ERROR, "the guest could not check out the base (exit %d: %s)",
+				    res.code, run_tail_line(r));
+out:
+	sbx_bundle_info_clear(&info);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	free(path);
+	return err;
+}
+
+int run_transfer_out(struct run *r)
+{
+	const char *argv[] = { "sh", "-c", sbx_task_collect_script, NULL };
+	const char *sweep[] = { "sh", "-c", sbx_task_sweep_script, NULL };
+	struct sbx_exec_result res;
+	struct envb env;
+	int err;
+
+	if ((err = run_exec_step_timeout(r, "stopping the agent's processes", sweep, sbx_task_base_env, true,
+				     NULL, 0, -1, NULL, &res, SWEEP_TIMEOUT_MS)))
+		return err;
+
+	if ((err = sbx_task_import_begin(&r->imp, &r->old_tip, r->repo, r->task)))
+		return err;
+	if ((err = run_env_init(&env, r)))
+		return err;
+	err = run_exec_step(r, "bringing the result back", argv, (const char *const *)env.v, true,
+			NULL, 0, -1, collect_sink, &res);
+	env_free(&env);
+	if (r->imp_err)
+		return sbx_error_set(r->imp_err, "rejected the result: %s", r->imp_msg);
+	if (err)
+		return err;
+	if (res.code == 3) {
+		r->res->no_changes = true;
+		return 0;
+	}
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest sent no result (exit %d: %s)", res.code,
+				     run_tail_line(r));
+	return 0;
+}
+
+/*
+ * The task CA (when a secret needs one) goes into the guest's trust store:
+ * the Debian bundle that OpenSSL, curl, git and Python read, and a file of
+ * its own for NODE_EXTRA_CA_CERTS.
+ */
+int run_install_ca(struct run *r)
+{
+	static const char script[] =
+		"mkdir -p \"$(dirname \"$1\")\" \"$(dirname \"$2\")\" && cp /run/sbx/ca.pem \"$1\" && "
+		"cat /run/sbx/ca.pem >> \"$2\"";
+	const char *argv[] = { "sh", "-c", script, "sbx-ca", SBX_TASK_NET_GUEST_CA,
+			       SBX_TASK_NET_GUEST_BUNDLE, NULL };
+	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	const char *pem = sbx_task_net_ca_pem(r->net);
+	struct sbx_exec_result res;
+	int err;
+
+	if (!pem)
+		return 0;
+	if ((err = run_stage(r, "ca.pem", "644", (const uint8_t *)pem, strlen(pem), -1)) ||
+	    (err = run_exec_step(r, "installing the task's CA", argv, env, false, NULL, 0, -1, NULL,
+			     &res)))
+		return err;
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest could not install the task's CA (exit %d: %s)",
+				     res.code, run_tail_line(r));
+	return 0;
+}
