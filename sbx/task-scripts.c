@@ -24,6 +24,34 @@ const char sbx_task_clone_script[] =
 	"rm -f /run/sbx/base.bundle 2>/dev/null || true\n";
 
 /*
+ * After a warm base's restore (sbx/task-warm.c), as the agent user: the
+ * guest's /workspace holds the warm base's commit on sbx/warm, with what
+ * its setup left (node_modules, ...).  With SBX_FETCH set, fetch what was
+ * sent in /run/sbx/base.bundle (an incremental bundle whose prerequisites the guest has, or a whole one
+ * with its shallow list), move to the task's branch at its base (tracked
+ * files as in the base; untracked and ignored ones stay), and leave the
+ * refs a cold clone leaves: the task's branch and host/<branch>.
+ */
+const char sbx_task_update_script[] =
+	"set -e\n"
+	"cd /workspace\n"
+	"if [ -n \"$SBX_FETCH\" ]; then\n"
+	"  if [ -n \"$SBX_SHALLOW\" ]; then printf '%s\\n' $SBX_SHALLOW >> .git/shallow; fi\n"
+	"  git fetch -q /run/sbx/base.bundle \"+refs/heads/$SBX_BRANCH:refs/remotes/host/$SBX_BRANCH\"\n"
+	"  rm -f /run/sbx/base.bundle 2>/dev/null || true\n"
+	"fi\n"
+	"git checkout -q -f -B \"$SBX_BRANCH\" \"$SBX_BASE\"\n"
+	"git update-ref \"refs/remotes/host/$SBX_BRANCH\" \"$SBX_BASE\"\n"
+	"for r in $(git for-each-ref --format='%(refname)' refs/heads/ refs/remotes/host/); do\n"
+	"  case \"$r\" in\n"
+	"  \"refs/heads/$SBX_BRANCH\"|\"refs/remotes/host/$SBX_BRANCH\") ;;\n"
+	"  *) git update-ref -d \"$r\" ;;\n"
+	"  esac\n"
+	"done\n"
+	"git config user.name \"$SBX_USER_NAME\"\n"
+	"git config user.email \"$SBX_USER_EMAIL\"\n";
+
+/*
  * The agent: $SBX_PROMPT comes from the staged file (a prompt may be larger
  * than one channel string), then the agent's command line.
  */

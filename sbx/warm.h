@@ -36,6 +36,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sbx/channel.h"
+#include "sbx/image.h"
+
 struct sbx_repo;
 
 #define SBX_WARM_RECORD_VERSION 1
@@ -43,6 +46,8 @@ struct sbx_repo;
 #define SBX_WARM_SETUP_MAX (16u << 10)
 /* gc removes warm bases no task restored for this long (sbx.warmExpiry). */
 #define SBX_WARM_DEFAULT_EXPIRY_MS (7ull * 24 * 60 * 60 * 1000)
+/* How long sbx.setup may run (sbx.setupTimeout). */
+#define SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS (30ull * 60 * 1000)
 
 /* What the key is made of. */
 struct sbx_warm_params {
@@ -127,5 +132,40 @@ struct sbx_warm_gc_stats {
  * built or restored from) is left alone.
  */
 int sbx_warm_gc(struct sbx_warm_gc_stats *st, struct sbx_repo *repo, uint64_t expiry_ms);
+
+/* ---- building (sbx/warm-build.c) ---- */
+
+struct sbx_warm_build_opts {
+	const struct sbx_image *image;
+	char init_hash[65];		/* sbx_image_init_hash() */
+	git_oid base;			/* the commit the guest clones */
+	const char *setup;		/* sbx.setup; NULL: none */
+	unsigned cpus;
+	uint64_t memory;		/* a multiple of 2 MiB */
+	unsigned depth;			/* sbx.historyDepth */
+	uint64_t boot_timeout_ms;	/* 0: the sandbox's default */
+	uint64_t setup_timeout_ms;	/* 0: SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS */
+	uint64_t disk_limit;		/* the build's task disk (sbx.diskLimit); 0: none */
+	uint64_t console_max;		/* its console.log; 0: the sandbox's default */
+	bool rebuild;			/* build a new one even if there is one */
+	bool quiet;
+	sbx_progress_fn progress;	/* one line per step; may be NULL */
+	void *progress_opaque;
+	sbx_sink_fn output;		/* the setup's stdout and stderr; NULL: dropped */
+	void *output_opaque;
+};
+
+/* The key's parameters for these options (p points into o). */
+int sbx_warm_params_of(struct sbx_warm_params *p, const struct sbx_warm_build_opts *o);
+/*
+ * The warm base for o's key, built first (under the key's lock; another
+ * process building it is waited for) when there is none, when the one
+ * there is damaged (removed, with a progress line), or with o->rebuild.
+ * Needs our VMM (KVM).  *built says whether this call built it.  A failed
+ * setup (its exit status, its last line of stderr) fails the build and
+ * leaves nothing behind.
+ */
+int sbx_warm_get(struct sbx_warm **out, bool *built, struct sbx_repo *repo,
+		 const struct sbx_warm_build_opts *o);
 
 #endif
