@@ -64,6 +64,12 @@ struct run {
 	char agent_lost[512];
 	/* The policy proxy, the secrets and the audit file (sbx/task-net.h). */
 	struct sbx_task_net *net;
+	/* git config sbx.setup (NULL: none), its time limit; sbx.warm */
+	char *setup;
+	uint64_t setup_timeout_ms;
+	bool warm_on;
+	/* the warm base restored (sbx/task-warm.c), or NULL */
+	struct sbx_warm *warm;
 };
 
 uint64_t run_mono_ms(void);
@@ -85,12 +91,30 @@ int run_exec_step(struct run *r, const char *what, const char *const *argv,
 		  const char *const *env, bool as_agent, const uint8_t *in, size_t in_len,
 		  int in_fd, sbx_sink_fn sink, struct sbx_exec_result *res);
 
+/* The VM's whole life: the VMM ends it after this (0: no limit). */
+uint64_t run_vm_time_limit(const struct run *r);
+
+/*
+ * sbx/task-warm.c: start the VM and bring it to where the agent runs: the
+ * CA, the base, the prompt, the setup.  A warm base is restored when the
+ * backend is our VMM and sbx.warm is not false (built first when there is
+ * none); a restore that fails is said, its warm base removed, and the VM
+ * booted cold.  Sets r->sb and r->s (when the VM started, even on a later
+ * error), the task's boot (or restore) and transfer-in times and its
+ * warm/start-note fields.
+ */
+int run_start(struct run *r, const struct sbx_image *img, const char *disk, const char *console);
+
 /* sbx/task-transfer.c */
 /* A file into the guest's /run/sbx (as root), from bytes or an fd. */
 int run_stage(struct run *r, const char *name, const char *mode, const uint8_t *buf,
 	      size_t len, int fd);
 /* Cold: the base's bundle, the prompt and a script agent; the clone; the setup. */
 int run_transfer_in(struct run *r);
+/* After a restore: only the commits since the warm base, then the update script. */
+int run_transfer_in_warm(struct run *r);
+/* sbx.setup in /workspace as the agent user, when there is one (a cold boot). */
+int run_setup(struct run *r);
 /* The task CA into the guest's trust store, when a secret needs one. */
 int run_install_ca(struct run *r);
 /* The sweep, then the result bundle into the import. */

@@ -12,6 +12,7 @@
 #include "sbx/task-net.h"
 #include "sbx/task-scripts.h"
 #include "sbx/task-run-int.h"
+#include "sbx/warm.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -314,6 +315,8 @@ static int read_config(struct run *r)
 	r->log_max = SBX_TASK_DEFAULT_MAX_LOG;
 	r->console_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX;
 	r->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
+	r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
+	r->warm_on = true;
 	if ((err = sbx_bundle_config_depth(r->repo->git, &r->depth)) ||
 	    (err = sbx_config_open(&cfg, r->repo)))
 		return err;
@@ -325,12 +328,24 @@ static int read_config(struct run *r)
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_duration_ms(cfg, "sbx.bootTimeout", &r->boot_timeout_ms);
 	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_string(cfg, "sbx.setup", &r->setup);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_duration_ms(cfg, "sbx.setupTimeout", &r->setup_timeout_ms);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_bool(cfg, "sbx.warm", &r->warm_on);
+	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_string(cfg, "user.name", &r->user_name);
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_string(cfg, "user.email", &r->user_email);
 	sbx_config_free(cfg);
 	if (err && err != SBX_ENOTFOUND)
 		return err;
+	if (r->setup && !*r->setup) {
+		free(r->setup);		/* sbx.setup = "" turns a wider config's off */
+		r->setup = NULL;
+	}
+	if (!r->setup_timeout_ms)
+		r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
 	if (!r->user_name)
 		r->user_name = strdup("git-sbx agent");
 	if (!r->user_email)
@@ -345,14 +360,15 @@ static int read_config(struct run *r)
  * the transfers both ways, the agent and the host's grace after each, and
  * the stop.  Without an agent timeout there is no limit.
  */
-static uint64_t vm_time_limit(const struct run *r)
+uint64_t run_vm_time_limit(const struct run *r)
 {
 	uint64_t boot = r->boot_timeout_ms ? r->boot_timeout_ms : 600000;
 
 	if (!r->o->timeout_ms)
 		return 0;
 	return boot + r->o->timeout_ms + HOST_GRACE_MS +
-	       2 * (SBX_TASK_TRANSFER_TIMEOUT_MS + HOST_GRACE_MS) + VM_SLACK_MS;
+	       2 * (SBX_TASK_TRANSFER_TIMEOUT_MS + HOST_GRACE_MS) + VM_SLACK_MS +
+	       (r->setup ? r->setup_timeout_ms + HOST_GRACE_MS : 0);
 }
 
 /* The policy, the proxy, the secrets (their values read now) and the audit file. */
@@ -381,7 +397,6 @@ static int open_net(struct run *r)
 
 static int session(struct run *r)
 {
-	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
 	struct sbx_sandbox_end end;
 	struct sbx_image img;
 	char *disk = NULL, *console = NULL, *logp = NULL;
@@ -407,42 +422,11 @@ static int session(struct run *r)
 		err = sbx_error_errno(SBX_EIO, "cannot open the task log '%s'", logp);
 		goto out;
 	}
-	unlink(disk);
-	if ((err = sbx_sandbox_make_disk(&img, disk))) {
-		sbx_error_prefix(err, "cannot create the task disk");
+	/* Boot (or restore a warm base), then the CA, the base, the prompt, the setup. */
+	err = run_start(r, &img, disk, console);
+	if (!r->sb)
 		goto out;
-	}
-	so.image = &img;
-	so.task_disk = disk;
-	so.cpus = r->o->cpus ? r->o->cpus : 2;
-	if (r->o->memory)
-		so.memory = r->o->memory;
-	so.serial_log = console;
-	so.serial_max = r->console_max;
-	so.backend = r->o->backend;
-	so.disk_limit = r->disk_limit;
-	so.boot_timeout_ms = r->boot_timeout_ms;
-	so.vm_timeout_ms = vm_time_limit(r);
-	so.quiet = r->o->quiet;
-	run_progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
-	t = run_mono_ms();
-	if ((err = sbx_sandbox_start(&r->sb, &so))) {
-		sbx_error_prefix(err, "cannot start the sandbox");
-		goto out;
-	}
-	r->res->backend = sbx_sandbox_backend_name(r->sb);
-	r->s = sbx_sandbox_session(r->sb);
-	r->task->boot_ms = run_mono_ms() - t;
 	session_ok = true;
-	sbx_session_set_stream_open(r->s, sbx_task_net_stream_open, r->net);
-	if (sbx_task_net_sample_start(r->net, sbx_sandbox_pid(r->sb), disk))
-		pr_warn("%s", sbx_error());
-
-	t = run_mono_ms();
-	err = run_install_ca(r);
-	if (!err)
-		err = run_transfer_in(r);
-	r->task->transfer_in_ms = run_mono_ms() - t;
 	if (err)
 		goto stop;
 
@@ -561,6 +545,8 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 
 	err = session(&r);
 	free(r.shallow);
+	free(r.setup);
+	sbx_warm_free(r.warm);
 	free(r.user_name);
 	free(r.user_email);
 

@@ -8,6 +8,7 @@
 #include "sbx/task.h"
 #include "sbx/task-net.h"
 #include "sbx/task-scripts.h"
+#include "sbx/warm.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -53,17 +54,33 @@ int run_stage(struct run *r, const char *name, const char *mode, const uint8_t *
 	return 0;
 }
 
-int run_transfer_in(struct run *r)
+/* The prompt and a script agent into /run/sbx. */
+static int stage_task_files(struct run *r)
 {
-	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
+	int err;
+
+	if ((err = run_stage(r, "prompt", "644", (const uint8_t *)r->task->prompt,
+			     strlen(r->task->prompt), -1)))
+		return err;
+	if (r->o->agent->script)
+		err = run_stage(r, "agent", "755", (const uint8_t *)r->o->agent->script,
+				r->o->agent->script_len, -1);
+	return err;
+}
+
+/*
+ * Pack the base into <task dir>/base.bundle (whole, or with bo->have only
+ * what the warm base's guest lacks) and stage it; r->shallow gets the cut.
+ * With bo->have and the guest up to date, nothing is staged (*sent false).
+ */
+static int send_bundle(struct run *r, const struct sbx_bundle_create_opts *bo, bool *sent)
+{
 	struct sbx_bundle_info info = { 0 };
-	const char *argv[] = { "sh", "-c", sbx_task_clone_script, NULL };
-	struct sbx_exec_result res;
-	struct envb env;
 	char *path = sbx_path_join(r->task->dir, "base.bundle");
 	size_t i;
 	int fd = -1, err;
 
+	*sent = false;
 	if (!path)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -71,14 +88,13 @@ int run_transfer_in(struct run *r)
 		err = sbx_error_errno(SBX_EIO, "cannot create '%s'", path);
 		goto out;
 	}
-	bo.branch = r->task->branch;
-	bo.depth = r->depth;
-	if ((err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, &bo, fd))) {
-		sbx_error_prefix(err, "cannot pack the base");
+	err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, bo, fd);
+	if (err) {
+		if (err != SBX_ELIMIT || !bo->have)
+			sbx_error_prefix(err, "cannot pack the base");
 		goto out;
 	}
-	run_progress(r, "sending the base: %zu commits, %zu objects, %llu bytes", info.ncommits,
-		 info.nobjects, (unsigned long long)info.bytes);
+	free(r->shallow);
 	r->shallow = calloc(info.nshallow ? info.nshallow : 1, GIT_OID_HEXSZ + 1);
 	if (!r->shallow) {
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
@@ -89,19 +105,46 @@ int run_transfer_in(struct run *r)
 			strcat(r->shallow, " ");
 		git_oid_tostr(r->shallow + strlen(r->shallow), GIT_OID_HEXSZ + 1, &info.shallow[i]);
 	}
+	if (info.up_to_date) {
+		run_progress(r, "sending the base: the warm base has it");
+		goto out;
+	}
+	if (bo->have)
+		run_progress(r, "sending the commits since the warm base: %zu commits, %zu objects, "
+			     "%llu bytes", info.ncommits, info.nobjects, (unsigned long long)info.bytes);
+	else
+		run_progress(r, "sending the base: %zu commits, %zu objects, %llu bytes", info.ncommits,
+			     info.nobjects, (unsigned long long)info.bytes);
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		err = sbx_error_errno(SBX_EIO, "cannot rewind the bundle");
 		goto out;
 	}
-	if ((err = run_stage(r, "base.bundle", "644", NULL, 0, fd)) ||
-	    (err = run_stage(r, "prompt", "644", (const uint8_t *)r->task->prompt,
-			 strlen(r->task->prompt), -1)) ||
-	    (r->o->agent->script &&
-	     (err = run_stage(r, "agent", "755", (const uint8_t *)r->o->agent->script,
-			  r->o->agent->script_len, -1))))
-		goto out;
+	if (!(err = run_stage(r, "base.bundle", "644", NULL, 0, fd)))
+		*sent = true;
+out:
+	sbx_bundle_info_clear(&info);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	free(path);
+	return err;
+}
+
+int run_transfer_in(struct run *r)
+{
+	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
+	const char *argv[] = { "sh", "-c", sbx_task_clone_script, NULL };
+	struct sbx_exec_result res;
+	struct envb env;
+	bool sent;
+	int err;
+
+	bo.branch = r->task->branch;
+	bo.depth = r->depth;
+	if ((err = send_bundle(r, &bo, &sent)) || (err = stage_task_files(r)))
+		return err;
 	if ((err = run_env_init(&env, r)))
-		goto out;
+		return err;
 	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow)) &&
 	    !(err = env_add(&env, "SBX_USER_NAME", r->user_name)) &&
 	    !(err = env_add(&env, "SBX_USER_EMAIL", r->user_email)))
@@ -111,12 +154,80 @@ int run_transfer_in(struct run *r)
 	if (!err && res.code)
 		err = sbx_error_set(SBX_ERROR, "the guest could not check out the base (exit %d: %s)",
 				    res.code, run_tail_line(r));
-out:
-	sbx_bundle_info_clear(&info);
-	if (fd >= 0)
-		close(fd);
-	unlink(path);
-	free(path);
+	return err;
+}
+
+int run_transfer_in_warm(struct run *r)
+{
+	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
+	const char *argv[] = { "sh", "-c", sbx_task_update_script, NULL };
+	struct sbx_exec_result res;
+	struct envb env;
+	bool sent = false;
+	int err = 0;
+
+	bo.branch = r->task->branch;
+	bo.depth = r->warm->depth;
+	if (git_oid_cmp(&r->task->base, &r->warm->base)) {
+		/* Only what the guest lacks; past depth commits of it, or other history, all of it. */
+		bo.have = &r->warm->base;
+		bo.max_new = r->warm->depth;
+		err = send_bundle(r, &bo, &sent);
+		if (err == SBX_ELIMIT) {
+			run_progress(r, "the base is far from the warm base's (%s): sending it whole",
+				     sbx_error());
+			bo.have = NULL;
+			bo.max_new = 0;
+			err = send_bundle(r, &bo, &sent);
+		}
+	} else {
+		run_progress(r, "sending the base: the warm base has it");
+	}
+	if (err || (err = stage_task_files(r)))
+		return err;
+	if ((err = run_env_init(&env, r)))
+		return err;
+	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow ? r->shallow : "")) &&
+	    !(err = env_add(&env, "SBX_FETCH", sent ? "1" : "")) &&
+	    !(err = env_add(&env, "SBX_USER_NAME", r->user_name)) &&
+	    !(err = env_add(&env, "SBX_USER_EMAIL", r->user_email)))
+		err = run_exec_step(r, "checking out the base in the restored guest", argv,
+				    (const char *const *)env.v, true, NULL, 0, -1, NULL, &res);
+	env_free(&env);
+	if (!err && res.code)
+		err = sbx_error_set(SBX_ERROR, "the restored guest could not check out the base "
+				    "(exit %d: %s)", res.code, run_tail_line(r));
+	return err;
+}
+
+/* The setup's output: both streams to the log, stderr's tail kept. */
+static int setup_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	struct run *r = opaque;
+
+	if (fd == 1)
+		run_write_log(r, data, len);
+	return run_step_sink(opaque, fd, data, len);
+}
+
+int run_setup(struct run *r)
+{
+	const char *argv[] = { "sh", "-c", r->setup, NULL };
+	struct sbx_exec_result res;
+	int err;
+
+	if (!r->setup)
+		return 0;
+	run_progress(r, "running sbx.setup '%s'", r->setup);
+	/* As a warm base's build runs it: nothing of the task's in its environment. */
+	err = run_exec_step_timeout(r, "running sbx.setup", argv, sbx_task_base_env, true,
+				    NULL, 0, -1, setup_sink, &res, r->setup_timeout_ms);
+	if (!err && (res.flags & PROTO_EXIT_TIMEOUT))
+		err = sbx_error_set(SBX_ETIMEDOUT, "sbx.setup timed out after %llu s (sbx.setupTimeout)",
+				    (unsigned long long)r->setup_timeout_ms / 1000);
+	else if (!err && res.code)
+		err = sbx_error_set(SBX_ERROR, "sbx.setup failed (exit %d: %s)", res.code,
+				    run_tail_line(r));
 	return err;
 }
 

@@ -45,6 +45,7 @@ struct build {
 	struct sbx_task_net *net;
 	char tail[TAIL_MAX + 1];
 	size_t tail_len;
+	bool setup_failed;
 };
 
 static uint64_t mono_ms(void)
@@ -242,19 +243,11 @@ out:
 static int run_setup(struct build *b)
 {
 	const char *argv[] = { "sh", "-c", b->o->setup, NULL };
-	struct envb env;
-	size_t i;
-	int err;
 
 	progress(b->o, "building the warm base (one time): running sbx.setup '%s'", b->o->setup);
-	memset(&env, 0, sizeof(env));
-	for (i = 0; i < NBASE_ENV; i++)
-		env.v[env.n++] = (char *)sbx_task_base_env[i];
-	err = step(b, "sbx.setup", argv, (const char *const *)env.v, true, -1,
-		   b->o->setup_timeout_ms ? b->o->setup_timeout_ms : SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS,
-		   setup_sink);
-	env_free(&env);
-	return err;
+	return step(b, "sbx.setup", argv, sbx_task_base_env, true, -1,
+		    b->o->setup_timeout_ms ? b->o->setup_timeout_ms : SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS,
+		    setup_sink);
 }
 
 static int open_net(struct build *b)
@@ -331,8 +324,10 @@ static int build_in(struct build *b, uint64_t *took_ms)
 	b->s = sbx_sandbox_session(b->sb);
 	sbx_session_set_stream_open(b->s, sbx_task_net_stream_open, b->net);
 	err = clone_base(b);
-	if (!err && b->o->setup && *b->o->setup)
+	if (!err && b->o->setup && *b->o->setup) {
 		err = run_setup(b);
+		b->setup_failed = err != 0;
+	}
 	if (err) {
 		char msg[1024];
 
@@ -414,7 +409,7 @@ int sbx_warm_params_of(struct sbx_warm_params *p, const struct sbx_warm_build_op
 	return 0;
 }
 
-int sbx_warm_get(struct sbx_warm **out, bool *built, struct sbx_repo *repo,
+int sbx_warm_get(struct sbx_warm **out, struct sbx_warm_get_result *res, struct sbx_repo *repo,
 		 const struct sbx_warm_build_opts *o)
 {
 	struct sbx_warm_params p;
@@ -424,7 +419,7 @@ int sbx_warm_get(struct sbx_warm **out, bool *built, struct sbx_repo *repo,
 	int lock = -1, err;
 
 	*out = NULL;
-	*built = false;
+	memset(res, 0, sizeof(*res));
 	memset(&b, 0, sizeof(b));
 	if (o->setup && strlen(o->setup) > SBX_WARM_SETUP_MAX)
 		return sbx_error_set(SBX_ELIMIT, "sbx.setup is over %u bytes", SBX_WARM_SETUP_MAX);
@@ -462,14 +457,17 @@ int sbx_warm_get(struct sbx_warm **out, bool *built, struct sbx_repo *repo,
 	if ((err = sbx_rmtree(b.dir)) || (err = sbx_mkdirs(b.dir)))
 		goto out;
 	err = build_in(&b, &took);
+	res->setup_failed = b.setup_failed;
 	if (!err)
 		err = sbx_warm_install(repo, b.dir, key, o->rebuild);
 	if (err) {
 		sbx_error_prefix(err, "cannot build the warm base");
 		goto out;
 	}
-	if (!(err = sbx_warm_open(out, repo, key)))
-		*built = true;
+	if (!(err = sbx_warm_open(out, repo, key))) {
+		res->built = true;
+		res->build_ms = took;
+	}
 	progress(o, "built warm base %.12s in %.1f s", key, (double)took / 1000);
 out:
 	if (b.dir && err) {

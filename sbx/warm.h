@@ -161,11 +161,15 @@ int sbx_warm_params_of(struct sbx_warm_params *p, const struct sbx_warm_build_op
  * The warm base for o's key, built first (under the key's lock; another
  * process building it is waited for) when there is none, when the one
  * there is damaged (removed, with a progress line), or with o->rebuild.
- * Needs our VMM (KVM).  *built says whether this call built it.  A failed
- * setup (its exit status, its last line of stderr) fails the build and
- * leaves nothing behind.
+ * Needs our VMM (KVM).  A failed setup (its exit status, its last line of
+ * stderr; res->setup_failed) fails the build and leaves nothing behind.
  */
-int sbx_warm_get(struct sbx_warm **out, bool *built, struct sbx_repo *repo,
+struct sbx_warm_get_result {
+	bool built;			/* this call built it */
+	uint64_t build_ms;		/* how long that took */
+	bool setup_failed;		/* the build failed in sbx.setup */
+};
+int sbx_warm_get(struct sbx_warm **out, struct sbx_warm_get_result *res, struct sbx_repo *repo,
 		 const struct sbx_warm_build_opts *o);
 
 #endif
