@@ -14,6 +14,7 @@
 #include "sbx/sandbox.h"
 #include "sbx/task-env.h"
 #include "sbx/task-net.h"
+#include "sbx/task-run.h"
 #include "sbx/task-scripts.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -393,6 +394,34 @@ out:
 	free(record);
 	free(buf);
 	return err;
+}
+
+int sbx_warm_opts_from_config(struct sbx_warm_build_opts *o, char **setup, struct sbx_repo *repo)
+{
+	struct sbx_config *cfg = NULL;
+	int err;
+
+	*setup = NULL;
+	o->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
+	o->console_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX;
+	if ((err = sbx_bundle_config_depth(repo->git, &o->depth)) || (err = sbx_config_open(&cfg, repo)))
+		return err;
+	err = sbx_config_string(cfg, "sbx.setup", setup);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_duration_ms(cfg, "sbx.setupTimeout", &o->setup_timeout_ms);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_size(cfg, "sbx.diskLimit", 1, &o->disk_limit);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_duration_ms(cfg, "sbx.bootTimeout", &o->boot_timeout_ms);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_size(cfg, "sbx.maxConsoleLogSize", 1, &o->console_max);
+	sbx_config_free(cfg);
+	if (*setup && !**setup) {
+		free(*setup);
+		*setup = NULL;
+	}
+	o->setup = *setup;
+	return err == SBX_ENOTFOUND ? 0 : err;
 }
 
 int sbx_warm_params_of(struct sbx_warm_params *p, const struct sbx_warm_build_opts *o)

@@ -155,6 +155,12 @@ struct sbx_warm_build_opts {
 	void *output_opaque;
 };
 
+/*
+ * From git config, what `git sbx task` would use: sbx.setup (*setup, owned;
+ * NULL when unset or empty), sbx.setupTimeout, sbx.historyDepth,
+ * sbx.diskLimit, sbx.bootTimeout, sbx.maxConsoleLogSize.
+ */
+int sbx_warm_opts_from_config(struct sbx_warm_build_opts *o, char **setup, struct sbx_repo *repo);
 /* The key's parameters for these options (p points into o). */
 int sbx_warm_params_of(struct sbx_warm_params *p, const struct sbx_warm_build_opts *o);
 /*
