@@ -709,8 +709,14 @@ static const char *gc_reason(struct sbx_repo *repo, const char *key, uint64_t ex
 	if (sbx_image_resolve(&img, w->image_id) == SBX_ENOTFOUND) {
 		snprintf(why, n, "its image %.12s is gone", w->image_id);
 	} else if (expiry_ms && now_ms() - w->used_ms > (int64_t)expiry_ms) {
-		snprintf(why, n, "not used for %lld days",
-			 (long long)((now_ms() - w->used_ms) / (24 * 3600 * 1000)));
+		int64_t s = (now_ms() - w->used_ms) / 1000;
+
+		if (s < 3600)
+			snprintf(why, n, "not used for %lld s", (long long)s);
+		else if (s < 3 * 86400)
+			snprintf(why, n, "not used for %lld hours", (long long)(s / 3600));
+		else
+			snprintf(why, n, "not used for %lld days", (long long)(s / 86400));
 	} else {
 		sbx_warm_free(w);
 		return NULL;
