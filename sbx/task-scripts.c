@@ -41,13 +41,10 @@ const char sbx_task_update_script[] =
 	"  rm -f /run/sbx/base.bundle 2>/dev/null || true\n"
 	"fi\n"
 	"git checkout -q -f -B \"$SBX_BRANCH\" \"$SBX_BASE\"\n"
-	"git update-ref \"refs/remotes/host/$SBX_BRANCH\" \"$SBX_BASE\"\n"
-	"for r in $(git for-each-ref --format='%(refname)' refs/heads/ refs/remotes/host/); do\n"
-	"  case \"$r\" in\n"
-	"  \"refs/heads/$SBX_BRANCH\"|\"refs/remotes/host/$SBX_BRANCH\") ;;\n"
-	"  *) git update-ref -d \"$r\" ;;\n"
-	"  esac\n"
-	"done\n"
+	"{ echo \"update refs/remotes/host/$SBX_BRANCH $SBX_BASE\"\n"
+	"  git for-each-ref --format='%(refname)' refs/heads/ refs/remotes/host/ |\n"
+	"    grep -vxF -e \"refs/heads/$SBX_BRANCH\" -e \"refs/remotes/host/$SBX_BRANCH\" |\n"
+	"    sed 's/^/delete /'; } | git update-ref --stdin\n"
 	"git config user.name \"$SBX_USER_NAME\"\n"
 	"git config user.email \"$SBX_USER_EMAIL\"\n";
 
