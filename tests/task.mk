@@ -19,4 +19,4 @@ tests_unit_test_agent_SOURCES = tests/unit/test-agent.c tests/unit/git-fixture.h
 tests_unit_test_agent_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-agent
-EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh
+EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh tests/bench/warm.sh
