@@ -103,6 +103,8 @@ static int start_warm(struct run *r, const struct sbx_image *img, const char *di
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
 	const struct sbx_reseed_result *rs;
 	char *state = NULL, *mem = NULL, *layer = sbx_path_join(r->warm->dir, "disk.qcow2"), age[32];
+	char *link_path = NULL;
+	const char *backing;
 	uint64_t t;
 	int lock = -1, err;
 
@@ -110,8 +112,20 @@ static int start_warm(struct run *r, const struct sbx_image *img, const char *di
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 		goto out;
 	}
+	/*
+	 * The task disk's backing file is a hard link to the warm base's
+	 * layer beside it: the task disk stays whole (and that layer's space
+	 * in use) until `git sbx rm`, whatever gc or --rebuild do to the warm
+	 * base.  Where links fail, the layer's own path.
+	 */
 	unlink(disk);
-	if ((err = sbx_sandbox_make_disk_over(layer, disk))) {
+	if (!(link_path = sbx_path_join(r->task->dir, "warm-layer.qcow2"))) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	unlink(link_path);
+	backing = link(layer, link_path) ? layer : "warm-layer.qcow2";
+	if ((err = sbx_sandbox_make_disk_over(backing, disk))) {
 		sbx_error_prefix(err, "cannot create the task disk over the warm base's");
 		goto out;
 	}
@@ -148,6 +162,7 @@ out:
 	free(state);
 	free(mem);
 	free(layer);
+	free(link_path);
 	return err;
 }
 
@@ -246,6 +261,13 @@ int run_start(struct run *r, const struct sbx_image *img, const char *disk, cons
 		if (sbx_warm_remove(r->repo, key))
 			pr_warn("%s", sbx_error());
 		sbx_unlock(lock);
+	}
+	{
+		char *lp = sbx_path_join(r->task->dir, "warm-layer.qcow2");
+
+		if (lp)
+			unlink(lp);
+		free(lp);
 	}
 	sbx_warm_free(r->warm);
 	r->warm = NULL;
