@@ -6,6 +6,10 @@
 const char sbx_task_stage_script[] =
 	"umask 022 && mkdir -p /run/sbx && cat > \"/run/sbx/$1\" && chmod \"$2\" \"/run/sbx/$1\"";
 
+/* Staged by root, all at once: an archive of them (sbx/tar.h) on stdin. */
+const char sbx_task_stage_tar_script[] =
+	"umask 022 && mkdir -p /run/sbx && exec tar -x -f - -C /run/sbx";
+
 /*
  * The agent user's clone of the base.  `git clone` cannot take a cut
  * bundle (docs/design.md, "Git as the transport"), so: init, shallow list,

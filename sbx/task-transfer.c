@@ -8,8 +8,10 @@
 #include "sbx/task.h"
 #include "sbx/task-net.h"
 #include "sbx/task-scripts.h"
+#include "sbx/tar.h"
 #include "sbx/warm.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,42 +56,68 @@ int run_stage(struct run *r, const char *name, const char *mode, const uint8_t *
 	return 0;
 }
 
-/* The prompt and a script agent into /run/sbx. */
-static int stage_task_files(struct run *r)
-{
-	int err;
+/*
+ * What a task stages in the guest's /run/sbx (the base's bundle, the
+ * prompt, a script agent) goes as one archive, <task dir>/stage.tar,
+ * extracted by one `tar -x` as root: one exec, not one per file.
+ */
+struct stage {
+	struct sbx_tar tar;
+	int fd;
+	char *path;
+};
 
-	if ((err = run_stage(r, "prompt", "644", (const uint8_t *)r->task->prompt,
-			     strlen(r->task->prompt), -1)))
-		return err;
-	if (r->o->agent->script)
-		err = run_stage(r, "agent", "755", (const uint8_t *)r->o->agent->script,
-				r->o->agent->script_len, -1);
+static int stage_open(struct run *r, struct stage *st)
+{
+	st->fd = -1;
+	if (!(st->path = sbx_path_join(r->task->dir, "stage.tar")))
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	st->fd = open(st->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (st->fd < 0)
+		return sbx_error_errno(SBX_EIO, "cannot create '%s'", st->path);
+	sbx_tar_init(&st->tar, st->fd);
+	return 0;
+}
+
+static void stage_close(struct stage *st)
+{
+	if (st->fd >= 0)
+		close(st->fd);
+	if (st->path)
+		unlink(st->path);
+	free(st->path);
+}
+
+/* The prompt and a script agent. */
+static int stage_task_files(struct run *r, struct stage *st)
+{
+	int err = sbx_tar_add(&st->tar, "prompt", 0644, r->task->prompt, strlen(r->task->prompt));
+
+	if (!err && r->o->agent->script)
+		err = sbx_tar_add(&st->tar, "agent", 0755, r->o->agent->script,
+				  r->o->agent->script_len);
 	return err;
 }
 
 /*
- * Pack the base into <task dir>/base.bundle (whole, or with bo->have only
- * what the warm base's guest lacks) and stage it; r->shallow gets the cut.
- * With bo->have and the guest up to date, nothing is staged (*sent false).
+ * The base's bundle (whole, or with bo->have only what the warm base's
+ * guest lacks) as base.bundle; r->shallow gets the cut.  With bo->have and
+ * the guest up to date nothing is added (*sent false); SBX_ELIMIT leaves
+ * nothing behind either.
  */
-static int send_bundle(struct run *r, const struct sbx_bundle_create_opts *bo, bool *sent)
+static int stage_bundle(struct run *r, struct stage *st, const struct sbx_bundle_create_opts *bo,
+			bool *sent)
 {
 	struct sbx_bundle_info info = { 0 };
-	char *path = sbx_path_join(r->task->dir, "base.bundle");
 	size_t i;
-	int fd = -1, err;
+	int err;
 
 	*sent = false;
-	if (!path)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = sbx_error_errno(SBX_EIO, "cannot create '%s'", path);
-		goto out;
-	}
-	err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, bo, fd);
+	if ((err = sbx_tar_begin(&st->tar, "base.bundle", 0644)))
+		return err;
+	err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, bo, st->fd);
 	if (err) {
+		sbx_tar_drop(&st->tar);
 		if (err != SBX_ELIMIT || !bo->have)
 			sbx_error_prefix(err, "cannot pack the base");
 		goto out;
@@ -107,6 +135,7 @@ static int send_bundle(struct run *r, const struct sbx_bundle_create_opts *bo, b
 	}
 	if (info.up_to_date) {
 		run_progress(r, "sending the base: the warm base has it");
+		err = sbx_tar_drop(&st->tar);
 		goto out;
 	}
 	if (bo->have)
@@ -115,19 +144,86 @@ static int send_bundle(struct run *r, const struct sbx_bundle_create_opts *bo, b
 	else
 		run_progress(r, "sending the base: %zu commits, %zu objects, %llu bytes", info.ncommits,
 			     info.nobjects, (unsigned long long)info.bytes);
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		err = sbx_error_errno(SBX_EIO, "cannot rewind the bundle");
-		goto out;
-	}
-	if (!(err = run_stage(r, "base.bundle", "644", NULL, 0, fd)))
+	if (!(err = sbx_tar_end(&st->tar)))
 		*sent = true;
 out:
 	sbx_bundle_info_clear(&info);
-	if (fd >= 0)
-		close(fd);
-	unlink(path);
-	free(path);
 	return err;
+}
+
+/* Without tar in the guest: each entry of the archive staged on its own. */
+static int stage_each(struct run *r, struct stage *st)
+{
+	char *part = sbx_path_join(r->task->dir, "stage.part");
+	uint64_t off = 0;
+	int fd = -1, err = 0;
+
+	if (!part)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	pr_debug("task: the guest has no tar; staging file by file");
+	while (!err && off + SBX_TAR_BLOCK <= st->tar.off) {
+		uint8_t h[SBX_TAR_BLOCK], buf[65536];
+		char name[101], mode[8];
+		uint64_t size, left;
+
+		if (pread(st->fd, h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h)) {
+			err = sbx_error_errno(SBX_EIO, "cannot read '%s'", st->path);
+			break;
+		}
+		if (!h[0])
+			break;	/* the end blocks */
+		memcpy(name, h, 100);
+		name[100] = 0;
+		snprintf(mode, sizeof(mode), "%.3s", (const char *)h + 104);
+		size = strtoull((const char *)h + 124, NULL, 8);
+		off += SBX_TAR_BLOCK;
+		fd = open(part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			err = sbx_error_errno(SBX_EIO, "cannot create '%s'", part);
+			break;
+		}
+		for (left = size; left && !err; ) {
+			size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+
+			if (pread(st->fd, buf, n, (off_t)(off + size - left)) != (ssize_t)n ||
+			    write(fd, buf, n) != (ssize_t)n)
+				err = sbx_error_errno(SBX_EIO, "cannot copy '%s'", name);
+			left -= n;
+		}
+		if (!err && lseek(fd, 0, SEEK_SET) < 0)
+			err = sbx_error_errno(SBX_EIO, "cannot rewind '%s'", part);
+		if (!err)
+			err = run_stage(r, name, mode, NULL, 0, fd);
+		close(fd);
+		fd = -1;
+		off += (size + SBX_TAR_BLOCK - 1) / SBX_TAR_BLOCK * SBX_TAR_BLOCK;
+	}
+	unlink(part);
+	free(part);
+	return err;
+}
+
+/* The archive, extracted in /run/sbx by root. */
+static int stage_send(struct run *r, struct stage *st)
+{
+	const char *argv[] = { "sh", "-c", sbx_task_stage_tar_script, NULL };
+	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct sbx_exec_result res;
+	int err;
+
+	if ((err = sbx_tar_finish(&st->tar)))
+		return err;
+	if (lseek(st->fd, 0, SEEK_SET) < 0)
+		return sbx_error_errno(SBX_EIO, "cannot rewind '%s'", st->path);
+	if ((err = run_exec_step(r, "sending the base and the prompt", argv, env, false, NULL, 0,
+				 st->fd, NULL, &res)))
+		return err;
+	if (res.code == 127)
+		return stage_each(r, st);	/* an image without tar */
+	if (res.code)
+		return sbx_error_set(SBX_ERROR, "the guest could not store the base and the prompt "
+				     "(exit %d: %s)", res.code, run_tail_line(r));
+	return 0;
 }
 
 int run_transfer_in(struct run *r)
@@ -135,15 +231,22 @@ int run_transfer_in(struct run *r)
 	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
 	const char *argv[] = { "sh", "-c", sbx_task_clone_script, NULL };
 	struct sbx_exec_result res;
+	struct stage st = { 0 };
 	struct envb env;
 	bool sent;
 	int err;
 
 	bo.branch = r->task->branch;
 	bo.depth = r->depth;
-	if ((err = send_bundle(r, &bo, &sent)) || (err = stage_task_files(r)))
-		return err;
-	if ((err = run_env_init(&env, r)))
+	err = stage_open(r, &st);
+	if (!err)
+		err = stage_bundle(r, &st, &bo, &sent);
+	if (!err)
+		err = stage_task_files(r, &st);
+	if (!err)
+		err = stage_send(r, &st);
+	stage_close(&st);
+	if (err || (err = run_env_init(&env, r)))
 		return err;
 	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow)) &&
 	    !(err = env_add(&env, "SBX_USER_NAME", r->user_name)) &&
@@ -162,30 +265,37 @@ int run_transfer_in_warm(struct run *r)
 	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
 	const char *argv[] = { "sh", "-c", sbx_task_update_script, NULL };
 	struct sbx_exec_result res;
+	struct stage st = { 0 };
 	struct envb env;
 	bool sent = false;
 	int err = 0;
 
 	bo.branch = r->task->branch;
 	bo.depth = r->warm->depth;
+	if ((err = stage_open(r, &st)))
+		goto out;
 	if (git_oid_cmp(&r->task->base, &r->warm->base)) {
 		/* Only what the guest lacks; past depth commits of it, or other history, all of it. */
 		bo.have = &r->warm->base;
 		bo.max_new = r->warm->depth;
-		err = send_bundle(r, &bo, &sent);
+		err = stage_bundle(r, &st, &bo, &sent);
 		if (err == SBX_ELIMIT) {
 			run_progress(r, "the base is far from the warm base's (%s): sending it whole",
 				     sbx_error());
 			bo.have = NULL;
 			bo.max_new = 0;
-			err = send_bundle(r, &bo, &sent);
+			err = stage_bundle(r, &st, &bo, &sent);
 		}
 	} else {
 		run_progress(r, "sending the base: the warm base has it");
 	}
-	if (err || (err = stage_task_files(r)))
-		return err;
-	if ((err = run_env_init(&env, r)))
+	if (!err)
+		err = stage_task_files(r, &st);
+	if (!err)
+		err = stage_send(r, &st);
+out:
+	stage_close(&st);
+	if (err || (err = run_env_init(&env, r)))
 		return err;
 	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow ? r->shallow : "")) &&
 	    !(err = env_add(&env, "SBX_FETCH", sent ? "1" : "")) &&
