@@ -111,6 +111,8 @@ int sbx_warm_remove(struct sbx_repo *repo, const char *key);
  */
 int sbx_warm_install(struct sbx_repo *repo, const char *build_dir, const char *key, bool replace);
 
+/* ---- listing and gc (sbx/warm-gc.c) ---- */
+
 /* Every warm base with a readable record, newest first; *nbad counts the rest. */
 int sbx_warm_list(struct sbx_warm ***out, size_t *n, size_t *nbad, struct sbx_repo *repo);
 void sbx_warm_list_free(struct sbx_warm **v, size_t n);

@@ -11,8 +11,10 @@ E2E_TESTS += tests/t/t5200-task-qemu.sh tests/t/t5210-task-hostile.sh tests/t/t5
 E2E_TESTS += tests/t/t5230-task-guest-output.sh
 # A task on our VMM in the nested harness.
 KVM_TESTS += tests/kvm/task.kvm tests/kvm/task-9p.kvm
-# Warm bases: build, restore, incremental bundles, a cold run's equal, fallback, gc.
-KVM_TESTS += tests/kvm/warm.kvm
+# Warm bases: build, restore, incremental bundles, a cold run's equal, fallback; the
+# command, a changed setup, two tasks at once, gc.
+KVM_TESTS += tests/kvm/warm.kvm tests/kvm/warm-ops.kvm
+EXTRA_DIST += tests/kvm/warm-lib.sh
 # Agents (presets, git config, scripts) and the tree names a result may not carry.
 check_PROGRAMS += tests/unit/test-agent
 tests_unit_test_agent_SOURCES = tests/unit/test-agent.c tests/unit/git-fixture.h
