@@ -33,6 +33,7 @@ static const struct cmd_struct commands[] = {
 	{ "task", cmd_task, NEED_REPO, "run an agent on a prompt in a microVM; its work lands on sbx/<id>" },
 	{ "version", cmd_version, TRY_REPO, "print versions, KVM status and the repository" },
 	{ "vm", cmd_vm, 0, "run a microVM directly (kernel, initrd, disks, console)" },
+	{ "warm", cmd_warm, NEED_REPO, "build this repository's warm base ahead of the first task (--list)" },
 };
 
 static const char *const sbx_usage[] = {

@@ -14,5 +14,7 @@ git_sbx_LDADD = $(SBX_LIBS)
 git_sbx_SOURCES += cmd/audit.c cmd/list.c cmd/show.c cmd/diff.c cmd/logs.c cmd/rm.c cmd/gc.c cmd/task-print.c cmd/task-print.h
 # git sbx task and git sbx demo
 git_sbx_SOURCES += cmd/task.c cmd/task-cmd.h cmd/demo.c
+# git sbx warm: warm bases ahead of time, and their list
+git_sbx_SOURCES += cmd/warm.c
 # git sbx proxy: the egress proxy on a host port (not listed; benchmarks, policy debugging)
 git_sbx_SOURCES += cmd/proxy.c

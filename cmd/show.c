@@ -155,8 +155,13 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 	print_time("started:", t->started_ms);
 	print_time("finished:", t->finished_ms);
 	if (t->started_ms) {
+		char start[1400];
+
 		format_phases(phases, sizeof(phases), t);
 		printf("%-10s%s\n", "time:", phases);
+		format_start(start, sizeof(start), t);
+		if (start[0])
+			print_field("start:", start);
 	}
 	if (has_audit > 0)
 		printf("%-10sallowed %zu, denied %zu connection%s; %zu command%s run\n", "network:",

@@ -64,7 +64,8 @@ void format_phases(char *buf, size_t n, const struct sbx_task *t)
 {
 	const uint64_t ms[] = { t->boot_ms, t->transfer_in_ms, t->agent_ms, t->transfer_out_ms,
 				t->import_ms };
-	static const char *const names[] = { "boot", "transfer in", "agent", "transfer out", "import" };
+	const char *const names[] = { t->warm ? "restore" : "boot", "transfer in", "agent",
+				      "transfer out", "import" };
 	size_t i, last = 0, used = 0;
 	char v[16];
 
@@ -87,6 +88,31 @@ void format_phases(char *buf, size_t n, const struct sbx_task *t)
 	}
 	if (last < sizeof(ms) / sizeof(ms[0]) && used < n)
 		snprintf(buf + used, n - used, " (then it ended)");
+}
+
+void format_start(char *buf, size_t n, const struct sbx_task *t)
+{
+	char age[32], took[16], agent[16];
+	size_t used = 0;
+
+	buf[0] = 0;
+	if (t->warm) {
+		format_age(age, sizeof(age), t->warm_created_ms);
+		used += (size_t)snprintf(buf, n, "restored from warm base %.12s (built %s)", t->warm, age);
+		if (t->warm_build_ms && used < n) {
+			format_ms(took, sizeof(took), t->warm_build_ms);
+			used += (size_t)snprintf(buf + used, n - used, "; this task built it first, in %s", took);
+		}
+	} else if (t->start_note) {
+		/* the record holds what the session said; escaped where it is printed */
+		used += (size_t)snprintf(buf, n, "%s", t->start_note);
+	} else if (t->boot_ms) {
+		used += (size_t)snprintf(buf, n, "booted cold");
+	}
+	if (t->boot_ms && t->transfer_in_ms && used < n) {
+		format_ms(agent, sizeof(agent), t->warm_build_ms + t->boot_ms + t->transfer_in_ms);
+		snprintf(buf + used, n - used, "; start to agent %s", agent);
+	}
 }
 
 static json_t *json_oid(const git_oid *id)
@@ -130,8 +156,23 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 	err |= sbx_json_set(o, "created_ms", json_integer(t->created_ms));
 	err |= sbx_json_set(o, "started_ms", json_integer(t->started_ms));
 	err |= sbx_json_set(o, "finished_ms", json_integer(t->finished_ms));
+	err |= sbx_json_set(timing, "start_to_agent",
+			    json_u64(t->warm_build_ms + t->boot_ms + t->transfer_in_ms));
 	err |= sbx_json_set(o, "timing_ms", timing);
 	timing = NULL;
+	if (t->warm) {
+		json_t *w = json_object();
+
+		if (!w)
+			goto oom;
+		err |= sbx_json_set(w, "key", sbx_json_str(t->warm));
+		err |= sbx_json_set(w, "created_ms", json_integer(t->warm_created_ms));
+		err |= sbx_json_set(w, "build_ms", json_u64(t->warm_build_ms));
+		err |= sbx_json_set(o, "warm", w);
+	} else {
+		err |= sbx_json_set(o, "warm", json_null());
+	}
+	err |= sbx_json_set(o, "start_note", sbx_json_str(t->start_note));
 	err |= sbx_json_set(o, "exit_status", t->exit_status >= 0 ? json_integer(t->exit_status) : json_null());
 	err |= sbx_json_set(o, "result", t->has_result ? json_oid(&t->result) : json_null());
 	err |= sbx_json_set(o, "error", sbx_json_str(t->error));

@@ -24,9 +24,16 @@ void format_ms(char *buf, size_t n, uint64_t ms);
 /*
  * "boot 4.7s, transfer in 2.0s, agent 1.0s, transfer out 1.3s, import 172ms";
  * the phases that never ran are left out ("boot 4.7s (then it ended)"), and
- * a task whose VM never started says so.
+ * a task whose VM never started says so.  "restore" instead of "boot" for
+ * a task that restored a warm base.
  */
 void format_phases(char *buf, size_t n, const struct sbx_task *t);
+/*
+ * How the VM started: "restored from warm base 1a2b3c4d5e6f (built 3m ago);
+ * start to agent 1.2s", why it booted cold instead, or "" before it ran.
+ * Holds the record's note unescaped: print it with util/quote.h.
+ */
+void format_start(char *buf, size_t n, const struct sbx_task *t);
 /* One task as a JSON object on one line (no trailing newline); util/json.h escapes it. */
 void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s);
 /* The same object, to add to; dies when out of memory. */

@@ -154,6 +154,13 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 		       res->worktree_kept ? " (kept as it was: it has changes of yours)" : "");
 	format_phases(phases, sizeof(phases), t);
 	printf("  time: %s\n", phases);
+	{
+		char start[1400];
+
+		format_start(start, sizeof(start), t);
+		if (start[0])
+			print_quoted("  start: ", start);
+	}
 	if (res->log_truncated)
 		printf("  the log stopped at sbx.maxLogSize; the rest of the output was discarded\n");
 	if (res->imported)

@@ -282,15 +282,102 @@ out:
 	return err;
 }
 
+/* Every tree and blob of a tree into `seen` (what the receiver has): they are not sent. */
+static int mark_tree(struct sbx_oidset *seen, git_repository *repo, const git_oid *id, int depth)
+{
+	git_tree *tree = NULL;
+	size_t i, n;
+	int err;
+
+	if (depth > 512)
+		return sbx_error_set(SBX_ELIMIT, "tree %s nested too deeply", git_oid_tostr_s(id));
+	err = sbx_oidset_add(seen, id);
+	if (err <= 0)
+		return err;
+	if (git_tree_lookup(&tree, repo, id) < 0)
+		return sbx_git_error(SBX_ERROR, "cannot read a tree");
+	n = git_tree_entrycount(tree);
+	err = 0;
+	for (i = 0; i < n && err >= 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			err = mark_tree(seen, repo, git_tree_entry_id(e), depth + 1);
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+			err = sbx_oidset_add(seen, git_tree_entry_id(e));
+	}
+	git_tree_free(tree);
+	return err < 0 ? err : 0;
+}
+
+/*
+ * The commits the receiver of `have` lacks: breadth first from base, down
+ * to commits in `has` (the prerequisites).  SBX_ELIMIT past max_new, or
+ * when a root commit is reached outside `has` (history it does not share).
+ */
+static int pick_new_commits(struct sbx_oidvec *commits, struct sbx_oidvec *prereqs,
+			    struct sbx_oidset *included, git_repository *repo, const git_oid *base,
+			    const struct sbx_oidset *has, size_t max_new)
+{
+	struct sbx_oidvec queue = { 0 };
+	struct sbx_oidset pre = { 0 };
+	int err;
+
+	if ((err = sbx_oidvec_push(&queue, base)))
+		goto out;
+	while (queue.head < queue.n) {
+		git_oid id = queue.v[queue.head++];
+		git_commit *commit = NULL;
+		unsigned i, np;
+
+		if (sbx_oidset_has(has, &id)) {
+			err = sbx_oidset_add(&pre, &id);
+			if (err > 0)
+				err = sbx_oidvec_push(prereqs, &id);
+			if (err < 0)
+				goto out;
+			continue;
+		}
+		err = sbx_oidset_add(included, &id);
+		if (err < 0)
+			goto out;
+		if (err == 0)
+			continue;
+		if (max_new && commits->n >= max_new) {
+			err = sbx_error_set(SBX_ELIMIT, "over %zu commits to send", max_new);
+			goto out;
+		}
+		if ((err = sbx_oidvec_push(commits, &id)))
+			goto out;
+		if (git_commit_lookup(&commit, repo, &id) < 0) {
+			err = sbx_git_error(SBX_ERROR, "cannot read a commit of the history");
+			goto out;
+		}
+		np = git_commit_parentcount(commit);
+		if (!np)
+			err = sbx_error_set(SBX_ELIMIT, "the base's history has a root the receiver lacks");
+		for (i = 0; i < np && !err; i++)
+			err = sbx_oidvec_push(&queue, git_commit_parent_id(commit, i));
+		git_commit_free(commit);
+		if (err)
+			goto out;
+	}
+	err = 0;
+out:
+	sbx_oidvec_clear(&queue);
+	sbx_oidset_clear(&pre);
+	return err;
+}
+
 int sbx_bundle_create(struct sbx_bundle_info *info, git_repository *repo, const git_oid *base,
 		      const struct sbx_bundle_create_opts *opts,
 		      sbx_bundle_write_fn write, void *payload)
 {
 	struct create_ctx c = { .repo = repo, .write = write, .payload = payload };
-	struct sbx_oidvec commits = { 0 }, shallow = { 0 };
-	struct sbx_oidset included = { 0 };
+	struct sbx_oidvec commits = { 0 }, shallow = { 0 }, prereqs = { 0 }, hadv = { 0 };
+	struct sbx_oidset included = { 0 }, has = { 0 };
 	char hex[GIT_OID_HEXSZ + 1];
-	char *header = NULL;
+	char *header = NULL, *pre = NULL;
 	size_t i;
 	int err;
 
@@ -310,7 +397,32 @@ int sbx_bundle_create(struct sbx_bundle_info *info, git_repository *repo, const 
 			return sbx_error_set(SBX_EINVAL, "'%s' is not a valid branch name", opts->branch);
 	}
 
-	err = pick_commits(&commits, &included, repo, base, opts->depth);
+	if (opts->have) {
+		/* What the receiver has: the commits a bundle of `have` sent it. */
+		if ((err = pick_commits(&hadv, &has, repo, opts->have, opts->depth)))
+			goto out;
+		if (sbx_oidset_has(&has, base)) {
+			if (info)
+				info->up_to_date = true;
+			err = 0;
+			goto out;
+		}
+		err = pick_new_commits(&commits, &prereqs, &included, repo, base, &has, opts->max_new);
+		for (i = 0; !err && i < prereqs.n; i++) {
+			git_commit *commit = NULL;
+
+			if (git_commit_lookup(&commit, repo, &prereqs.v[i]) < 0) {
+				err = sbx_git_error(SBX_ERROR, "cannot read a commit");
+				break;
+			}
+			err = mark_tree(&c.seen, repo, git_commit_tree_id(commit), 0);
+			git_commit_free(commit);
+		}
+		if (!err && prereqs.n > SBX_BUNDLE_MAX_PREREQS)
+			err = sbx_error_set(SBX_ELIMIT, "over %d prerequisites", SBX_BUNDLE_MAX_PREREQS);
+	} else {
+		err = pick_commits(&commits, &included, repo, base, opts->depth);
+	}
 	if (err)
 		goto out;
 	if (git_packbuilder_new(&c.pb, repo) < 0) {
@@ -331,7 +443,7 @@ int sbx_bundle_create(struct sbx_bundle_info *info, git_repository *repo, const 
 			goto out;
 		}
 		np = git_commit_parentcount(commit);
-		for (k = 0; k < np; k++)
+		for (k = 0; k < np && !opts->have; k++)
 			if (!sbx_oidset_has(&included, git_commit_parent_id(commit, k)))
 				cut = true;
 		c.path[0] = '\0';
@@ -344,9 +456,20 @@ int sbx_bundle_create(struct sbx_bundle_info *info, git_repository *repo, const 
 		err = 0;
 	}
 
+	pre = calloc(prereqs.n + 1, GIT_OID_HEXSZ + 3);
+	if (!pre) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < prereqs.n; i++) {
+		/* "-<hex>\n": git allows an empty comment */
+		strcat(pre, "-");
+		strcat(pre, git_oid_tostr(hex, sizeof(hex), &prereqs.v[i]));
+		strcat(pre, "\n");
+	}
 	git_oid_tostr(hex, sizeof(hex), base);
-	if (asprintf(&header, "# v2 git bundle\n%s refs/heads/%s\n%s HEAD\n\n",
-		     hex, opts->branch, hex) < 0) {
+	if (asprintf(&header, "# v2 git bundle\n%s%s refs/heads/%s\n%s HEAD\n\n",
+		     pre, hex, opts->branch, hex) < 0) {
 		header = NULL;
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 		goto out;
@@ -367,6 +490,7 @@ int sbx_bundle_create(struct sbx_bundle_info *info, git_repository *repo, const 
 		info->bytes = c.bytes;
 		info->shallow = shallow.v;
 		info->nshallow = shallow.n;
+		info->nprereqs = prereqs.n;
 		shallow.v = NULL;
 	}
 	err = 0;
@@ -375,9 +499,13 @@ out_write:
 	sbx_error_prefix(err, "cannot send the bundle");
 out:
 	free(header);
+	free(pre);
 	git_packbuilder_free(c.pb);
 	sbx_oidset_clear(&c.seen);
 	sbx_oidset_clear(&included);
+	sbx_oidset_clear(&has);
+	sbx_oidvec_clear(&hadv);
+	sbx_oidvec_clear(&prereqs);
 	sbx_oidvec_clear(&commits);
 	sbx_oidvec_clear(&shallow);
 	return err;

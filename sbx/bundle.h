@@ -11,7 +11,8 @@
  *   "\n"
  *   "PACK" <version u32 BE> <count u32 BE> <objects> <20-byte SHA-1 trailer>
  *
- * To the guest (sbx_bundle_create): a v2 bundle with no prerequisites whose
+ * To the guest (sbx_bundle_create): a v2 bundle with no prerequisites (or,
+ * incremental, only commits the guest has; see `have` below) whose
  * pack holds the base commit and its history down to sbx.historyDepth
  * commits, trees and blobs complete.  git refuses to clone or fetch a
  * bundle whose prerequisites it lacks, and a fresh guest has nothing, so
@@ -57,8 +58,21 @@ typedef int (*sbx_bundle_write_fn)(const void *data, size_t len, void *payload);
 struct sbx_bundle_create_opts {
 	const char *branch;	/* e.g. "sbx/3": the ref is refs/heads/<branch> */
 	unsigned depth;		/* commits of history including base; 0 = all */
+	/*
+	 * An incremental bundle: the receiver holds `have` and the history a
+	 * bundle of it with this `depth` gave it (a warm base's guest).  The
+	 * bundle then holds only the commits it lacks, breadth first from the
+	 * base down to commits it has, which become the prerequisites
+	 * ("-<hex>" lines), and only the trees and blobs the prerequisites'
+	 * trees do not hold.  More than max_new commits to send (0: no
+	 * limit), or history that leaves what it has, is SBX_ELIMIT: send a
+	 * whole bundle instead.  When the receiver has the base already,
+	 * nothing is written and info->up_to_date is set.
+	 */
+	const git_oid *have;
+	size_t max_new;
 };
-#define SBX_BUNDLE_CREATE_OPTS_INIT { NULL, SBX_BUNDLE_DEFAULT_DEPTH }
+#define SBX_BUNDLE_CREATE_OPTS_INIT { NULL, SBX_BUNDLE_DEFAULT_DEPTH, NULL, 0 }
 
 struct sbx_bundle_info {
 	size_t ncommits;	/* commits in the pack */
@@ -66,6 +80,8 @@ struct sbx_bundle_info {
 	uint64_t bytes;		/* bundle size, header included */
 	git_oid *shallow;	/* commits whose parents were left out */
 	size_t nshallow;
+	size_t nprereqs;	/* an incremental bundle's prerequisites */
+	bool up_to_date;	/* incremental: the receiver has the base; nothing written */
 };
 void sbx_bundle_info_clear(struct sbx_bundle_info *info);
 

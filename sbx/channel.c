@@ -375,6 +375,28 @@ fail:
 	return err;
 }
 
+int sbx_session_attach(struct sbx_session **out, int fd)
+{
+	struct sbx_session *s;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	s->fd = fd;
+	/* sbx-init answered a HELLO before the save; it is in its frame loop now. */
+	s->hello = true;
+	snprintf(s->banner, sizeof(s->banner), "sbx-init (restored)");
+	s->next_id = 1;	/* no exec ran at the save: sbx-init refuses only ids in use */
+	chan_streams_init(&s->st);
+	if (set_nonblock(fd)) {
+		free(s);
+		return sbx_error_errno(SBX_EIO, "channel fd");
+	}
+	*out = s;
+	return 0;
+}
+
 void sbx_session_free(struct sbx_session *s)
 {
 	if (!s)

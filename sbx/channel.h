@@ -42,6 +42,13 @@ struct sbx_session;
  */
 int sbx_session_start(struct sbx_session **out, int fd, uint64_t hello_timeout_ms);
 void sbx_session_free(struct sbx_session *s);
+/*
+ * A session with a guest restored from a memory snapshot: its sbx-init
+ * greeted a host before the save and does not again, so nothing is waited
+ * for.  The save must have found the session idle (no exec running, no
+ * stream open).  Call sbx_session_reseed() first.  `fd` stays the caller's.
+ */
+int sbx_session_attach(struct sbx_session **out, int fd);
 
 /* Output sinks return 0 to go on or a negative SBX_ code to abort the exec (and session). */
 typedef int (*sbx_sink_fn)(void *opaque, int fd, const uint8_t *data, size_t len);

@@ -419,6 +419,14 @@ static int init_hash(const char *init, char hex[65])
 	return 0;
 }
 
+int sbx_image_init_hash(char out[65])
+{
+	char init[PATH_MAX];
+	int err = sbx_find_init(init, sizeof(init));
+
+	return err ? err : init_hash(init, out);
+}
+
 int sbx_image_boot_initrd(char *out, size_t outlen, const struct sbx_image *img)
 {
 	char init[PATH_MAX], hex[65], path[PATH_MAX + 32];

@@ -65,6 +65,8 @@ int sbx_image_list(int (*fn)(void *opaque, const struct sbx_image *img, const ch
 		   void *opaque);
 /* Remove a name; the image itself goes when no name points at it. */
 int sbx_image_remove(const char *name_or_id);
+/* The SHA-256 (hex) of the sbx-init this git-sbx boots images with (sbx_find_init). */
+int sbx_image_init_hash(char out[65]);
 /* Where sbx-init is: $SBX_INIT, next to the running binary in a build tree, or installed. */
 int sbx_find_init(char *out, size_t outlen);
 

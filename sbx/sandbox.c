@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define CMDLINE "console=ttyS0 quiet loglevel=4 panic=-1 reboot=t sbx.root=/dev/vda sbx.task=/dev/vdb"
+const char sbx_sandbox_cmdline[] = CMDLINE;
 
 /*
  * Stopping has a deadline at every step: the POWEROFF frame must leave
@@ -40,6 +41,14 @@
 #define STOP_GRACE_VMM_MS	10000
 #define STOP_GRACE_QEMU_MS	60000
 #define STOP_JOIN_MS		10000
+/*
+ * A restored guest answers RESEED from its idle frame loop: milliseconds on
+ * KVM, but give the nested harness's emulation room.  A save must end the
+ * VM within SAVE_END_MS (writing guest RAM to the memory file included).
+ */
+#define RESEED_MS		15000
+#define SAVE_END_MS		120000
+#define SAVE_STREAMS_MS		5000
 
 struct sbx_sandbox {
 	enum sbx_backend backend;
@@ -63,6 +72,8 @@ struct sbx_sandbox {
 	/* the serial console, into o->serial_log with a cap (both backends) */
 	struct sbx_console_log *console;
 	int threads_before;		/* our VMM with SBX_CHECK_LEAKS=1, else 0 */
+	bool restored;
+	struct sbx_reseed_result reseed;
 };
 
 pid_t sbx_sandbox_pid(const struct sbx_sandbox *sb)
@@ -114,6 +125,36 @@ int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path)
 	return qcow2_create(path, &o);
 }
 
+int sbx_sandbox_make_disk_over(const char *layer, const char *path)
+{
+	struct qcow2_create_opts o = QCOW2_CREATE_OPTS_INIT;
+
+	o.backing_file = layer;
+	o.backing_format = "qcow2";
+	o.extended_l2 = true;
+	return qcow2_create(path, &o);
+}
+
+enum sbx_backend sbx_sandbox_resolve(enum sbx_backend b, char *why, size_t whylen)
+{
+	struct vmm_kvm_info kvm;
+
+	if (whylen)
+		why[0] = 0;
+	if (b != SBX_BACKEND_AUTO)
+		return b;
+	if (sbx_kvm_check(&kvm)) {
+		vmm_kvm_summary(&kvm, why, whylen);
+		return SBX_BACKEND_QEMU;
+	}
+	return SBX_BACKEND_VMM;
+}
+
+const struct sbx_reseed_result *sbx_sandbox_reseed(const struct sbx_sandbox *sb)
+{
+	return sb->restored ? &sb->reseed : NULL;
+}
+
 bool sbx_sandbox_disk_full(const struct sbx_sandbox *sb)
 {
 	return sbx_vmm_disk_full(sb->vmm);
@@ -163,6 +204,15 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 	spec.console_port = SBX_CHANNEL_PORT;
 	spec.console_in_fd = spec.console_out_fd = sb->vm_chan;
 	spec.rng = true;
+	if (o->save) {
+		spec.save_mem_fd = o->save_mem_fd;
+		spec.save_state_fd = o->save_state_fd;
+	}
+	if (o->restore_state) {
+		spec.restore_state = o->restore_state;
+		spec.restore_mem[0] = o->restore_mem;
+		spec.restore_nmem = 1;
+	}
 	err = sbx_vmm_start(&sb->vmm, &spec);
 	if (err)
 		return err;
@@ -482,7 +532,12 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 			sb->backend = SBX_BACKEND_VMM;
 		}
 	} else if (sb->backend == SBX_BACKEND_QEMU) {
-		snprintf(sb->qemu_why, sizeof(sb->qemu_why), "--backend qemu");
+		snprintf(sb->qemu_why, sizeof(sb->qemu_why), "%s",
+			 o->qemu_why && *o->qemu_why ? o->qemu_why : "--backend qemu");
+	}
+	if (sb->backend != SBX_BACKEND_VMM && (o->save || o->restore_state)) {
+		err = sbx_error_set(SBX_EUNSUPPORTED, "memory snapshots need our VMM (KVM)");
+		goto fail;
 	}
 	{
 		/* An image from an older git-sbx boots with this sbx-init (sbx/image.h). */
@@ -496,6 +551,23 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	}
 	if (err)
 		goto fail;
+	if (o->restore_state) {
+		/* sbx-init is mid-session, idle: no HELLO comes; new entropy and the clock first. */
+		sb->restored = true;
+		err = sbx_session_attach(&sb->session, sb->chan);
+		if (!err)
+			err = sbx_session_reseed(sb->session, RESEED_MS, &sb->reseed);
+		if (err) {
+			for (int i = 0; i < 100 && !sb->vm_done; i++)
+				usleep(10000);
+			if (sb->vm_done && sb->vr.message[0])
+				sbx_error_prefix(err, "the VM: %s", sb->vr.message);
+			goto fail;
+		}
+		sb->boot_ms = now_ms() - t0;
+		*out = sb;
+		return 0;
+	}
 	hello_ms = o->boot_timeout_ms ? o->boot_timeout_ms :
 		   sb->backend == SBX_BACKEND_QEMU ? 600000 : 120000;
 	err = sbx_session_start(&sb->session, sb->chan, hello_ms);
@@ -620,4 +692,55 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 	free_sandbox(sb);
 	ferr = check_threads(before);
 	return err ? err : ferr;
+}
+
+int sbx_sandbox_save(struct sbx_sandbox *sb, struct sbx_sandbox_saved *info)
+{
+	uint64_t deadline;
+	int err = 0;
+
+	if (info)
+		memset(info, 0, sizeof(*info));
+	if (!sb->vmm) {
+		free_sandbox(sb);
+		return sbx_error_set(SBX_EUNSUPPORTED, "memory snapshots need our VMM (KVM)");
+	}
+	/* The guest's streams (a setup's downloads) close first: none may be open in a snapshot. */
+	deadline = now_ms() + SAVE_STREAMS_MS;
+	while (sb->session && sbx_session_streams(sb->session) && now_ms() < deadline && !err)
+		err = sbx_session_serve(sb->session, 50);
+	if (!err && sb->session && sbx_session_streams(sb->session))
+		err = sbx_error_set(SBX_ERROR, "the guest kept %u connection(s) open; not saved",
+				    sbx_session_streams(sb->session));
+	if (!err)
+		err = sbx_vmm_save(sb->vmm);
+	if (!err) {
+		deadline = now_ms() + SAVE_END_MS;
+		while (!sb->vm_done && now_ms() < deadline)
+			usleep(5000);
+		if (!sb->vm_done)
+			err = sbx_error_set(SBX_ETIMEDOUT, "the VMM did not end within %d s of the save",
+					    SAVE_END_MS / 1000);
+	}
+	if (!err && sb->vm_err)
+		err = sbx_error_set(sb->vm_err, "%s", sb->vr.message);
+	else if (!err && sb->vres.saved && sb->vres.save_err)
+		err = sbx_error_set(sb->vres.save_err, "the save failed: %s", sb->vres.save_error);
+	else if (!err && sb->vr.end != VM_END_SAVED)
+		err = sbx_error_set(SBX_ERROR, "the VM ended before it was saved: %s",
+				    sb->vr.message[0] ? sb->vr.message : "no reason given");
+	if (!err && info) {
+		info->pause_ns = sb->vres.save.pause_ns;
+		info->mem_bytes = sb->vres.save.mem_bytes;
+		info->state_bytes = sb->vres.save.state_bytes;
+	}
+	{
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", err ? sbx_error() : "");
+		free_sandbox(sb);
+		if (err)
+			sbx_error_set(err, "%s", msg);
+	}
+	return err;
 }

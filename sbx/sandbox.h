@@ -35,17 +35,40 @@ struct sbx_sandbox_opts {
 	uint64_t serial_max;		/* bytes serial_log may hold, a note included; 0 = no cap */
 	uint64_t disk_limit;		/* bytes the task disk's file may take; 0 = none (VMM only) */
 	enum sbx_backend backend;
+	const char *qemu_why;		/* with backend QEMU: why, for the warning (sbx_sandbox_resolve) */
 	bool quiet;			/* no warning about emulation */
+	/*
+	 * Memory snapshots, our VMM only (sbx/vmm-proc.h).  With `save`,
+	 * sbx_sandbox_save() saves the VM into the two fds (the caller's; the
+	 * VMM writes them).  With restore_state and restore_mem the VM starts
+	 * where a save left it instead of booting: same cpus, memory and
+	 * image, and a task disk in the state it was saved in (a new overlay
+	 * over that layer); the session is attached and reseeded
+	 * (sbx_session_reseed) before sbx_sandbox_start() returns.
+	 */
+	bool save;
+	int save_mem_fd, save_state_fd;
+	const char *restore_state, *restore_mem;
 };
 /* The console log's cap (sbx.maxConsoleLogSize for tasks): the guest is root and may flood it. */
 #define SBX_SANDBOX_DEFAULT_SERIAL_MAX (4ULL << 20)
 #define SBX_SANDBOX_OPTS_INIT { .cpus = 2, .memory = 1ULL << 30, \
-				.serial_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX }
+				.serial_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX, \
+				.save_mem_fd = -1, .save_state_fd = -1 }
 
 struct sbx_sandbox;
 
 /* Create a task disk: a qcow2 overlay (with subclusters) over the image's task base. */
 int sbx_sandbox_make_disk(const struct sbx_image *image, const char *path);
+/* A task disk over a frozen qcow2 layer (a warm base's), not the image's. */
+int sbx_sandbox_make_disk_over(const char *layer, const char *path);
+/*
+ * The backend AUTO stands for here: our VMM when the KVM check passes,
+ * else QEMU with the check's summary in why (for opts.qemu_why).
+ */
+enum sbx_backend sbx_sandbox_resolve(enum sbx_backend b, char *why, size_t whylen);
+/* The kernel command line every sandbox boots with (a warm base's key holds it). */
+extern const char sbx_sandbox_cmdline[];
 
 /* Boot and wait for sbx-init's hello.  On failure the VM is gone. */
 int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o);
@@ -57,6 +80,21 @@ uint64_t sbx_sandbox_boot_ms(const struct sbx_sandbox *sb);
 const char *sbx_sandbox_backend_name(const struct sbx_sandbox *sb);
 /* Has the guest written past opts.disk_limit? */
 bool sbx_sandbox_disk_full(const struct sbx_sandbox *sb);
+/* A restored sandbox: the reseed's answer (sbx/channel.h); NULL for a booted one. */
+const struct sbx_reseed_result *sbx_sandbox_reseed(const struct sbx_sandbox *sb);
+
+/*
+ * Save the VM (opts.save) into the save fds and end it; the sandbox is
+ * freed either way.  The session must be idle: no exec running, no stream
+ * the guest opened still open (it waits up to 5 s for those to close).
+ * 0 when the VMM said the save succeeded and the VM ended saved (its disks
+ * closed: the task disk is the layer that belongs with the save), with
+ * *info filled when non-NULL.
+ */
+struct sbx_sandbox_saved {
+	uint64_t pause_ns, mem_bytes, state_bytes;
+};
+int sbx_sandbox_save(struct sbx_sandbox *sb, struct sbx_sandbox_saved *info);
 
 struct sbx_sandbox_end {
 	bool clean;		/* sbx-init powered the VM off when asked */

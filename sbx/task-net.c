@@ -189,13 +189,17 @@ int sbx_task_net_open(struct sbx_task_net **out, struct sbx_config *cfg,
 			sbx_error_prefix(err, "--allow-preset");
 			goto fail;
 		}
-	if ((err = sbx_secrets_load(&n->secrets, cfg, o->agent)))
+	if (!task && !o->audit_path) {
+		err = sbx_error_set(SBX_EINVAL, "a network without a task needs an audit file");
 		goto fail;
-	snprintf(id, sizeof(id), "%u", task->id);
+	}
+	if (!o->no_secrets && (err = sbx_secrets_load(&n->secrets, cfg, o->agent)))
+		goto fail;
+	snprintf(id, sizeof(id), "%u", task ? task->id : 0);
 	if (n->secrets.n && (err = sbx_tls_ca_new(&n->ca, id)))
 		goto fail;
 
-	path = sbx_audit_path(task);
+	path = task ? sbx_audit_path(task) : strdup(o->audit_path);
 	if (!path) {
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 		goto fail;

@@ -14,6 +14,7 @@
 #ifndef SBX_SBX_TASK_NET_H
 #define SBX_SBX_TASK_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,12 +29,21 @@ struct sbx_task_net_opts {
 	const char *const *presets;	/* --allow-preset NAME */
 	size_t npresets;
 	const char *agent;		/* the agent's label: a preset name brings its rule and secret */
+	/*
+	 * A warm base's build (sbx/warm-build.c) has no task: its audit file
+	 * is this path, and it gets git config's rules only, no secret.
+	 */
+	const char *audit_path;		/* with task NULL */
+	bool no_secrets;
 };
-#define SBX_TASK_NET_OPTS_INIT { NULL, 0, NULL, 0, NULL }
+#define SBX_TASK_NET_OPTS_INIT { NULL, 0, NULL, 0, NULL, NULL, false }
 
 struct sbx_task_net;
 
-/* Everything is made here, the secrets' values read (a missing one is an error). */
+/*
+ * Everything is made here, the secrets' values read (a missing one is an
+ * error).  `task` may be NULL with o->audit_path.
+ */
 int sbx_task_net_open(struct sbx_task_net **out, struct sbx_config *cfg,
 		      const struct sbx_task *task, const struct sbx_task_net_opts *o);
 /* Ends every connection first, then the audit file. */

@@ -65,6 +65,8 @@ void sbx_task_free(struct sbx_task *t)
 	free(t->agent);
 	free(t->image);
 	free(t->error);
+	free(t->warm);
+	free(t->start_note);
 	free(t->dir);
 	free(t);
 }
@@ -171,6 +173,11 @@ int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
 		  (unsigned long long)t->boot_ms, (unsigned long long)t->transfer_in_ms,
 		  (unsigned long long)t->agent_ms, (unsigned long long)t->transfer_out_ms,
 		  (unsigned long long)t->import_ms);
+	if (t->warm)
+		sb_printf(&b, "warm %s %lld\n", t->warm, (long long)t->warm_created_ms);
+	if (t->warm_build_ms)
+		sb_printf(&b, "warm-built %llu\n", (unsigned long long)t->warm_build_ms);
+	put_str(&b, "start-note", t->start_note);
 	if (t->exit_status >= 0)
 		sb_printf(&b, "exit %d\n", t->exit_status);
 	if (t->has_result)
@@ -262,6 +269,22 @@ static int parse_i64(int64_t *out, const char *v)
 		return -1;
 	*out = (int64_t)u;
 	return 0;
+}
+
+/* "<64 hex> <created ms>" */
+static int parse_warm(struct sbx_task *t, const char *v)
+{
+	size_t i;
+
+	if (strlen(v) < 66 || v[64] != ' ')
+		return -1;
+	for (i = 0; i < 64; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return -1;
+	if (parse_i64(&t->warm_created_ms, v + 65))
+		return -1;
+	t->warm = strndup(v, 64);
+	return t->warm ? 0 : -1;
 }
 
 static int parse_timing(struct sbx_task *t, const char *v)
@@ -383,6 +406,12 @@ int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 		} else if (!strcmp(key, "timing")) {
 			if (parse_timing(t, val))
 				err = SBX_CORRUPT("bad timing in the task record");
+		} else if (!strcmp(key, "warm")) {
+			if (t->warm || parse_warm(t, val))
+				err = SBX_CORRUPT("bad warm base in the task record");
+		} else if (!strcmp(key, "warm-built")) {
+			if (task_parse_uint_str(val, UINT64_MAX / 2, &t->warm_build_ms))
+				err = SBX_CORRUPT("bad warm-built in the task record");
 		} else if (!strcmp(key, "exit")) {
 			uint64_t v;
 
@@ -395,6 +424,7 @@ int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 				    : !strcmp(key, "agent") ? &t->agent
 				    : !strcmp(key, "image") ? &t->image
 				    : !strcmp(key, "error") ? &t->error
+				    : !strcmp(key, "start-note") ? &t->start_note
 				    : !strcmp(key, "prompt") ? &t->prompt : NULL;
 
 			if (!strcmp(key, "branch"))

@@ -11,6 +11,8 @@
 #include "sbx/task-env.h"
 #include "sbx/task-net.h"
 #include "sbx/task-scripts.h"
+#include "sbx/task-run-int.h"
+#include "sbx/warm.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -23,54 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_UID 1000
-#define TAIL_MAX 2048
-
-/*
- * Deadlines (docs/design.md, "Deadlines"): every command we run in the
- * guest must show a sign of life within START_TIMEOUT_MS, the sweep must
- * end within SWEEP_TIMEOUT_MS, the other steps within the transfer
- * timeout, each plus the host's 30 s; the VM itself gets a limit that
- * covers all of them (VM_SLACK_MS for the stop), so a guest that stops
- * responding ends the task, whatever it does.
- */
-#define START_TIMEOUT_MS (30 * 1000)
-#define SWEEP_TIMEOUT_MS (60 * 1000)
-#define HOST_GRACE_MS (30 * 1000)
-#define VM_SLACK_MS (60 * 1000)
-
-struct run {
-	struct sbx_task_run_result *res;
-	const struct sbx_task_run_opts *o;
-	struct sbx_repo *repo;
-	struct sbx_task *task;
-	struct sbx_sandbox *sb;
-	struct sbx_session *s;
-	int log_fd;
-	uint64_t log_bytes, log_max;
-	uint64_t console_max;		/* sbx.maxConsoleLogSize */
-	uint64_t disk_limit;
-	uint64_t boot_timeout_ms;	/* 0: the sandbox's default */
-	unsigned depth;
-	char *user_name, *user_email;
-	char base_hex[GIT_OID_HEXSZ + 1];
-	char id[16];
-	char *shallow;			/* space-separated hex */
-	/* the import while the bundle streams */
-	struct sbx_bundle_import *imp;
-	git_oid old_tip;
-	int imp_err;
-	char imp_msg[512];
-	/* stderr of a step, its last bytes */
-	char tail[TAIL_MAX + 1];
-	size_t tail_len;
-	/* The guest did not end the agent by the host's deadline: why. */
-	char agent_lost[512];
-	/* The policy proxy, the secrets and the audit file (sbx/task-net.h). */
-	struct sbx_task_net *net;
-};
-
-static uint64_t mono_ms(void)
+uint64_t run_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -78,8 +33,7 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void progress(struct run *r, const char *fmt, ...) SBX_PRINTF(2, 3);
-static void progress(struct run *r, const char *fmt, ...)
+void run_progress(struct run *r, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -92,7 +46,7 @@ static void progress(struct run *r, const char *fmt, ...)
 	r->o->progress(r->o->progress_opaque, buf);
 }
 
-static void write_log(struct run *r, const void *data, size_t len)
+void run_write_log(struct run *r, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
@@ -148,7 +102,7 @@ static void keep_tail(struct run *r, const uint8_t *data, size_t len)
 }
 
 /* The last line of a step's stderr, printable, for an error message. */
-static const char *tail_line(struct run *r)
+const char *run_tail_line(struct run *r)
 {
 	char *end, *start;
 	size_t i;
@@ -172,7 +126,7 @@ static int agent_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	struct run *r = opaque;
 	bool shown = !r->res->log_truncated;
 
-	write_log(r, data, len);
+	run_write_log(r, data, len);
 	if (shown && r->o->output) {
 		size_t n = len;
 
@@ -186,36 +140,19 @@ static int agent_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 }
 
 /* A step's output: stderr into the log and the tail; stdout discarded. */
-static int step_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+int run_step_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 {
 	struct run *r = opaque;
 
 	if (fd == 2) {
 		keep_tail(r, data, len);
-		write_log(r, data, len);
+		run_write_log(r, data, len);
 	}
 	return 0;
 }
 
-/* The result bundle: stdout into the import, stderr as a step's. */
-static int collect_sink(void *opaque, int fd, const uint8_t *data, size_t len)
-{
-	struct run *r = opaque;
-	int err;
 
-	if (fd != 1)
-		return step_sink(opaque, fd, data, len);
-	if (r->imp_err)
-		return r->imp_err;
-	err = sbx_bundle_import_write(r->imp, data, len);
-	if (err) {
-		r->imp_err = err;
-		snprintf(r->imp_msg, sizeof(r->imp_msg), "%s", sbx_error());
-	}
-	return err;
-}
-
-static int env_init(struct envb *e, struct run *r)
+int run_env_init(struct envb *e, struct run *r)
 {
 	size_t i;
 	int err = 0;
@@ -230,7 +167,7 @@ static int env_init(struct envb *e, struct run *r)
 	return err;
 }
 
-static int exec_step_timeout(struct run *r, const char *what, const char *const *argv,
+int run_exec_step_timeout(struct run *r, const char *what, const char *const *argv,
 			     const char *const *env, bool as_agent, const uint8_t *in,
 			     size_t in_len, int in_fd, sbx_sink_fn sink,
 			     struct sbx_exec_result *res, uint64_t timeout_ms)
@@ -258,11 +195,11 @@ static int exec_step_timeout(struct run *r, const char *what, const char *const 
 	eo.stdin_fd = in_fd;
 	eo.stdin_buf = in;
 	eo.stdin_len = in_len;
-	eo.sink = sink ? sink : step_sink;
+	eo.sink = sink ? sink : run_step_sink;
 	eo.opaque = r;
 	r->tail_len = 0;
 	r->tail[0] = 0;
-	t0 = mono_ms();
+	t0 = run_mono_ms();
 	err = sbx_session_exec(r->s, &eo, res);
 	if (r->net) {
 		/* git-sbx's own steps are recorded by what they do, not by their scripts. */
@@ -271,7 +208,7 @@ static int exec_step_timeout(struct run *r, const char *what, const char *const 
 
 		ae.argv = shown;
 		ae.exit_code = err ? -1 : res->code;
-		ae.duration_ms = mono_ms() - t0;
+		ae.duration_ms = run_mono_ms() - t0;
 		ae.timed_out = err == SBX_ETIMEDOUT || (res->flags & PROTO_EXIT_TIMEOUT);
 		sbx_audit_exec(sbx_task_net_audit(r->net), &ae);
 	}
@@ -286,98 +223,15 @@ static int exec_step_timeout(struct run *r, const char *what, const char *const 
 	return 0;
 }
 
-static int exec_step(struct run *r, const char *what, const char *const *argv,
+int run_exec_step(struct run *r, const char *what, const char *const *argv,
 		     const char *const *env, bool as_agent, const uint8_t *in, size_t in_len,
 		     int in_fd, sbx_sink_fn sink, struct sbx_exec_result *res)
 {
-	return exec_step_timeout(r, what, argv, env, as_agent, in, in_len, in_fd, sink, res,
+	return run_exec_step_timeout(r, what, argv, env, as_agent, in, in_len, in_fd, sink, res,
 				 SBX_TASK_TRANSFER_TIMEOUT_MS);
 }
 
-static int stage(struct run *r, const char *name, const char *mode, const uint8_t *buf,
-		 size_t len, int fd)
-{
-	const char *argv[] = { "sh", "-c", sbx_task_stage_script, "sbx-stage", name, mode, NULL };
-	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	struct sbx_exec_result res;
-	char what[64];
-	int err;
 
-	snprintf(what, sizeof(what), "sending %s", name);
-	if ((err = exec_step(r, what, argv, env, false, buf, len, fd, NULL, &res)))
-		return err;
-	if (res.code)
-		return sbx_error_set(SBX_ERROR, "the guest could not store %s (exit %d: %s)", name,
-				     res.code, tail_line(r));
-	return 0;
-}
-
-static int transfer_in(struct run *r)
-{
-	struct sbx_bundle_create_opts bo = SBX_BUNDLE_CREATE_OPTS_INIT;
-	struct sbx_bundle_info info = { 0 };
-	const char *argv[] = { "sh", "-c", sbx_task_clone_script, NULL };
-	struct sbx_exec_result res;
-	struct envb env;
-	char *path = sbx_path_join(r->task->dir, "base.bundle");
-	size_t i;
-	int fd = -1, err;
-
-	if (!path)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = sbx_error_errno(SBX_EIO, "cannot create '%s'", path);
-		goto out;
-	}
-	bo.branch = r->task->branch;
-	bo.depth = r->depth;
-	if ((err = sbx_bundle_create_fd(&info, r->repo->git, &r->task->base, &bo, fd))) {
-		sbx_error_prefix(err, "cannot pack the base");
-		goto out;
-	}
-	progress(r, "sending the base: %zu commits, %zu objects, %llu bytes", info.ncommits,
-		 info.nobjects, (unsigned long long)info.bytes);
-	r->shallow = calloc(info.nshallow ? info.nshallow : 1, GIT_OID_HEXSZ + 1);
-	if (!r->shallow) {
-		err = sbx_error_set(SBX_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < info.nshallow; i++) {
-		if (i)
-			strcat(r->shallow, " ");
-		git_oid_tostr(r->shallow + strlen(r->shallow), GIT_OID_HEXSZ + 1, &info.shallow[i]);
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		err = sbx_error_errno(SBX_EIO, "cannot rewind the bundle");
-		goto out;
-	}
-	if ((err = stage(r, "base.bundle", "644", NULL, 0, fd)) ||
-	    (err = stage(r, "prompt", "644", (const uint8_t *)r->task->prompt,
-			 strlen(r->task->prompt), -1)) ||
-	    (r->o->agent->script &&
-	     (err = stage(r, "agent", "755", (const uint8_t *)r->o->agent->script,
-			  r->o->agent->script_len, -1))))
-		goto out;
-	if ((err = env_init(&env, r)))
-		goto out;
-	if (!(err = env_add(&env, "SBX_SHALLOW", r->shallow)) &&
-	    !(err = env_add(&env, "SBX_USER_NAME", r->user_name)) &&
-	    !(err = env_add(&env, "SBX_USER_EMAIL", r->user_email)))
-		err = exec_step(r, "cloning the base in the guest", argv, (const char *const *)env.v,
-				true, NULL, 0, -1, NULL, &res);
-	env_free(&env);
-	if (!err && res.code)
-		err = sbx_error_set(SBX_ERROR, "the guest could not check out the base (exit %d: %s)",
-				    res.code, tail_line(r));
-out:
-	sbx_bundle_info_clear(&info);
-	if (fd >= 0)
-		close(fd);
-	unlink(path);
-	free(path);
-	return err;
-}
 
 static int run_agent(struct run *r)
 {
@@ -389,7 +243,7 @@ static int run_agent(struct run *r)
 	size_t i;
 	int err;
 
-	if ((err = env_init(&env, r)))
+	if ((err = run_env_init(&env, r)))
 		return err;
 	for (i = 0; i < r->o->agent->nenv && !err; i++)
 		err = env_add_entry(&env, r->o->agent->env[i]);
@@ -409,7 +263,7 @@ static int run_agent(struct run *r)
 	eo.sink = agent_sink;
 	eo.opaque = r;
 	eo.interrupt = r->o->interrupt;
-	t0 = mono_ms();
+	t0 = run_mono_ms();
 	err = sbx_session_exec(r->s, &eo, &res);
 	env_free(&env);
 	if (r->net) {
@@ -419,7 +273,7 @@ static int run_agent(struct run *r)
 
 		ae.argv = shown;
 		ae.exit_code = err ? -1 : res.code;
-		ae.duration_ms = mono_ms() - t0;
+		ae.duration_ms = run_mono_ms() - t0;
 		ae.timed_out = err == SBX_ETIMEDOUT || (res.flags & PROTO_EXIT_TIMEOUT);
 		sbx_audit_exec(sbx_task_net_audit(r->net), &ae);
 	}
@@ -452,38 +306,6 @@ static int run_agent(struct run *r)
 	return 0;
 }
 
-static int transfer_out(struct run *r)
-{
-	const char *argv[] = { "sh", "-c", sbx_task_collect_script, NULL };
-	const char *sweep[] = { "sh", "-c", sbx_task_sweep_script, NULL };
-	struct sbx_exec_result res;
-	struct envb env;
-	int err;
-
-	if ((err = exec_step_timeout(r, "stopping the agent's processes", sweep, sbx_task_base_env, true,
-				     NULL, 0, -1, NULL, &res, SWEEP_TIMEOUT_MS)))
-		return err;
-
-	if ((err = sbx_task_import_begin(&r->imp, &r->old_tip, r->repo, r->task)))
-		return err;
-	if ((err = env_init(&env, r)))
-		return err;
-	err = exec_step(r, "bringing the result back", argv, (const char *const *)env.v, true,
-			NULL, 0, -1, collect_sink, &res);
-	env_free(&env);
-	if (r->imp_err)
-		return sbx_error_set(r->imp_err, "rejected the result: %s", r->imp_msg);
-	if (err)
-		return err;
-	if (res.code == 3) {
-		r->res->no_changes = true;
-		return 0;
-	}
-	if (res.code)
-		return sbx_error_set(SBX_ERROR, "the guest sent no result (exit %d: %s)", res.code,
-				     tail_line(r));
-	return 0;
-}
 
 static int read_config(struct run *r)
 {
@@ -493,6 +315,8 @@ static int read_config(struct run *r)
 	r->log_max = SBX_TASK_DEFAULT_MAX_LOG;
 	r->console_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX;
 	r->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
+	r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
+	r->warm_on = true;
 	if ((err = sbx_bundle_config_depth(r->repo->git, &r->depth)) ||
 	    (err = sbx_config_open(&cfg, r->repo)))
 		return err;
@@ -504,12 +328,24 @@ static int read_config(struct run *r)
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_duration_ms(cfg, "sbx.bootTimeout", &r->boot_timeout_ms);
 	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_string(cfg, "sbx.setup", &r->setup);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_duration_ms(cfg, "sbx.setupTimeout", &r->setup_timeout_ms);
+	if (err == SBX_ENOTFOUND || !err)
+		err = sbx_config_bool(cfg, "sbx.warm", &r->warm_on);
+	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_string(cfg, "user.name", &r->user_name);
 	if (err == SBX_ENOTFOUND || !err)
 		err = sbx_config_string(cfg, "user.email", &r->user_email);
 	sbx_config_free(cfg);
 	if (err && err != SBX_ENOTFOUND)
 		return err;
+	if (r->setup && !*r->setup) {
+		free(r->setup);		/* sbx.setup = "" turns a wider config's off */
+		r->setup = NULL;
+	}
+	if (!r->setup_timeout_ms)
+		r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
 	if (!r->user_name)
 		r->user_name = strdup("git-sbx agent");
 	if (!r->user_email)
@@ -524,14 +360,15 @@ static int read_config(struct run *r)
  * the transfers both ways, the agent and the host's grace after each, and
  * the stop.  Without an agent timeout there is no limit.
  */
-static uint64_t vm_time_limit(const struct run *r)
+uint64_t run_vm_time_limit(const struct run *r)
 {
 	uint64_t boot = r->boot_timeout_ms ? r->boot_timeout_ms : 600000;
 
 	if (!r->o->timeout_ms)
 		return 0;
 	return boot + r->o->timeout_ms + HOST_GRACE_MS +
-	       2 * (SBX_TASK_TRANSFER_TIMEOUT_MS + HOST_GRACE_MS) + VM_SLACK_MS;
+	       2 * (SBX_TASK_TRANSFER_TIMEOUT_MS + HOST_GRACE_MS) + VM_SLACK_MS +
+	       (r->setup ? r->setup_timeout_ms + HOST_GRACE_MS : 0);
 }
 
 /* The policy, the proxy, the secrets (their values read now) and the audit file. */
@@ -557,38 +394,9 @@ static int open_net(struct run *r)
 	return 0;
 }
 
-/*
- * The task CA (when a secret needs one) goes into the guest's trust store:
- * the Debian bundle that OpenSSL, curl, git and Python read, and a file of
- * its own for NODE_EXTRA_CA_CERTS.
- */
-static int install_ca(struct run *r)
-{
-	static const char script[] =
-		"mkdir -p \"$(dirname \"$1\")\" \"$(dirname \"$2\")\" && cp /run/sbx/ca.pem \"$1\" && "
-		"cat /run/sbx/ca.pem >> \"$2\"";
-	const char *argv[] = { "sh", "-c", script, "sbx-ca", SBX_TASK_NET_GUEST_CA,
-			       SBX_TASK_NET_GUEST_BUNDLE, NULL };
-	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	const char *pem = sbx_task_net_ca_pem(r->net);
-	struct sbx_exec_result res;
-	int err;
-
-	if (!pem)
-		return 0;
-	if ((err = stage(r, "ca.pem", "644", (const uint8_t *)pem, strlen(pem), -1)) ||
-	    (err = exec_step(r, "installing the task's CA", argv, env, false, NULL, 0, -1, NULL,
-			     &res)))
-		return err;
-	if (res.code)
-		return sbx_error_set(SBX_ERROR, "the guest could not install the task's CA (exit %d: %s)",
-				     res.code, tail_line(r));
-	return 0;
-}
 
 static int session(struct run *r)
 {
-	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
 	struct sbx_sandbox_end end;
 	struct sbx_image img;
 	char *disk = NULL, *console = NULL, *logp = NULL;
@@ -614,56 +422,25 @@ static int session(struct run *r)
 		err = sbx_error_errno(SBX_EIO, "cannot open the task log '%s'", logp);
 		goto out;
 	}
-	unlink(disk);
-	if ((err = sbx_sandbox_make_disk(&img, disk))) {
-		sbx_error_prefix(err, "cannot create the task disk");
+	/* Boot (or restore a warm base), then the CA, the base, the prompt, the setup. */
+	err = run_start(r, &img, disk, console);
+	if (!r->sb)
 		goto out;
-	}
-	so.image = &img;
-	so.task_disk = disk;
-	so.cpus = r->o->cpus ? r->o->cpus : 2;
-	if (r->o->memory)
-		so.memory = r->o->memory;
-	so.serial_log = console;
-	so.serial_max = r->console_max;
-	so.backend = r->o->backend;
-	so.disk_limit = r->disk_limit;
-	so.boot_timeout_ms = r->boot_timeout_ms;
-	so.vm_timeout_ms = vm_time_limit(r);
-	so.quiet = r->o->quiet;
-	progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
-	t = mono_ms();
-	if ((err = sbx_sandbox_start(&r->sb, &so))) {
-		sbx_error_prefix(err, "cannot start the sandbox");
-		goto out;
-	}
-	r->res->backend = sbx_sandbox_backend_name(r->sb);
-	r->s = sbx_sandbox_session(r->sb);
-	r->task->boot_ms = mono_ms() - t;
 	session_ok = true;
-	sbx_session_set_stream_open(r->s, sbx_task_net_stream_open, r->net);
-	if (sbx_task_net_sample_start(r->net, sbx_sandbox_pid(r->sb), disk))
-		pr_warn("%s", sbx_error());
-
-	t = mono_ms();
-	err = install_ca(r);
-	if (!err)
-		err = transfer_in(r);
-	r->task->transfer_in_ms = mono_ms() - t;
 	if (err)
 		goto stop;
 
-	progress(r, "running the agent (%s)", r->o->agent->label);
-	t = mono_ms();
+	run_progress(r, "running the agent (%s)", r->o->agent->label);
+	t = run_mono_ms();
 	err = run_agent(r);
-	r->task->agent_ms = mono_ms() - t;
+	r->task->agent_ms = run_mono_ms() - t;
 	if (err)
 		goto stop;
 
-	progress(r, "bringing the result back");
-	t = mono_ms();
-	err = transfer_out(r);
-	r->task->transfer_out_ms = mono_ms() - t;
+	run_progress(r, "bringing the result back");
+	t = run_mono_ms();
+	err = run_transfer_out(r);
+	r->task->transfer_out_ms = run_mono_ms() - t;
 	if (err == SBX_ETIMEDOUT && r->agent_lost[0]) {
 		static const char same[] = "the guest stopped responding: ";
 		char msg[512];
@@ -699,12 +476,12 @@ stop:
 	if (err || r->res->no_changes)
 		goto out;
 
-	progress(r, "importing the result");
-	t = mono_ms();
+	run_progress(r, "importing the result");
+	t = run_mono_ms();
 	err = sbx_task_import_finish(&r->res->tip, &r->res->worktree_kept, r->imp, &r->old_tip,
 				     r->task);
 	r->imp = NULL;
-	r->task->import_ms = mono_ms() - t;
+	r->task->import_ms = run_mono_ms() - t;
 	if (!err)
 		r->res->imported = true;
 	{
@@ -768,6 +545,8 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 
 	err = session(&r);
 	free(r.shallow);
+	free(r.setup);
+	sbx_warm_free(r.warm);
 	free(r.user_name);
 	free(r.user_email);
 

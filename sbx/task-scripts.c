@@ -6,6 +6,10 @@
 const char sbx_task_stage_script[] =
 	"umask 022 && mkdir -p /run/sbx && cat > \"/run/sbx/$1\" && chmod \"$2\" \"/run/sbx/$1\"";
 
+/* Staged by root, all at once: an archive of them (sbx/tar.h) on stdin. */
+const char sbx_task_stage_tar_script[] =
+	"umask 022 && mkdir -p /run/sbx && exec tar -x -f - -C /run/sbx";
+
 /*
  * The agent user's clone of the base.  `git clone` cannot take a cut
  * bundle (docs/design.md, "Git as the transport"), so: init, shallow list,
@@ -22,6 +26,31 @@ const char sbx_task_clone_script[] =
 	"git config user.name \"$SBX_USER_NAME\"\n"
 	"git config user.email \"$SBX_USER_EMAIL\"\n"
 	"rm -f /run/sbx/base.bundle 2>/dev/null || true\n";
+
+/*
+ * After a warm base's restore (sbx/task-warm.c), as the agent user: the
+ * guest's /workspace holds the warm base's commit on sbx/warm, with what
+ * its setup left (node_modules, ...).  With SBX_FETCH set, fetch what was
+ * sent in /run/sbx/base.bundle (an incremental bundle whose prerequisites the guest has, or a whole one
+ * with its shallow list), move to the task's branch at its base (tracked
+ * files as in the base; untracked and ignored ones stay), and leave the
+ * refs a cold clone leaves: the task's branch and host/<branch>.
+ */
+const char sbx_task_update_script[] =
+	"set -e\n"
+	"cd /workspace\n"
+	"if [ -n \"$SBX_FETCH\" ]; then\n"
+	"  if [ -n \"$SBX_SHALLOW\" ]; then printf '%s\\n' $SBX_SHALLOW >> .git/shallow; fi\n"
+	"  git fetch -q /run/sbx/base.bundle \"+refs/heads/$SBX_BRANCH:refs/remotes/host/$SBX_BRANCH\"\n"
+	"  rm -f /run/sbx/base.bundle 2>/dev/null || true\n"
+	"fi\n"
+	"git checkout -q -f -B \"$SBX_BRANCH\" \"$SBX_BASE\"\n"
+	"{ echo \"update refs/remotes/host/$SBX_BRANCH $SBX_BASE\"\n"
+	"  git for-each-ref --format='%(refname)' refs/heads/ refs/remotes/host/ |\n"
+	"    grep -vxF -e \"refs/heads/$SBX_BRANCH\" -e \"refs/remotes/host/$SBX_BRANCH\" |\n"
+	"    sed 's/^/delete /'; } | git update-ref --stdin\n"
+	"git config user.name \"$SBX_USER_NAME\"\n"
+	"git config user.email \"$SBX_USER_EMAIL\"\n";
 
 /*
  * The agent: $SBX_PROMPT comes from the staged file (a prompt may be larger

@@ -9,7 +9,9 @@
 #define SBX_SBX_TASK_SCRIPTS_H
 
 extern const char sbx_task_stage_script[];
+extern const char sbx_task_stage_tar_script[];
 extern const char sbx_task_clone_script[];
+extern const char sbx_task_update_script[];
 extern const char sbx_task_agent_wrapper[];
 extern const char sbx_task_sweep_script[];
 extern const char sbx_task_collect_script[];

@@ -52,8 +52,15 @@ struct sbx_task {
 	char *agent;		/* may be NULL */
 	char *image;		/* may be NULL */
 	int64_t created_ms, started_ms, finished_ms;	/* Unix time in ms; 0 = not yet */
-	/* Time spent, ms: boot, transfer in, agent, transfer out, import. */
+	/*
+	 * Time spent, ms: boot, transfer in, agent, transfer out, import.
+	 * With `warm` set the first is the restore of that warm base.
+	 */
 	uint64_t boot_ms, transfer_in_ms, agent_ms, transfer_out_ms, import_ms;
+	char *warm;		/* the warm base it restored (64 hex, sbx/warm.h); NULL: it booted */
+	int64_t warm_created_ms;	/* when that warm base was built */
+	uint64_t warm_build_ms;	/* this task built it first, taking this long; 0: it did not */
+	char *start_note;	/* why it booted instead (QEMU, a failed restore); may be NULL */
 	int exit_status;	/* the agent's; -1 = none yet */
 	bool has_result;
 	git_oid result;		/* the imported tip */

@@ -4,6 +4,12 @@ tests_unit_test_bundle_SOURCES = tests/unit/test-bundle.c tests/unit/git-fixture
 tests_unit_test_bundle_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_bundle_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-bundle
+# Incremental bundles for a restored warm base's guest (prerequisites it has), against git.
+check_PROGRAMS += tests/unit/test-bundle-incr
+tests_unit_test_bundle_incr_SOURCES = tests/unit/test-bundle-incr.c tests/unit/git-fixture.h
+tests_unit_test_bundle_incr_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_bundle_incr_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-bundle-incr
 
 check_PROGRAMS += tests/unit/test-task
 tests_unit_test_task_SOURCES = tests/unit/test-task.c tests/unit/git-fixture.h

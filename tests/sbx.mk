@@ -117,3 +117,15 @@ tests_fuzz_fuzz_audit_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_audit_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_audit_LDADD = $(SBX_LIBS)
 endif
+# Warm bases (sbx/warm.c): the key, the record, the store and gc, on hand-made directories.
+check_PROGRAMS += tests/unit/test-warm
+tests_unit_test_warm_SOURCES = tests/unit/test-warm.c
+tests_unit_test_warm_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_warm_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-warm
+# The archive a task stages /run/sbx with (sbx/tar.c), against GNU and busybox tar.
+check_PROGRAMS += tests/unit/test-tar
+tests_unit_test_tar_SOURCES = tests/unit/test-tar.c
+tests_unit_test_tar_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tar_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-tar

@@ -11,10 +11,14 @@ E2E_TESTS += tests/t/t5200-task-qemu.sh tests/t/t5210-task-hostile.sh tests/t/t5
 E2E_TESTS += tests/t/t5230-task-guest-output.sh
 # A task on our VMM in the nested harness.
 KVM_TESTS += tests/kvm/task.kvm tests/kvm/task-9p.kvm
+# Warm bases: build, restore, incremental bundles, a cold run's equal, fallback; the
+# command, a changed setup, two tasks at once, gc.
+KVM_TESTS += tests/kvm/warm.kvm tests/kvm/warm-ops.kvm
+EXTRA_DIST += tests/kvm/warm-lib.sh
 # Agents (presets, git config, scripts) and the tree names a result may not carry.
 check_PROGRAMS += tests/unit/test-agent
 tests_unit_test_agent_SOURCES = tests/unit/test-agent.c tests/unit/git-fixture.h
 tests_unit_test_agent_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-agent
-EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh
+EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh tests/bench/warm.sh

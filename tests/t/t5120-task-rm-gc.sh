@@ -113,4 +113,31 @@ test_expect_success 'rm --force removes a task whose record is corrupt' '
 	test -z "$(leftovers)"
 '
 
+# Warm bases (docs/design.md, "Warm bases"): gc removes damaged ones and the
+# builds of dead processes, naming each; git sbx warm needs KVM.
+test_expect_success 'gc removes a damaged warm base and a dead build, saying so' '
+	cd repo &&
+	key=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef &&
+	mkdir -p .git/sbx/warm/$key .git/sbx/warm/.build-$key.999999999 &&
+	echo garbage >.git/sbx/warm/$key/record &&
+	git sbx warm --list >out && grep "^1 damaged (git sbx gc removes them)" out &&
+	git sbx gc >out &&
+	grep "^removed warm base 0123456789ab (damaged)$" out &&
+	grep "^1 unfinished warm base build removed$" out &&
+	test_path_is_missing .git/sbx/warm/$key &&
+	test_path_is_missing .git/sbx/warm/.build-$key.999999999 &&
+	git sbx gc >out && test ! -s out &&
+	git sbx warm --list >out && test ! -s out
+'
+
+test_expect_success 'git sbx warm without a usable /dev/kvm fails, saying why; -h helps anywhere' '
+	git sbx warm -h >out 2>&1 && grep "git sbx warm \[--rebuild\]" out &&
+	grep "memory snapshot" out &&
+	if "$SBX_BUILD_DIR/tests/kvm/kvm-probe" >/dev/null 2>&1; then
+		say "this machine has KVM"
+	else
+		(cd repo && test_expect_code 128 git sbx warm 2>../err) && grep "^fatal: warm bases need KVM" err
+	fi
+'
+
 test_done

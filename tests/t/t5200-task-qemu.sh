@@ -55,6 +55,23 @@ test_expect_success 'without a working /dev/kvm the task ran under QEMU, with th
 	fi
 '
 
+test_expect_success 'under QEMU the summary says once that warm bases need our VMM; show says it too' '
+	if test -n "$have_kvm"; then
+		say "this machine has KVM: the task restored a warm base" &&
+		grep "start: restored from warm base" out
+	else
+		test "$(grep -c "warm bases (memory snapshots) need our VMM" out)" = 1 &&
+		grep "^  start: booted cold: warm bases (memory snapshots) need our VMM on KVM; start to agent " out &&
+		(cd repo && git sbx show 1) >show &&
+		grep "^start: *booted cold: warm bases" show &&
+		grep "^time: *boot " show &&
+		(cd repo && git sbx show --json 1) >show.json &&
+		grep "\"warm\": null" show.json &&
+		grep "\"start_to_agent\": [1-9]" show.json &&
+		! ls repo/.git/sbx/warm
+	fi
+'
+
 test_expect_success 'without a working /dev/kvm, --backend kvm fails before a task exists' '
 	if test -n "$have_kvm"; then
 		say "this machine has KVM: nothing to check"
@@ -217,6 +234,34 @@ test_expect_success 'an image whose sbx-init is not this one boots with this one
 	(cd repo && git sbx task --agent-cmd "echo again" "x" >../out 2>../err) &&
 	grep "^again" out &&
 	test "$(ls "$dir"/initrd-*.img | wc -l)" = 1
+'
+
+# sbx.setup runs after the clone on a cold boot, as the agent user in
+# /workspace, with nothing of the task in its environment (a warm base's
+# build runs it the same way; tests/kvm/warm.kvm).
+write_agent setup-check.sh <<'EOF'
+#!/bin/sh
+echo "setup saw: $(cat .setup-done)"
+EOF
+test_expect_success 'sbx.setup runs in /workspace before the agent; its output goes to the log' '
+	test_when_finished "git -C repo config --unset sbx.setup" &&
+	git -C repo config sbx.setup "echo \"\$(id -u) \${SBX_TASK_ID:-none}\" >.setup-done; echo setup-out" &&
+	(cd repo && git sbx task --agent script:../setup-check.sh "x" >../out 2>../err) &&
+	cat out err &&
+	grep "^setup saw: 1000 none$" out &&
+	grep "running sbx.setup" err &&
+	id=$(sed -n "s/^task \([0-9]*\) done.*/\1/p" out) &&
+	(cd repo && git sbx logs $id) >log &&
+	grep "^setup-out$" log
+'
+
+test_expect_success 'a failing sbx.setup fails the task before the agent, saying why' '
+	test_when_finished "git -C repo config --unset sbx.setup" &&
+	git -C repo config sbx.setup "echo broken >&2; exit 3" &&
+	test_expect_code 128 git -C repo sbx task --agent-cmd "echo agent-ran" "x" >out 2>err &&
+	cat out err &&
+	grep "sbx.setup failed (exit 3: broken)" err &&
+	! grep agent-ran out
 '
 
 test_done
