@@ -11,21 +11,25 @@
 #   - the memory (PSS, /proc/PID/smaps_rollup) of 4 VMs restored from one
 #     snapshot, each having touched the same pages, against one VM
 #     (goal <= 1.3x);
-#   - the snapshot's files against guest RAM.
-# `git sbx task` cold vs warm on a 10,000-file repository is in
-# tests/bench/task.sh once warm bases land.  No /dev/kvm here: it reruns
-# itself inside tests/nested/run, where only ratios mean anything.
+#   - the snapshot's files against guest RAM;
+#   - `git sbx task` start-to-agent on a 10,000-file repository, booted cold
+#     against restored from its warm base (tests/bench/warm.sh, --task-runs
+#     pairs, default 1; --task-runs 0 leaves it out).
+# No /dev/kvm here: it reruns itself inside tests/nested/run, where only
+# ratios mean anything.
 #
 # Environment: SBX_BUILD_DIR (default: the current directory, which must
 # hold git-sbx), SBX_SRC_DIR (default: this script's tree).
-set -eu
+set -eu -o pipefail
 
 runs=5
 memory=256
+task_runs=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
+	--task-runs) task_runs=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "snapshot.sh: unknown option '$1'" >&2; exit 129 ;;
 	esac
@@ -44,7 +48,8 @@ if ! "$build/tests/kvm/kvm-probe" 2>/dev/null; then
 		exit 125
 	fi
 	echo "# no /dev/kvm here: running inside the nested harness (tests/nested/run)" >&2
-	exec "$src/tests/nested/run" --timeout 3600 -- "$0" --runs "$runs" --memory "$memory"
+	exec "$src/tests/nested/run" --timeout 3600 -- "$0" --runs "$runs" --memory "$memory" \
+		--task-runs "$task_runs"
 fi
 
 # The KVM test library gives the kernel, the initramfs builder and a tmpdir.
@@ -198,3 +203,8 @@ awk -v a="$one" -v b="$four" 'BEGIN { printf "ratio 4 VMs / 1 VM:              %
 echo "guest RAM ${memory} MiB; memory file $(du -k "$snap/memory" | cut -f1) KiB on disk" \
      "($(wc -c < "$snap/memory") bytes apparent), state file $(wc -c < "$snap/state") bytes"
 rm -rf "$sock"
+
+if [ "$task_runs" -gt 0 ]; then
+	echo "git sbx task, cold against warm (tests/bench/warm.sh):"
+	"$src/tests/bench/warm.sh" --runs "$task_runs" | sed 's/^/  /'
+fi
