@@ -32,7 +32,7 @@ static const char *const apply_usage[] = {
 static int refuse(const char *what, unsigned id, int err)
 {
 	error_msg("cannot %s task %u: %s", what, id, sbx_error());
-	if (err == SBX_EEXISTS && strstr(sbx_error(), "conflict"))
+	if (err == SBX_EEXISTS && strstr(sbx_error(), "conflicts ("))
 		fprintf(stderr, "hint: nothing was changed; see 'git sbx review %u', or 'git merge sbx/%u' "
 			"to resolve the conflicts yourself\n", id, id);
 	else if (err == SBX_EEXISTS || err == SBX_EINVAL || err == SBX_ELOCKED)

@@ -168,7 +168,7 @@ int accept_check_added(struct sbx_repo *repo, git_diff *diff)
 		    d->status != GIT_DELTA_COPIED)
 			continue;
 		free(full);
-		if (asprintf(&full, "%s%s", repo->workdir, d->new_file.path) < 0) {
+		if (asprintf(&full, "%s/%s", repo->workdir, d->new_file.path) < 0) {
 			full = NULL;
 			return sbx_error_set(SBX_ENOMEM, "out of memory");
 		}
@@ -397,7 +397,8 @@ static int checkout(struct acc *a, const git_oid *new_id, bool dry_run)
 	co.checkout_strategy = GIT_CHECKOUT_SAFE | (dry_run ? GIT_CHECKOUT_DRY_RUN : 0);
 	co.baseline = old_tree;
 	if (git_checkout_tree(a->repo->git, (git_object *)c, &co) < 0)
-		err = sbx_git_error(SBX_EEXISTS, "cannot update the working tree");
+		err = sbx_git_error(SBX_EEXISTS, dry_run ? "the working tree is in the way"
+					 : "cannot update the working tree");
 	git_tree_free(old_tree);
 	git_commit_free(c);
 	return err;
