@@ -160,6 +160,9 @@ int sbx_review_markdown(char **out, const struct sbx_review *r, bool title)
 		free(buf);
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	}
+	/* one newline at the end */
+	while (size > 1 && buf[size - 1] == '\n' && buf[size - 2] == '\n')
+		buf[--size] = 0;
 	*out = buf;
 	return 0;
 }
