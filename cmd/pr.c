@@ -87,10 +87,11 @@ int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_review *r = NULL;
 	struct sbx_task *t;
 	const char *remote_opt = NULL;
-	char *remote, *branch = NULL, *md = NULL, refspec[96], idbuf[16], body_path[] = "/tmp/sbx-pr-XXXXXX";
+	char *remote, *branch = NULL, *md = NULL, refspec[96], idbuf[16], *body_path = NULL;
+	FILE *bf;
 	git_remote *rem = NULL;
 	bool open_pr = false;
-	int ret = 0, fd;
+	int ret = 0;
 	const struct option opts[] = {
 		OPT_STRING(0, "remote", &remote_opt, "name", "push here (default: the current branch's upstream remote, else origin)"),
 		OPT_BOOL(0, "open", &open_pr, "then open the pull request with gh (GitHub's CLI) when it is installed"),
@@ -137,14 +138,12 @@ int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx)
 	fputs(md, stdout);
 	fflush(stdout);
 
-	fd = mkstemp(body_path);
-	if (fd < 0 || write(fd, md, strlen(md)) != (ssize_t)strlen(md)) {
-		if (fd >= 0)
-			close(fd);
-		unlink(body_path);
-		die("cannot write the body to a temporary file");
-	}
-	close(fd);
+	/* kept beside the record (git sbx rm removes it), for gh now or later */
+	if (asprintf(&body_path, "%s/pr-body.md", t->dir) < 0)
+		die("out of memory");
+	bf = fopen(body_path, "w");
+	if (!bf || fputs(md, bf) == EOF || fclose(bf))
+		die("cannot write '%s'", body_path);
 	if (open_pr && on_path("gh")) {
 		const char *gh[12];
 		int k = 0;
@@ -165,11 +164,10 @@ int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx)
 		gh[k] = NULL;
 		if (spawn_wait(gh, 0, -1, 0)) {
 			error_msg("gh could not open the pull request (%s)", sbx_error());
-			fprintf(stderr, "hint: the body is kept in %s\n", body_path);
+			fprintf(stderr, "hint: the body is in %s\n", body_path);
 			ret = 1;
 			goto out;
 		}
-		unlink(body_path);
 	} else {
 		char *url = compare_url(ctx->repo, remote, branch, t->id);
 
@@ -184,6 +182,7 @@ int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx)
 		free(url);
 	}
 out:
+	free(body_path);
 	free(md);
 	free(branch);
 	free(remote);
