@@ -7,3 +7,9 @@ E2E_TESTS += \
 	tests/t/t7030-completion.sh \
 	tests/t/t7040-install.sh
 EXTRA_DIST += tests/t/review-lib.sh
+# the record's review lines, the check results reader, the accept modes
+check_PROGRAMS += tests/unit/test-review
+tests_unit_test_review_SOURCES = tests/unit/test-review.c
+tests_unit_test_review_CFLAGS = $(UNIT_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_test_review_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-review
