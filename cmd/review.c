@@ -290,7 +290,11 @@ int cmd_review(int argc, const char **argv, struct cmd_ctx *ctx)
 	setup_pager();
 	if (json) {
 		json_t *o = task_json(t, &r->summary);
-		int err = sbx_json_set(o, "title", sbx_json_str(r->title));
+		int err;
+
+		if (sbx_review_load_patch(r))
+			die_sbx("cannot review the task");
+		err = sbx_json_set(o, "title", sbx_json_str(r->title));
 
 		err = err ?: sbx_json_set(o, "attempts", json_integer(r->attempts));
 		err = err ?: sbx_json_set(o, "checks", checks_json(r));

@@ -68,14 +68,18 @@ static void md_ms(FILE *f, uint64_t ms)
 		fprintf(f, "%.1fs", (double)ms / 1000.0);
 }
 
-int sbx_review_markdown(char **out, const struct sbx_review *r, bool title)
+int sbx_review_markdown(char **out, struct sbx_review *r, bool title)
 {
 	const struct sbx_task *t = r->task;
 	char *buf = NULL, hex[GIT_OID_HEXSZ + 1];
 	size_t size = 0, i;
-	FILE *f = open_memstream(&buf, &size);
+	FILE *f;
+	int err;
 
 	*out = NULL;
+	if ((err = sbx_review_load_patch(r)))
+		return err;
+	f = open_memstream(&buf, &size);
 	if (!f)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	if (title) {

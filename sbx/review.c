@@ -195,7 +195,7 @@ static int make_diff(struct sbx_review *r, struct sbx_repo *repo)
 	git_commit *base = NULL, *tip = NULL;
 	git_tree *bt = NULL, *tt = NULL;
 	git_diff_stats *stats = NULL;
-	git_buf sbuf = { 0 }, pbuf = { 0 };
+	git_buf sbuf = { 0 };
 	int err = 0;
 
 	git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
@@ -206,24 +206,34 @@ static int make_diff(struct sbx_review *r, struct sbx_repo *repo)
 	    git_diff_tree_to_tree(&r->diff, repo->git, bt, tt, NULL) < 0 ||
 	    git_diff_find_similar(r->diff, &fo) < 0 ||
 	    git_diff_get_stats(&stats, r->diff) < 0 ||
-	    git_diff_stats_to_buf(&sbuf, stats, GIT_DIFF_STATS_FULL | GIT_DIFF_STATS_INCLUDE_SUMMARY, 80) < 0 ||
-	    git_diff_to_buf(&pbuf, r->diff, GIT_DIFF_FORMAT_PATCH) < 0) {
+	    git_diff_stats_to_buf(&sbuf, stats, GIT_DIFF_STATS_FULL | GIT_DIFF_STATS_INCLUDE_SUMMARY, 80) < 0) {
 		err = sbx_git_error(SBX_ERROR, "cannot diff the task's branch");
 		goto out;
 	}
 	r->diffstat = strdup(sbuf.ptr ? sbuf.ptr : "");
-	r->patch = strndup(pbuf.ptr ? pbuf.ptr : "", pbuf.size);
-	if (!r->diffstat || !r->patch)
+	if (!r->diffstat)
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 out:
 	git_buf_dispose(&sbuf);
-	git_buf_dispose(&pbuf);
 	git_diff_stats_free(stats);
 	git_tree_free(bt);
 	git_tree_free(tt);
 	git_commit_free(base);
 	git_commit_free(tip);
 	return err;
+}
+
+int sbx_review_load_patch(struct sbx_review *r)
+{
+	git_buf buf = { 0 };
+
+	if (r->patch)
+		return 0;
+	if (git_diff_to_buf(&buf, r->diff, GIT_DIFF_FORMAT_PATCH) < 0)
+		return sbx_git_error(SBX_ERROR, "cannot print the diff");
+	r->patch = strndup(buf.ptr ? buf.ptr : "", buf.size);
+	git_buf_dispose(&buf);
+	return r->patch ? 0 : sbx_error_set(SBX_ENOMEM, "out of memory");
 }
 
 int sbx_review_open(struct sbx_review **out, struct sbx_repo *repo, const struct sbx_task *task)

@@ -50,7 +50,7 @@ struct sbx_review {
 	struct sbx_audit_summary audit;
 	git_diff *diff;			/* base tree to tip tree, renames found */
 	char *diffstat;			/* git's --stat --summary text */
-	char *patch;			/* the whole diff as text */
+	char *patch;			/* the whole diff as text, once sbx_review_load_patch() ran */
 };
 
 /*
@@ -60,6 +60,9 @@ struct sbx_review {
 int sbx_review_open(struct sbx_review **out, struct sbx_repo *repo, const struct sbx_task *task);
 void sbx_review_free(struct sbx_review *r);
 
+/* Fill r->patch (the text page streams the diff instead: it may be large). */
+int sbx_review_load_patch(struct sbx_review *r);
+
 /* Read <task dir>/checks (exposed for tests). */
 int sbx_checks_read(struct sbx_check **out, size_t *n, const char *dir);
 void sbx_checks_free(struct sbx_check *c, size_t n);
@@ -68,6 +71,6 @@ void sbx_checks_free(struct sbx_check *c, size_t n);
  * The pull request's body: the prompt, what the task is, commits, changes,
  * checks, network, then the diff; with `title` a "# <title>" line first.
  */
-int sbx_review_markdown(char **out, const struct sbx_review *r, bool title);
+int sbx_review_markdown(char **out, struct sbx_review *r, bool title);
 
 #endif
