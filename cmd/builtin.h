@@ -61,6 +61,11 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_proxy(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_audit(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_review(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_accept(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_reject(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_apply(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_warm(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

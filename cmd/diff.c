@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
  * git sbx diff ID [<git diff options>]: what the task changed, base..sbx/<id>,
- * shown by git itself so the pager, colours and options are git's.
+ * shown by git itself so the colours and options are git's; the pager is
+ * ours (pager.sbx, cmd/pager.h), git diff writes into it.
  */
 #include "cmd/builtin.h"
+#include "cmd/pager.h"
 #include "cmd/task-print.h"
 #include "sbx/task.h"
 #include "util/error.h"
 
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 static const char *const diff_usage[] = {
 	"git sbx diff <id> [<git diff options>...] [-- <path>...]",
@@ -25,7 +30,8 @@ int cmd_diff(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_task *t;
 	char base[GIT_OID_HEXSZ + 1], tip[GIT_OID_HEXSZ + 1];
 	const char **args;
-	int n, i, k = 0;
+	int n, i, k = 0, rc, status = 0;
+	pid_t pid;
 	const struct option opts[] = {
 		OPT_END(),
 	};
@@ -42,6 +48,7 @@ int cmd_diff(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (!args)
 		die("out of memory");
 	args[k++] = "git";
+	args[k++] = "--no-pager";
 	args[k++] = "diff";
 	/* options first, then the two commits, then paths after "--" */
 	for (i = 1; i < n && strcmp(argv[i], "--"); i++)
@@ -51,7 +58,18 @@ int cmd_diff(int argc, const char **argv, struct cmd_ctx *ctx)
 	for (; i < n; i++)
 		args[k++] = argv[i];
 	args[k] = NULL;
+	/* git diff sees GIT_PAGER_IN_USE and colours for the terminal behind our pager */
+	setup_pager();
 	fflush(stdout);
-	execvp("git", (char *const *)args);
-	die("cannot run git: %s", strerror(errno));
+	rc = posix_spawnp(&pid, "git", NULL, NULL, (char *const *)args, environ);
+	if (rc)
+		die("cannot run git: %s", strerror(rc));
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("cannot wait for git: %s", strerror(errno));
+	free(args);
+	sbx_task_summary_clear(&s);
+	sbx_task_free(t);
+	/* git's status (--exit-code), and what it said on stderr */
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }

@@ -4,6 +4,7 @@
  * git runs us as `git sbx ...` when git-sbx is on PATH or in git's exec path.
  */
 #include "cmd/builtin.h"
+#include "cmd/pager.h"
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
 #include "sbx/vmm-proc.h"
@@ -17,6 +18,8 @@
 #include <string.h>
 
 static const struct cmd_struct commands[] = {
+	{ "accept", cmd_accept, NEED_REPO, "take a task's branch into the current branch (merge, squash, rebase, ff-only)" },
+	{ "apply", cmd_apply, NEED_REPO, "put a task's changes in the working tree, uncommitted" },
 	{ "audit", cmd_audit, NEED_REPO, "print a task's audit trail: connections, commands, import (-f follows it)" },
 	{ "demo", cmd_demo, 0, "run the main job on a demo repository with a scripted agent" },
 	{ "diff", cmd_diff, NEED_REPO, "show what a task changed (base..sbx/<id>)" },
@@ -26,7 +29,10 @@ static const struct cmd_struct commands[] = {
 	{ "image", cmd_image, 0, "build, list and remove guest images" },
 	{ "list", cmd_list, NEED_REPO, "list tasks: state, age, commits, changes, prompt" },
 	{ "logs", cmd_logs, NEED_REPO, "print a task's agent output (-f follows it)" },
+	{ "pr", cmd_pr, NEED_REPO, "push sbx/<id> and print a pull request's body (--open: with gh)" },
 	{ "proxy", cmd_proxy, HIDDEN, "run a task's egress proxy on a host port (benchmarks, trying policies)" },
+	{ "reject", cmd_reject, NEED_REPO, "mark a task rejected (--rm: and remove it)" },
+	{ "review", cmd_review, NEED_REPO, "one task as a pull request: prompt, commits, checks, audit, diff" },
 	{ "rm", cmd_rm, NEED_REPO, "remove tasks with their worktree, branch and disk" },
 	{ "run", cmd_run, 0, "run one command in a throwaway VM" },
 	{ "show", cmd_show, NEED_REPO, "show one task: state, prompt, base, branch, commits, times" },
@@ -37,7 +43,7 @@ static const struct cmd_struct commands[] = {
 };
 
 static const char *const sbx_usage[] = {
-	"git sbx [-h | --help] <command> [<args>]",
+	"git sbx [-h | --help] [-p | --paginate | -P | --no-pager] <command> [<args>]",
 	NULL,
 };
 
@@ -209,6 +215,13 @@ int main(int argc, const char **argv)
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		list_commands(stdout);
 		return 0;
+	}
+	/* git's own: whether list, show, diff, logs and review page (cmd/pager.h) */
+	while (argc > 2 && (!strcmp(argv[1], "--no-pager") || !strcmp(argv[1], "-P") ||
+			    !strcmp(argv[1], "-p") || !strcmp(argv[1], "--paginate"))) {
+		pager_choice = argv[1][1] == 'p' || argv[1][2] == 'p' ? PAGER_ALWAYS : PAGER_NEVER;
+		argv++;
+		argc--;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v"))
 		argv[1] = "version";

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* git sbx list: every task, one line each, or JSON. */
 #include "cmd/builtin.h"
+#include "cmd/pager.h"
 #include "cmd/task-print.h"
 #include "sbx/task.h"
 #include "util/error.h"
@@ -51,6 +52,7 @@ int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx)
 		usage_with_options(list_usage, opts);
 	if (sbx_task_list(&tasks, &n, &bad, ctx->repo))
 		die_sbx("cannot list the tasks");
+	setup_pager();
 	if (json)
 		fputs("[", stdout);
 	else if (n)
@@ -71,8 +73,9 @@ int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx)
 					 s.files_changed, s.insertions, s.deletions);
 			else
 				snprintf(changes, sizeof(changes), "-");
-			printf("%-4u %-11s %-9s %-7zu %-14s ", tasks[i]->id, task_state_label(tasks[i]),
-			       age, s.ncommits, changes);
+			printf("%-4u %s%-11s%s %-9s %-7zu %-14s ", tasks[i]->id,
+			       color(task_state_color(tasks[i])), task_state_label(tasks[i]),
+			       color(COLOR_RESET), age, s.ncommits, changes);
 			print_prompt(tasks[i]->prompt, 50);
 			putchar('\n');
 		}

@@ -18,3 +18,8 @@ git_sbx_SOURCES += cmd/task.c cmd/task-cmd.h cmd/demo.c
 git_sbx_SOURCES += cmd/warm.c
 # git sbx proxy: the egress proxy on a host port (not listed; benchmarks, policy debugging)
 git_sbx_SOURCES += cmd/proxy.c
+# the review loop: review, accept/reject/apply, pr; the pager and colours for every page
+git_sbx_SOURCES += cmd/review.c cmd/accept.c cmd/pr.c cmd/pager.c cmd/pager.h
+# bash completion: git's completion loads completions/git-sbx for `git sbx <TAB>` (_git_sbx)
+bashcompdir = $(datadir)/bash-completion/completions
+dist_bashcomp_DATA = cmd/completion/git-sbx

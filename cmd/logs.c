@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* git sbx logs ID [-f]: the agent's output, kept in the task's log. */
 #include "cmd/builtin.h"
+#include "cmd/pager.h"
 #include "cmd/task-print.h"
 #include "sbx/task.h"
 #include "util/error.h"
@@ -72,6 +73,9 @@ int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
 	else if (raw)
 		q = NULL;
 	t = open_task_or_die(ctx, argv[0]);
+	/* a log that grows is followed on the terminal itself, like tail -f */
+	if (!follow)
+		setup_pager();
 	path = sbx_task_log_path(t);
 	if (!path)
 		die("out of memory");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* git sbx show ID: one task in full, or JSON. */
 #include "cmd/builtin.h"
+#include "cmd/pager.h"
 #include "cmd/task-print.h"
 #include "sbx/audit.h"
 #include "sbx/task.h"
@@ -10,50 +11,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 static const char *const show_usage[] = {
 	"git sbx show [--json] <id>",
 	NULL,
 };
-
-static void print_time(const char *label, int64_t ms)
-{
-	char buf[64], age[32];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (!ms)
-		return;
-	localtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %z", &tm);
-	format_age(age, sizeof(age), ms);
-	printf("%-10s%s (%s)\n", label, buf, age);
-}
-
-/* "label:    value", the value escaped: records and commits carry guest text. */
-static void print_field(const char *label, const char *value)
-{
-	printf("%-10s", label);
-	sbx_quote_fputs(value, stdout);
-	putchar('\n');
-}
-
-static void print_prompt(const char *prompt)
-{
-	char *q = sbx_quote_str(prompt), *p;
-
-	if (!q)
-		die("out of memory");
-	fputs("prompt:\n    ", stdout);
-	for (p = q; *p; p++) {
-		putchar(*p);
-		if (*p == '\n' && p[1])
-			fputs("    ", stdout);
-	}
-	putchar('\n');
-	free(q);
-}
 
 /*
  * The audit trail's counts, when the task has one: 1 with *a filled, 0
@@ -77,21 +39,6 @@ static int read_audit(struct sbx_audit_summary *a, const struct sbx_task *t)
 	return 1;
 }
 
-static json_t *audit_json(const struct sbx_audit_summary *a)
-{
-	json_t *o = json_object();
-	int err = !o;
-
-	err = err ?: sbx_json_set(o, "allowed", json_integer((json_int_t)a->conns_allowed));
-	err = err ?: sbx_json_set(o, "denied", json_integer((json_int_t)a->conns_denied));
-	err = err ?: sbx_json_set(o, "bytes_up", json_integer((json_int_t)a->bytes_up));
-	err = err ?: sbx_json_set(o, "bytes_down", json_integer((json_int_t)a->bytes_down));
-	err = err ?: sbx_json_set(o, "commands", json_integer((json_int_t)a->execs));
-	if (err)
-		die("out of memory");
-	return o;
-}
-
 int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 {
 	struct sbx_audit_summary audit = SBX_AUDIT_SUMMARY_INIT;
@@ -109,6 +56,7 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (parse_options(argc, argv, opts, show_usage, 0) != 1)
 		usage_with_options(show_usage, opts);
 	t = open_task_or_die(ctx, argv[0]);
+	setup_pager();
 	if (sbx_task_summarize(&s, ctx->repo, t, true))
 		die_sbx("cannot read the task's branch");
 	has_audit = read_audit(&audit, t);
@@ -116,19 +64,20 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		json_t *o = task_json(t, &s);
 
 		/* "audit" only when the task has an audit trail. */
-		if (has_audit > 0 && sbx_json_set(o, "audit", audit_json(&audit)))
+		if (has_audit > 0 && sbx_json_set(o, "audit", task_audit_json(&audit)))
 			die("out of memory");
 		print_json_value(stdout, o);
 		putchar('\n');
 		goto out;
 	}
-	printf("task %u\n", t->id);
-	printf("%-10s%s", "state:", task_state_label(t));
+	printf("%stask %u%s\n", color(COLOR_YELLOW), t->id, color(COLOR_RESET));
+	printf("%-10s%s%s%s", "state:", color(task_state_color(t)), task_state_label(t), color(COLOR_RESET));
 	if (t->exit_status >= 0)
 		printf(" (agent exit status %d)", t->exit_status);
 	putchar('\n');
 	if (t->error)
-		print_field("error:", t->error);
+		print_task_field("error:", t->error);
+	print_task_review(t);
 	printf("%-10s%s ", "base:", git_oid_tostr(hex, sizeof(hex), &t->base));
 	sbx_quote_fputs(s.base_subject ? s.base_subject : "(missing)", stdout);
 	putchar('\n');
@@ -146,14 +95,14 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		       s.deletions, s.deletions == 1 ? "" : "s");
 	putchar('\n');
 	if (t->worktree)
-		print_field("worktree:", t->worktree);
+		print_task_field("worktree:", t->worktree);
 	if (t->agent)
-		print_field("agent:", t->agent);
+		print_task_field("agent:", t->agent);
 	if (t->image)
-		print_field("image:", t->image);
-	print_time("created:", t->created_ms);
-	print_time("started:", t->started_ms);
-	print_time("finished:", t->finished_ms);
+		print_task_field("image:", t->image);
+	print_task_time("created:", t->created_ms);
+	print_task_time("started:", t->started_ms);
+	print_task_time("finished:", t->finished_ms);
 	if (t->started_ms) {
 		char start[1400];
 
@@ -161,14 +110,14 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		printf("%-10s%s\n", "time:", phases);
 		format_start(start, sizeof(start), t);
 		if (start[0])
-			print_field("start:", start);
+			print_task_field("start:", start);
 	}
 	if (has_audit > 0)
 		printf("%-10sallowed %zu, denied %zu connection%s; %zu command%s run\n", "network:",
 		       audit.conns_allowed, audit.conns_denied,
 		       audit.conns_allowed + audit.conns_denied == 1 ? "" : "s",
 		       audit.execs, audit.execs == 1 ? "" : "s");
-	print_prompt(t->prompt);
+	print_task_prompt(t->prompt);
 	if (s.ncommits_listed) {
 		printf("commits:\n");
 		for (i = 0; i < s.ncommits_listed; i++) {

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "cmd/task-print.h"
 #include "cmd/builtin.h"
+#include "cmd/pager.h"
+#include "sbx/audit.h"
 #include "sbx/task.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/quote.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,6 +29,51 @@ const char *task_state_label(const struct sbx_task *t)
 	if (t->state == SBX_TASK_RUNNING && !sbx_task_running(t))
 		return "interrupted";
 	return sbx_task_state_name(t->state);
+}
+
+const char *task_state_color(const struct sbx_task *t)
+{
+	const char *label = task_state_label(t);
+
+	if (!strcmp(label, "done"))
+		return COLOR_GREEN;
+	if (!strcmp(label, "accepted"))
+		return COLOR_BOLD COLOR_GREEN;
+	if (!strcmp(label, "running") || !strcmp(label, "created"))
+		return COLOR_YELLOW;
+	if (!strcmp(label, "rejected"))
+		return COLOR_FAINT COLOR_RED;
+	return COLOR_RED;
+}
+
+void print_task_review(const struct sbx_task *t)
+{
+	char when[64];
+	time_t secs = (time_t)(t->reviewed_ms / 1000);
+	struct tm tm;
+
+	if (!t->reviewed_ms || (t->state != SBX_TASK_ACCEPTED && t->state != SBX_TASK_REJECTED))
+		return;
+	localtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+	printf("%-10s%s by ", t->state == SBX_TASK_ACCEPTED ? "accepted:" : "rejected:", when);
+	sbx_quote_fputs(t->reviewer ? t->reviewer : "(unknown)", stdout);
+	if (t->state == SBX_TASK_ACCEPTED && t->accept_into) {
+		const char *into = t->accept_into;
+
+		if (!strncmp(into, "refs/heads/", 11))
+			into += 11;
+		fputs(" into ", stdout);
+		sbx_quote_fputs(into, stdout);
+		if (t->accept_mode) {
+			fputs(" (", stdout);
+			sbx_quote_fputs(t->accept_mode, stdout);
+			putchar(')');
+		}
+		if (t->has_accept_commit)
+			printf(" at %.12s", git_oid_tostr_s(&t->accept_commit));
+	}
+	putchar('\n');
 }
 
 void format_age(char *buf, size_t n, int64_t ms)
@@ -176,6 +224,20 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 	err |= sbx_json_set(o, "exit_status", t->exit_status >= 0 ? json_integer(t->exit_status) : json_null());
 	err |= sbx_json_set(o, "result", t->has_result ? json_oid(&t->result) : json_null());
 	err |= sbx_json_set(o, "error", sbx_json_str(t->error));
+	if (t->reviewed_ms) {
+		json_t *rv = json_object();
+
+		if (!rv)
+			goto oom;
+		err |= sbx_json_set(rv, "by", sbx_json_str(t->reviewer));
+		err |= sbx_json_set(rv, "at_ms", json_integer(t->reviewed_ms));
+		err |= sbx_json_set(rv, "mode", sbx_json_str(t->accept_mode));
+		err |= sbx_json_set(rv, "into", sbx_json_str(t->accept_into));
+		err |= sbx_json_set(rv, "commit", t->has_accept_commit ? json_oid(&t->accept_commit) : json_null());
+		err |= sbx_json_set(o, "review", rv);
+	} else {
+		err |= sbx_json_set(o, "review", json_null());
+	}
 	if (s) {
 		err |= sbx_json_set(o, "branch_exists", json_boolean(s->branch_exists));
 		err |= sbx_json_set(o, "tip", json_oid(&s->tip));
@@ -208,3 +270,57 @@ void print_json_value(FILE *f, json_t *o)
 		die_sbx("cannot print the task");
 	json_decref(o);
 }
+
+void print_task_time(const char *label, int64_t ms)
+{
+	char buf[64], age[32];
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!ms)
+		return;
+	localtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %z", &tm);
+	format_age(age, sizeof(age), ms);
+	printf("%-10s%s (%s)\n", label, buf, age);
+}
+
+/* "label:    value", the value escaped: records and commits carry guest text. */
+void print_task_field(const char *label, const char *value)
+{
+	printf("%-10s", label);
+	sbx_quote_fputs(value, stdout);
+	putchar('\n');
+}
+
+void print_task_prompt(const char *prompt)
+{
+	char *q = sbx_quote_str(prompt), *p;
+
+	if (!q)
+		die("out of memory");
+	fputs("prompt:\n    ", stdout);
+	for (p = q; *p; p++) {
+		putchar(*p);
+		if (*p == '\n' && p[1])
+			fputs("    ", stdout);
+	}
+	putchar('\n');
+	free(q);
+}
+
+json_t *task_audit_json(const struct sbx_audit_summary *a)
+{
+	json_t *o = json_object();
+	int err = !o;
+
+	err = err ?: sbx_json_set(o, "allowed", json_integer((json_int_t)a->conns_allowed));
+	err = err ?: sbx_json_set(o, "denied", json_integer((json_int_t)a->conns_denied));
+	err = err ?: sbx_json_set(o, "bytes_up", json_integer((json_int_t)a->bytes_up));
+	err = err ?: sbx_json_set(o, "bytes_down", json_integer((json_int_t)a->bytes_down));
+	err = err ?: sbx_json_set(o, "commands", json_integer((json_int_t)a->execs));
+	if (err)
+		die("out of memory");
+	return o;
+}
+

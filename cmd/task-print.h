@@ -12,11 +12,24 @@
 struct cmd_ctx;
 struct sbx_task;
 struct sbx_task_summary;
+struct sbx_audit_summary;
 
 /* Open the task named by `arg`; on failure print "fatal: ..." and exit 128. */
 struct sbx_task *open_task_or_die(struct cmd_ctx *ctx, const char *arg);
 /* The state to show: "running" only while a process holds the task's lock. */
 const char *task_state_label(const struct sbx_task *t);
+/* The state's colour (cmd/pager.h codes; pass through color()). */
+const char *task_state_color(const struct sbx_task *t);
+/* "accepted: <when> by <who> into main (merge) at <commit>", or "rejected: ..."; nothing before either. */
+void print_task_review(const struct sbx_task *t);
+/* "label:    <time> (<age>)"; nothing for 0. */
+void print_task_time(const char *label, int64_t ms);
+/* "label:    value", the value escaped: records and commits carry guest text. */
+void print_task_field(const char *label, const char *value);
+/* "prompt:" and the prompt indented, escaped. */
+void print_task_prompt(const char *prompt);
+/* The audit summary's counts as a JSON object (for show and review). */
+json_t *task_audit_json(const struct sbx_audit_summary *a);
 /* "5s ago", "3m ago", "2h ago", "4d ago"; "-" for 0. */
 void format_age(char *buf, size_t n, int64_t ms);
 /* "1.2s" / "340ms" */

@@ -164,8 +164,8 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 	if (res->log_truncated)
 		printf("  the log stopped at sbx.maxLogSize; the rest of the output was discarded\n");
 	if (res->imported)
-		printf("review: git sbx diff %u    merge: git merge %s    discard: git sbx rm %u\n",
-		       t->id, t->branch, t->id);
+		printf("review: git sbx review %u    accept: git sbx accept %u    reject: git sbx reject --rm %u\n",
+		       t->id, t->id, t->id);
 }
 
 static char *join_args(int argc, const char **argv)

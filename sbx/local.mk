@@ -40,3 +40,5 @@ libsbx_a_SOURCES += sbx/http-req.c sbx/http-req.h sbx/tls-hello.c sbx/tls-hello.
 # a task's network: its policy, proxy, secrets, CA and audit file, wired to the session
 libsbx_a_SOURCES += sbx/task-net.c sbx/task-net.h sbx/task-env.c sbx/task-env.h \
 	sbx/task-scripts.c sbx/task-scripts.h
+# the end of a review: accept (merge, squash, rebase, fast-forward), reject, apply; the review page's data
+libsbx_a_SOURCES += sbx/accept.c sbx/apply.c sbx/accept.h sbx/accept-int.h sbx/review.c sbx/review-md.c sbx/review.h

@@ -17,6 +17,8 @@ static const char *const state_names[] = {
 	[SBX_TASK_FAILED] = "failed",
 	[SBX_TASK_CANCELLED] = "cancelled",
 	[SBX_TASK_REMOVING] = "removing",
+	[SBX_TASK_ACCEPTED] = "accepted",
+	[SBX_TASK_REJECTED] = "rejected",
 };
 
 const char *sbx_task_state_name(enum sbx_task_state s)
@@ -67,6 +69,9 @@ void sbx_task_free(struct sbx_task *t)
 	free(t->error);
 	free(t->warm);
 	free(t->start_note);
+	free(t->reviewer);
+	free(t->accept_mode);
+	free(t->accept_into);
 	free(t->dir);
 	free(t);
 }
@@ -183,6 +188,13 @@ int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
 	if (t->has_result)
 		sb_printf(&b, "result %s\n", git_oid_tostr(hex, sizeof(hex), &t->result));
 	put_str(&b, "error", t->error);
+	if (t->reviewed_ms)
+		sb_printf(&b, "reviewed %lld\n", (long long)t->reviewed_ms);
+	put_str(&b, "reviewer", t->reviewer);
+	put_str(&b, "accept-mode", t->accept_mode);
+	put_str(&b, "accept-into", t->accept_into);
+	if (t->has_accept_commit)
+		sb_printf(&b, "accept-commit %s\n", git_oid_tostr(hex, sizeof(hex), &t->accept_commit));
 	put_str(&b, "prompt", t->prompt);
 	if (!b.oom)
 		sb_printf(&b, "checksum %08lx\n", crc32(0, (const Bytef *)b.p, (uInt)b.len));
@@ -393,6 +405,13 @@ int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 			if (t->has_result || parse_oid(&t->result, val))
 				err = SBX_CORRUPT("bad result in the task record");
 			t->has_result = true;
+		} else if (!strcmp(key, "accept-commit")) {
+			if (t->has_accept_commit || parse_oid(&t->accept_commit, val))
+				err = SBX_CORRUPT("bad accept-commit in the task record");
+			t->has_accept_commit = true;
+		} else if (!strcmp(key, "reviewed")) {
+			if (t->reviewed_ms || parse_i64(&t->reviewed_ms, val) || !t->reviewed_ms)
+				err = SBX_CORRUPT("bad time in the task record");
 		} else if (!strcmp(key, "created")) {
 			bit = K_CREATED;
 			if (parse_i64(&t->created_ms, val))
@@ -425,6 +444,9 @@ int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 				    : !strcmp(key, "image") ? &t->image
 				    : !strcmp(key, "error") ? &t->error
 				    : !strcmp(key, "start-note") ? &t->start_note
+				    : !strcmp(key, "reviewer") ? &t->reviewer
+				    : !strcmp(key, "accept-mode") ? &t->accept_mode
+				    : !strcmp(key, "accept-into") ? &t->accept_into
 				    : !strcmp(key, "prompt") ? &t->prompt : NULL;
 
 			if (!strcmp(key, "branch"))

@@ -40,6 +40,8 @@ enum sbx_task_state {
 	SBX_TASK_FAILED,	/* see `error` */
 	SBX_TASK_CANCELLED,	/* stopped by the user */
 	SBX_TASK_REMOVING,	/* `rm` started; gc finishes it */
+	SBX_TASK_ACCEPTED,	/* `git sbx accept` took it into a branch (sbx/accept.h) */
+	SBX_TASK_REJECTED,	/* `git sbx reject` */
 };
 
 struct sbx_task {
@@ -65,6 +67,13 @@ struct sbx_task {
 	bool has_result;
 	git_oid result;		/* the imported tip */
 	char *error;		/* why it failed; may be NULL */
+	/* `git sbx accept` / `reject` (sbx/accept.h); all unset before either */
+	char *reviewer;		/* "Name <email>" of who accepted or rejected it */
+	int64_t reviewed_ms;	/* when; 0 = not reviewed */
+	char *accept_mode;	/* "merge", "squash", "rebase", "ff-only" */
+	char *accept_into;	/* the ref it went into, "refs/heads/main" */
+	bool has_accept_commit;
+	git_oid accept_commit;	/* where that ref moved to */
 
 	char *dir;		/* <commondir>/sbx/tasks/<id>; not stored */
 };

@@ -60,6 +60,7 @@ include tests/sbx.mk
 include tests/git.mk
 include tests/task.mk
 include tests/proxy.mk
+include tests/review.mk
 
 # KVM_CHECK_TESTS and IMAGE_CHECK_TESTS are what make check runs of KVM_TESTS
 # and IMAGE_E2E_TESTS (end-to-end tests that build an image of their own, for

@@ -47,7 +47,7 @@ static int parse_state(const char *s, enum sbx_task_state *out)
 {
 	int i;
 
-	for (i = SBX_TASK_CREATED; i <= SBX_TASK_REMOVING; i++)
+	for (i = SBX_TASK_CREATED; strcmp(sbx_task_state_name((enum sbx_task_state)i), "unknown"); i++)
 		if (!strcmp(sbx_task_state_name((enum sbx_task_state)i), s)) {
 			*out = (enum sbx_task_state)i;
 			return 0;
