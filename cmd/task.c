@@ -5,6 +5,7 @@
 #include "cmd/task-cmd.h"
 #include "sbx/agent.h"
 #include "sbx/config.h"
+#include "sbx/settings.h"
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
 #include "sbx/task.h"
@@ -29,7 +30,6 @@ static const char *const task_usage[] = {
 	NULL,
 };
 
-#define TASK_DEFAULT_TIMEOUT_MS (2ull * 60 * 60 * 1000)
 
 static volatile int interrupted;
 
@@ -428,15 +428,18 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	else if (err)
 		usage_msg_opt(sbx_error(), task_usage, opts);
 	if (!timeout) {
+		struct sbx_settings set;
 		struct sbx_config *cfg = NULL;
 
 		/* A guest that stops answering is only noticed past the agent's deadline. */
-		a.timeout_ms = TASK_DEFAULT_TIMEOUT_MS;
+		a.timeout_ms = SBX_SETTINGS_DEFAULT_TIMEOUT_MS;
 		if (!sbx_config_open(&cfg, ctx->repo)) {
-			err = sbx_config_duration_ms(cfg, "sbx.timeout", &a.timeout_ms);
+			err = sbx_settings_read(&set, cfg);
 			sbx_config_free(cfg);
-			if (err && err != SBX_ENOTFOUND)
-				die_sbx("bad sbx.timeout");
+			if (err)
+				die_sbx("bad git config");
+			a.timeout_ms = set.timeout_ms;
+			sbx_settings_clear(&set);
 		}
 	}
 	prompt = prompt_file ? read_prompt_file(prompt_file) : join_args(n, argv);

@@ -1,6 +1,6 @@
 # sbx/: the core layer; composes vmm/ and snapshot/ with the repository.
 libsbx_a_SOURCES += \
-	sbx/config.c sbx/config.h \
+	sbx/config.c sbx/config.h sbx/settings.c sbx/settings.h \
 	sbx/repo.c sbx/repo.h \
 	sbx/sysinfo.c sbx/sysinfo.h
 # git transport and task records (bundle.c, task.c)

@@ -7,6 +7,7 @@
 #include "sbx/config.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
+#include "sbx/settings.h"
 #include "sbx/task.h"
 #include "sbx/task-env.h"
 #include "sbx/task-net.h"
@@ -312,46 +313,24 @@ static int read_config(struct run *r)
 	struct sbx_config *cfg = NULL;
 	int err;
 
-	r->log_max = SBX_TASK_DEFAULT_MAX_LOG;
-	r->console_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX;
-	r->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
-	r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
-	r->warm_on = true;
 	if ((err = sbx_bundle_config_depth(r->repo->git, &r->depth)) ||
 	    (err = sbx_config_open(&cfg, r->repo)))
 		return err;
-	err = sbx_config_size(cfg, "sbx.maxLogSize", 1, &r->log_max);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_size(cfg, "sbx.maxConsoleLogSize", 1, &r->console_max);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_size(cfg, "sbx.diskLimit", 1, &r->disk_limit);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_duration_ms(cfg, "sbx.bootTimeout", &r->boot_timeout_ms);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_string(cfg, "sbx.setup", &r->setup);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_duration_ms(cfg, "sbx.setupTimeout", &r->setup_timeout_ms);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_bool(cfg, "sbx.warm", &r->warm_on);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_string(cfg, "user.name", &r->user_name);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_string(cfg, "user.email", &r->user_email);
+	err = sbx_settings_read(&r->set, cfg);
 	sbx_config_free(cfg);
-	if (err && err != SBX_ENOTFOUND)
+	if (err)
 		return err;
-	if (r->setup && !*r->setup) {
-		free(r->setup);		/* sbx.setup = "" turns a wider config's off */
-		r->setup = NULL;
-	}
-	if (!r->setup_timeout_ms)
-		r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
-	if (!r->user_name)
-		r->user_name = strdup("git-sbx agent");
-	if (!r->user_email)
-		r->user_email = strdup("sbx@localhost");
-	if (!r->user_name || !r->user_email)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	r->log_max = r->set.log_max;
+	r->console_max = r->set.console_max;
+	r->disk_limit = r->set.disk_limit;
+	r->boot_timeout_ms = r->set.boot_timeout_ms;
+	r->setup_timeout_ms = r->set.setup_timeout_ms;
+	r->warm_on = r->set.warm;
+	/* The session owns these from here. */
+	r->setup = r->set.setup;
+	r->user_name = r->set.user_name;
+	r->user_email = r->set.user_email;
+	r->set.setup = r->set.user_name = r->set.user_email = NULL;
 	return 0;
 }
 
@@ -549,6 +528,7 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 	sbx_warm_free(r.warm);
 	free(r.user_name);
 	free(r.user_email);
+	sbx_settings_clear(&r.set);
 
 	msg[0] = 0;
 	if (err) {
