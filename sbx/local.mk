@@ -40,3 +40,5 @@ libsbx_a_SOURCES += sbx/http-req.c sbx/http-req.h sbx/tls-hello.c sbx/tls-hello.
 # a task's network: its policy, proxy, secrets, CA and audit file, wired to the session
 libsbx_a_SOURCES += sbx/task-net.c sbx/task-net.h sbx/task-env.c sbx/task-env.h \
 	sbx/task-scripts.c sbx/task-scripts.h
+# the hook gate (checks on a result in a fresh VM, their results) and the host hooks
+libsbx_a_SOURCES += sbx/gate.c sbx/gate-vm.c sbx/gate.h sbx/hooks.c sbx/hooks.h
