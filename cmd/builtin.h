@@ -62,5 +62,6 @@ int cmd_proxy(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_demo(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_audit(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_warm(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_hooks(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

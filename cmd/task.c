@@ -2,6 +2,7 @@
 /* git sbx task PROMPT: an agent in a microVM, its work on branch sbx/<id>. */
 #include "cmd/builtin.h"
 #include "cmd/task-print.h"
+#include "sbx/gate.h"
 #include "cmd/task-cmd.h"
 #include "sbx/agent.h"
 #include "sbx/config.h"
@@ -161,6 +162,17 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 		if (start[0])
 			print_quoted("  start: ", start);
 	}
+	if (res->checks != SBX_CHECK_NONE) {
+		printf("  checks: %s (in a fresh VM)%s\n", sbx_check_status_name(res->checks),
+		       res->checks != SBX_CHECK_PASS && !res->blocked ? "; sbx.gate=warn: the branch moved anyway" : "");
+		print_checks(stdout, t, "    ", res->checks == SBX_CHECK_PASS ? 0 : 1500);
+	}
+	if (res->checks != SBX_CHECK_NONE && res->checks != SBX_CHECK_PASS && !res->blocked)
+		fprintf(stderr, "warning: task %u: the checks %s; %s moved anyway (sbx.gate=warn)\n", t->id,
+			res->checks == SBX_CHECK_FAIL ? "failed" : "could not run", t->branch);
+	if (res->blocked)
+		printf("see: git sbx show %u    the rejected result: git log %s    discard: git sbx rm %u\n",
+		       t->id, res->rejected_ref, t->id);
 	if (res->log_truncated)
 		printf("  the log stopped at sbx.maxLogSize; the rest of the output was discarded\n");
 	if (res->imported)

@@ -6,6 +6,7 @@
 #include "sbx/bundle.h"
 #include "sbx/config.h"
 #include "sbx/fsutil.h"
+#include "sbx/gate.h"
 #include "sbx/repo.h"
 #include "sbx/settings.h"
 #include "sbx/task.h"
@@ -374,6 +375,40 @@ static int open_net(struct run *r)
 }
 
 
+/*
+ * The hook gate: with checks to run and sbx.gate not off, the checks run
+ * in a fresh VM on the imported result.  Blocked: the result is kept as
+ * refs/sbx/<id>/rejected-<n> and the branch stays.
+ */
+static int run_gate(struct run *r)
+{
+	struct sbx_gate_opts go = SBX_GATE_OPTS_INIT;
+	int err;
+
+	if (!sbx_gate_wanted(r->repo, &r->set, &r->res->tip))
+		return 0;
+	run_progress(r, "running the checks in a fresh VM (sbx.gate=%s)", sbx_gate_mode_name(r->set.gate));
+	go.set = &r->set;
+	go.image = r->o->image;
+	go.backend = r->o->backend;
+	go.cpus = r->o->cpus;
+	go.memory = r->o->memory;
+	go.quiet = true;
+	go.progress = r->o->progress;
+	go.progress_opaque = r->o->progress_opaque;
+	go.interrupt = r->o->interrupt;
+	if ((err = sbx_gate_run(r->repo, r->task, &r->res->tip, &go)))
+		return sbx_error_prefix(err, "the checks");
+	r->res->checks = r->task->checks_status;
+	if (r->res->checks == SBX_CHECK_PASS || r->set.gate != SBX_GATE_BLOCK)
+		return sbx_task_save(r->task);
+	if ((err = sbx_gate_keep_rejected(r->res->rejected_ref, sizeof(r->res->rejected_ref), r->repo,
+					  r->task, &r->res->tip)))
+		return err;
+	r->res->blocked = true;
+	return 0;
+}
+
 static int session(struct run *r)
 {
 	struct sbx_sandbox_end end;
@@ -457,17 +492,37 @@ stop:
 
 	run_progress(r, "importing the result");
 	t = run_mono_ms();
-	err = sbx_task_import_finish(&r->res->tip, &r->res->worktree_kept, r->imp, &r->old_tip,
-				     r->task);
+	err = sbx_task_import_objects(&r->res->tip, r->imp);
 	r->imp = NULL;
 	r->task->import_ms = run_mono_ms() - t;
 	if (!err)
-		r->res->imported = true;
+		err = run_gate(r);
+	if (!err && !r->res->blocked) {
+		t = run_mono_ms();
+		err = sbx_task_import_publish(&r->res->worktree_kept, r->repo, r->task, &r->old_tip,
+					      &r->res->tip);
+		r->task->import_ms += run_mono_ms() - t;
+		if (!err)
+			r->res->imported = true;
+	}
 	{
 		struct sbx_audit_import ai = { 0 };
 		char why[1024];
 
-		snprintf(why, sizeof(why), "%s", err ? sbx_error() : "");
+		if (err)
+			snprintf(why, sizeof(why), "%s", sbx_error());
+		else if (r->res->blocked)
+			snprintf(why, sizeof(why), "the checks %s (sbx.gate=block); kept as %s",
+				 r->res->checks == SBX_CHECK_FAIL ? "failed" : "could not run",
+				 r->res->rejected_ref);
+		else
+			why[0] = 0;
+		if (r->res->blocked) {
+			ai.accepted = false;
+			ai.reason = why;
+			sbx_audit_import(sbx_task_net_audit(r->net), &ai);
+			goto out;
+		}
 		ai.accepted = !err;
 		ai.tip = err ? NULL : &r->res->tip;
 		if (!err) {
@@ -534,6 +589,12 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 	if (err) {
 		state = SBX_TASK_FAILED;
 		snprintf(msg, sizeof(msg), "%s", sbx_error());
+	} else if (res->blocked) {
+		state = SBX_TASK_CHECKS_FAILED;
+		snprintf(msg, sizeof(msg), "the checks %s in a fresh VM (sbx.gate=block): %s did not move; "
+			 "the result is kept as %s",
+			 res->checks == SBX_CHECK_FAIL ? "failed" : "could not run", task->branch,
+			 res->rejected_ref);
 	} else if (res->interrupted) {
 		state = SBX_TASK_CANCELLED;
 		snprintf(msg, sizeof(msg), "stopped by the user; the agent's work so far was imported");
