@@ -463,11 +463,9 @@ int sbx_hooks_dir(char **out, struct sbx_repo *repo)
 	if (v && *v) {
 		const char *home = getenv("HOME");
 
-		if (v[0] == '/') {
-			*out = v;
-			return 0;
-		}
-		if (v[0] == '~' && v[1] == '/' && home)
+		if (v[0] == '/')
+			*out = strdup(v);
+		else if (v[0] == '~' && v[1] == '/' && home)
 			*out = join3(home, v + 2, NULL);
 		else	/* git runs hooks from the worktree's top (a bare repository: its git dir) */
 			*out = join3(repo->workdir ? repo->workdir : repo->gitdir, v, NULL);
