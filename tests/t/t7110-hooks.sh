@@ -34,26 +34,25 @@ test_expect_success 'install: our hooks with the marker; status says so; -h work
 	grep "^installed: yes" status &&
 	grep "pre-commit *git-sbx, then the hook that was there" status &&
 	(cd repo && git sbx hooks install -h) | grep "usage: git sbx hooks install" &&
-	(cd repo && test_must_fail git sbx hooks install 2>err) && grep "installed already" err
+	(cd repo && test_must_fail git sbx hooks install 2>../err) && grep "installed already" err
 '
 
 test_expect_success 'pre-push refuses an sbx/<id> branch that was not accepted; SBX_ALLOW_PUSH=1 and --no-verify override' '
 	git init -q --bare remote.git &&
 	(
 		cd repo &&
-		git remote add origin ../remote.git &&
 		git branch sbx/1 &&
 		mkdir -p .git/sbx/tasks/1 &&
 		printf "sbx-task-record 1\nid 1\nstate done\n" > .git/sbx/tasks/1/record &&
-		test_must_fail git push -q origin sbx/1 2>../err &&
+		test_must_fail git push -q ../remote.git sbx/1 2>../err &&
 		grep "refusing to push sbx/1: task 1 is done, not accepted" ../err &&
 		grep "SBX_ALLOW_PUSH=1" ../err &&
-		SBX_ALLOW_PUSH=1 git push -q origin sbx/1 &&
-		git push -q --no-verify origin sbx/1:refs/heads/sbx/1b &&
+		SBX_ALLOW_PUSH=1 git push -q ../remote.git sbx/1 &&
+		git push -q --no-verify ../remote.git sbx/1:refs/heads/sbx/1b &&
 		printf "sbx-task-record 1\nid 1\nstate accepted\n" > .git/sbx/tasks/1/record &&
 		git commit -q --allow-empty --no-verify -m more && git branch -f sbx/1 &&
-		git push -q origin sbx/1 &&
-		git push -q origin HEAD:refs/heads/main
+		git push -q ../remote.git sbx/1 &&
+		git push -q ../remote.git HEAD:refs/heads/main
 	)
 '
 
