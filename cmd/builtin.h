@@ -67,5 +67,6 @@ int cmd_reject(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_apply(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_warm(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_hooks(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

@@ -56,7 +56,8 @@ int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (json)
 		fputs("[", stdout);
 	else if (n)
-		printf("%-4s %-11s %-9s %-7s %-14s %s\n", "ID", "STATE", "CREATED", "COMMITS", "CHANGES", "PROMPT");
+		printf("%-4s %-13s %-9s %-7s %-14s %-6s %s\n", "ID", "STATE", "CREATED", "COMMITS", "CHANGES",
+		       "CHECKS", "PROMPT");
 	for (i = 0; i < n; i++) {
 		struct sbx_task_summary s;
 		char age[32], changes[48];
@@ -73,9 +74,9 @@ int cmd_list(int argc, const char **argv, struct cmd_ctx *ctx)
 					 s.files_changed, s.insertions, s.deletions);
 			else
 				snprintf(changes, sizeof(changes), "-");
-			printf("%-4u %s%-11s%s %-9s %-7zu %-14s ", tasks[i]->id,
+			printf("%-4u %s%-13s%s %-9s %-7zu %-14s %-6s ", tasks[i]->id,
 			       color(task_state_color(tasks[i])), task_state_label(tasks[i]),
-			       color(COLOR_RESET), age, s.ncommits, changes);
+			       color(COLOR_RESET), age, s.ncommits, changes, checks_label(tasks[i]));
 			print_prompt(tasks[i]->prompt, 50);
 			putchar('\n');
 		}

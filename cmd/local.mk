@@ -5,7 +5,7 @@ git_sbx_SOURCES = \
 	cmd/parse-options.c cmd/parse-options.h \
 	cmd/disk.c \
 	cmd/image.c \
-	cmd/run.c \
+	cmd/run.c cmd/run-cmd.h \
 	cmd/version.c \
 	cmd/vm.c
 git_sbx_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(JANSSON_CFLAGS)
@@ -16,6 +16,8 @@ git_sbx_SOURCES += cmd/audit.c cmd/list.c cmd/show.c cmd/diff.c cmd/logs.c cmd/r
 git_sbx_SOURCES += cmd/task.c cmd/task-cmd.h cmd/demo.c
 # git sbx warm: warm bases ahead of time, and their list
 git_sbx_SOURCES += cmd/warm.c
+# git sbx hooks: host hooks that run sbx.check in a VM and guard sbx/<id> pushes
+git_sbx_SOURCES += cmd/hooks.c
 # git sbx proxy: the egress proxy on a host port (not listed; benchmarks, policy debugging)
 git_sbx_SOURCES += cmd/proxy.c
 # the review loop: review, accept/reject/apply, pr; the pager and colours for every page

@@ -134,7 +134,7 @@ static int diff_line(const git_diff_delta *d, const git_diff_hunk *h, const git_
 	return 0;
 }
 
-static void print_checks(const struct sbx_review *r)
+static void print_review_checks(const struct sbx_review *r)
 {
 	size_t i;
 
@@ -221,7 +221,7 @@ static void print_text(const struct sbx_review *r)
 		printf("\nchanges:\n");
 		print_stat(r->diffstat);
 	}
-	print_checks(r);
+	print_review_checks(r);
 	if (r->has_audit) {
 		char *text = sbx_audit_summary_text(&r->audit), *p;
 

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* git sbx run: one command in a throwaway VM (an image and a fresh task disk). */
 #include "cmd/builtin.h"
+#include "cmd/run-cmd.h"
+#include "sbx/config.h"
+#include "sbx/gate.h"
+#include "sbx/repo.h"
+#include "sbx/settings.h"
 #include "sbx/channel.h"
 #include "sbx/image.h"
 #include "sbx/sandbox.h"
@@ -8,6 +13,7 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/quote.h"
+#include "sbx/fsutil.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +25,7 @@
 
 static const char *const run_usage[] = {
 	"git sbx run [<options>] [--] <command> [<arg>...]",
+	"git sbx run (--staged | --rev <rev>) [<options>] [--] <command> [<arg>...]",
 	NULL,
 };
 
@@ -74,6 +81,99 @@ static int sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
+static void on_progress(void *opaque, const char *what)
+{
+	(void)opaque;
+	fprintf(stderr, "sbx: %s\n", what);
+}
+
+int run_on_tree(struct cmd_ctx *ctx, const struct run_tree_opts *ro, const char *const *argv)
+{
+	struct sbx_check_vm_opts vo = SBX_CHECK_VM_OPTS_INIT;
+	struct out_state out = { { SBX_QUOTE_INIT, SBX_QUOTE_INIT }, { false, false } };
+	struct sbx_exec_result res;
+	struct sbx_check_vm *vm = NULL;
+	struct sbx_settings set;
+	struct sbx_config *cfg = NULL;
+	git_oid commit, parent;
+	bool has_parent = false;
+	char dir[PATH_MAX];
+	int ret, err;
+
+	if (!ctx->repo)
+		die("%s needs a git repository", ro->staged ? "--staged" : "--rev");
+	if (sbx_config_open(&cfg, ctx->repo))
+		die_sbx("cannot read git config");
+	err = sbx_settings_read(&set, cfg);
+	sbx_config_free(cfg);
+	if (err)
+		die_sbx("bad git config");
+	if (ro->staged) {
+		if (sbx_gate_staged_commit(&commit, &parent, &has_parent, ctx->repo))
+			die_sbx("cannot take the staged tree");
+	} else {
+		git_object *obj = NULL, *c = NULL;
+
+		if (git_revparse_single(&obj, ctx->repo->git, ro->rev) < 0 ||
+		    git_object_peel(&c, obj, GIT_OBJECT_COMMIT) < 0) {
+			sbx_git_error(SBX_ENOTFOUND, ro->rev);
+			die_sbx("not a commit");
+		}
+		commit = *git_object_id(c);
+		git_object_free(c);
+		git_object_free(obj);
+	}
+	snprintf(dir, sizeof(dir), "%s/sbx-run-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir))
+		die("cannot create a temporary directory: %s", strerror(errno));
+	vo.image = ro->image;
+	vo.backend = ro->backend;
+	vo.cpus = ro->cpus;
+	vo.memory = ro->memory;
+	vo.boot_timeout_ms = set.boot_timeout_ms;
+	vo.quiet = ro->quiet;
+	vo.dir = dir;
+	vo.base = has_parent ? &parent : NULL;
+	vo.user_name = set.user_name;
+	vo.user_email = set.user_email;
+	if (ro->verbose) {
+		vo.progress = on_progress;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (sbx_check_vm_start(&vm, ctx->repo, &commit, &vo)) {
+		ret = error_sbx("cannot start the VM");
+		goto out;
+	}
+	if (ro->verbose)
+		fprintf(stderr, "sbx: %s VM up in %llu ms; %s checked out in /workspace\n",
+			sbx_check_vm_backend(vm), (unsigned long long)sbx_check_vm_boot_ms(vm),
+			ro->staged ? "the staged tree" : ro->rev);
+	out.tty[0] = isatty(STDOUT_FILENO);
+	out.tty[1] = isatty(STDERR_FILENO);
+	err = sbx_check_vm_exec(vm, argv, ro->timeout_ms, sink, &out, &interrupted, &res);
+	for (int i = 0; i < 2; i++) {
+		char end_buf[SBX_QUOTE_MAX(0)];
+
+		if (out.tty[i])
+			write_all(i ? STDERR_FILENO : STDOUT_FILENO, (const uint8_t *)end_buf,
+				  sbx_quote_end(&out.q[i], end_buf));
+	}
+	if (err) {
+		ret = error_sbx("the VM failed");
+	} else {
+		if (res.flags & PROTO_EXIT_TIMEOUT)
+			fprintf(stderr, "error: '%s' timed out\n", argv[0]);
+		ret = res.code;
+	}
+out:
+	sbx_check_vm_stop(vm);
+	sbx_rmtree(dir);
+	sbx_settings_clear(&set);
+	return ret;
+}
+
 int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 {
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
@@ -85,7 +185,8 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_image img;
 	const char *image = NULL, *memory = NULL, *timeout = NULL, *backend = NULL,
 		   *keep_disk = NULL, *cwd = NULL;
-	bool as_root = false, with_stdin = false, verbose = false;
+	bool as_root = false, with_stdin = false, verbose = false, staged = false;
+	const char *rev = NULL;
 	int cpus = 2, n, ret, err;
 	char dir[PATH_MAX] = "", disk[PATH_MAX + 16] = "";
 	const struct option opts[] = {
@@ -100,6 +201,8 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "serial-log", &so.serial_log, "file", "the guest kernel's console log"),
 		OPT_STRING(0, "backend", &backend, "kvm|qemu", "force our VMM or the QEMU fallback"),
 		OPT_BOOL('v', "verbose", &verbose, "say how long booting took"),
+		OPT_BOOL(0, "staged", &staged, "check out the index's tree (what git commit would commit) in /workspace"),
+		OPT_STRING(0, "rev", &rev, "rev", "check out this commit's tree in /workspace"),
 		OPT_END(),
 	};
 
@@ -110,6 +213,33 @@ int cmd_run(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (cpus < 1 || cpus > 64)
 		usage_msg_opt("--cpus must be 1..64", run_usage, opts);
 	so.cpus = (unsigned)cpus;
+	if (staged && rev)
+		usage_msg_opt("--staged and --rev exclude each other", run_usage, opts);
+	if ((staged || rev) && (as_root || with_stdin || keep_disk || cwd || so.serial_log))
+		usage_msg_opt("--staged and --rev take only --image, --cpus, --memory, --timeout, "
+			      "--backend and -v", run_usage, opts);
+	if (staged || rev) {
+		struct run_tree_opts ro = { 0 };
+
+		ro.staged = staged;
+		ro.rev = rev;
+		ro.image = image;
+		ro.cpus = (unsigned)cpus;
+		if (memory && parse_size(memory, 1 << 20, &ro.memory))
+			die_sbx("bad --memory");
+		if (timeout && parse_duration_ms(timeout, &ro.timeout_ms))
+			die_sbx("bad --timeout");
+		if (backend && !strcmp(backend, "kvm"))
+			ro.backend = SBX_BACKEND_VMM;
+		else if (backend && !strcmp(backend, "qemu"))
+			ro.backend = SBX_BACKEND_QEMU;
+		else if (backend)
+			usage_msg_opt("--backend is kvm or qemu", run_usage, opts);
+		if (ro.backend == SBX_BACKEND_VMM && sbx_kvm_check(NULL))
+			die("--backend kvm: %s", sbx_error());
+		ro.verbose = verbose;
+		return run_on_tree(ctx, &ro, argv);
+	}
 	if (memory && parse_size(memory, 1 << 20, &so.memory))
 		die_sbx("bad --memory");
 	if (timeout && parse_duration_ms(timeout, &eo.timeout_ms))

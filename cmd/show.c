@@ -117,6 +117,14 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		       audit.conns_allowed, audit.conns_denied,
 		       audit.conns_allowed + audit.conns_denied == 1 ? "" : "s",
 		       audit.execs, audit.execs == 1 ? "" : "s");
+	if (t->checks_run) {
+		char ms[32];
+
+		format_ms(ms, sizeof(ms), t->checks_ms);
+		printf("%-10s%s (run %u, %s, in a fresh VM)\n", "checks:", sbx_check_status_name(t->checks_status),
+		       t->checks_run, ms);
+		print_checks(stdout, t, "    ", 1500);
+	}
 	print_task_prompt(t->prompt);
 	if (s.ncommits_listed) {
 		printf("commits:\n");

@@ -3,6 +3,7 @@
 #include "cmd/builtin.h"
 #include "cmd/pager.h"
 #include "sbx/audit.h"
+#include "sbx/gate.h"
 #include "sbx/task.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -180,6 +181,83 @@ static json_t *json_u64(uint64_t v)
  * One task as a jansson object: util/json.c turns guest text that is not
  * UTF-8 into U+FFFD and escapes controls (C1 and DEL too) when printed.
  */
+const char *checks_label(const struct sbx_task *t)
+{
+	return t->checks_run ? sbx_check_status_name(t->checks_status) : "-";
+}
+
+void print_checks(FILE *f, const struct sbx_task *t, const char *indent, size_t tail_bytes)
+{
+	struct sbx_check_result *r = NULL;
+	char ms[32], *tail = NULL;
+	size_t n = 0, len = 0, i;
+
+	if (!t->checks_run)
+		return;
+	if (sbx_check_results_read(&r, &n, t, t->checks_run)) {
+		fprintf(f, "%s(the results cannot be read: %s)\n", indent, sbx_error());
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		format_ms(ms, sizeof(ms), r[i].duration_ms);
+		fprintf(f, "%s%-5s ", indent, sbx_check_status_name(r[i].status));
+		sbx_quote_fputs(r[i].name, f);
+		fprintf(f, " (%s)\n", ms);
+	}
+	sbx_check_results_free(r, n);
+	if (t->state == SBX_TASK_CHECKS_FAILED)
+		fprintf(f, "%srejected result: refs/sbx/%u/rejected-%u\n", indent, t->id, t->checks_run);
+	if (tail_bytes && t->checks_status != SBX_CHECK_PASS &&
+	    !sbx_checks_log_tail(&tail, &len, t, t->checks_run, tail_bytes) && len) {
+		char *q = sbx_quote_str(tail), *p, *line;
+
+		fprintf(f, "%sthe log's tail (%s/checks/%u.log):\n", indent, t->dir, t->checks_run);
+		for (line = q; line && *line; line = p) {
+			p = strchr(line, '\n');
+			if (p)
+				*p++ = 0;
+			else
+				p = line + strlen(line);
+			fprintf(f, "%s  | %s\n", indent, line);
+		}
+		free(q);
+	}
+	free(tail);
+}
+
+static json_t *checks_json(const struct sbx_task *t)
+{
+	struct sbx_check_result *r = NULL;
+	json_t *o = json_object(), *a = json_array();
+	size_t n = 0, i;
+	int err = !o || !a;
+
+	if (!err && !sbx_check_results_read(&r, &n, t, t->checks_run))
+		for (i = 0; i < n && !err; i++) {
+			json_t *c = json_object();
+
+			err = !c;
+			err = err ?: sbx_json_set(c, "name", sbx_json_str(r[i].name));
+			err = err ?: sbx_json_set(c, "status", sbx_json_str(sbx_check_status_name(r[i].status)));
+			err = err ?: sbx_json_set(c, "duration_ms", json_integer((json_int_t)r[i].duration_ms));
+			err = err ?: json_array_append_new(a, c);
+		}
+	sbx_check_results_free(r, n);
+	err = err ?: sbx_json_set(o, "run", json_integer(t->checks_run));
+	err = err ?: sbx_json_set(o, "status", sbx_json_str(sbx_check_status_name(t->checks_status)));
+	err = err ?: sbx_json_set(o, "duration_ms", json_integer((json_int_t)t->checks_ms));
+	if (t->state == SBX_TASK_CHECKS_FAILED) {
+		char ref[64];
+
+		snprintf(ref, sizeof(ref), "refs/sbx/%u/rejected-%u", t->id, t->checks_run);
+		err = err ?: sbx_json_set(o, "rejected", sbx_json_str(ref));
+	}
+	err = err ?: sbx_json_set(o, "results", a);
+	if (err)
+		die("out of memory");
+	return o;
+}
+
 json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 {
 	json_t *o = json_object(), *timing = json_object(), *log;
@@ -238,6 +316,7 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 	} else {
 		err |= sbx_json_set(o, "review", json_null());
 	}
+	err |= sbx_json_set(o, "checks", t->checks_run ? checks_json(t) : json_null());
 	if (s) {
 		err |= sbx_json_set(o, "branch_exists", json_boolean(s->branch_exists));
 		err |= sbx_json_set(o, "tip", json_oid(&s->tip));

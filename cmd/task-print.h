@@ -51,6 +51,13 @@ void format_start(char *buf, size_t n, const struct sbx_task *t);
 void print_task_json(FILE *f, const struct sbx_task *t, const struct sbx_task_summary *s);
 /* The same object, to add to; dies when out of memory. */
 json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s);
+/* The last run of the checks in a word: "pass", "fail", "error", or "-" (none). */
+const char *checks_label(const struct sbx_task *t);
+/*
+ * The checks of the last run, one line each under `indent`, and with
+ * `tail_bytes` the end of its log (escaped: it is guest output).
+ */
+void print_checks(FILE *f, const struct sbx_task *t, const char *indent, size_t tail_bytes);
 /* Print a JSON value on one line (util/json.h) and json_decref() it. */
 void print_json_value(FILE *f, json_t *o);
 

@@ -2,9 +2,11 @@
 /* git sbx task PROMPT: an agent in a microVM, its work on branch sbx/<id>. */
 #include "cmd/builtin.h"
 #include "cmd/task-print.h"
+#include "sbx/gate.h"
 #include "cmd/task-cmd.h"
 #include "sbx/agent.h"
 #include "sbx/config.h"
+#include "sbx/settings.h"
 #include "sbx/repo.h"
 #include "sbx/sysinfo.h"
 #include "sbx/task.h"
@@ -29,7 +31,6 @@ static const char *const task_usage[] = {
 	NULL,
 };
 
-#define TASK_DEFAULT_TIMEOUT_MS (2ull * 60 * 60 * 1000)
 
 static volatile int interrupted;
 
@@ -161,6 +162,17 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 		if (start[0])
 			print_quoted("  start: ", start);
 	}
+	if (res->checks != SBX_CHECK_NONE) {
+		printf("  checks: %s (in a fresh VM)%s\n", sbx_check_status_name(res->checks),
+		       res->checks != SBX_CHECK_PASS && !res->blocked ? "; sbx.gate=warn: the branch moved anyway" : "");
+		print_checks(stdout, t, "    ", res->checks == SBX_CHECK_PASS ? 0 : 1500);
+	}
+	if (res->checks != SBX_CHECK_NONE && res->checks != SBX_CHECK_PASS && !res->blocked)
+		fprintf(stderr, "warning: task %u: the checks %s; %s moved anyway (sbx.gate=warn)\n", t->id,
+			res->checks == SBX_CHECK_FAIL ? "failed" : "could not run", t->branch);
+	if (res->blocked)
+		printf("see: git sbx show %u    the rejected result: git log %s    discard: git sbx rm %u\n",
+		       t->id, res->rejected_ref, t->id);
 	if (res->log_truncated)
 		printf("  the log stopped at sbx.maxLogSize; the rest of the output was discarded\n");
 	if (res->imported)
@@ -428,15 +440,18 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	else if (err)
 		usage_msg_opt(sbx_error(), task_usage, opts);
 	if (!timeout) {
+		struct sbx_settings set;
 		struct sbx_config *cfg = NULL;
 
 		/* A guest that stops answering is only noticed past the agent's deadline. */
-		a.timeout_ms = TASK_DEFAULT_TIMEOUT_MS;
+		a.timeout_ms = SBX_SETTINGS_DEFAULT_TIMEOUT_MS;
 		if (!sbx_config_open(&cfg, ctx->repo)) {
-			err = sbx_config_duration_ms(cfg, "sbx.timeout", &a.timeout_ms);
+			err = sbx_settings_read(&set, cfg);
 			sbx_config_free(cfg);
-			if (err && err != SBX_ENOTFOUND)
-				die_sbx("bad sbx.timeout");
+			if (err)
+				die_sbx("bad git config");
+			a.timeout_ms = set.timeout_ms;
+			sbx_settings_clear(&set);
 		}
 	}
 	prompt = prompt_file ? read_prompt_file(prompt_file) : join_args(n, argv);

@@ -403,7 +403,7 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 			goto out;
 		git_odb_refresh(imp->odb);
 	}
-	{
+	if (!imp->opts.objects_only) {
 		git_reference *ref = NULL;
 		const char *msg = imp->opts.reflog_message ? imp->opts.reflog_message
 							   : "sbx: import result";

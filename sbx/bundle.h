@@ -162,11 +162,17 @@ struct sbx_bundle_import_opts {
 	uint64_t max_inflated;		/* all objects, inflated (sbx.maxInflatedSize) */
 	unsigned max_tree_depth;	/* directories (sbx.maxTreeDepth, at most 64) */
 	bool allow_embedded_repos;	/* sbx.allowEmbeddedRepositories */
+	/*
+	 * Publish the objects but leave the branch (the gate, sbx/gate.h,
+	 * decides whether it moves).  The branch is still checked against
+	 * expected_old.
+	 */
+	bool objects_only;
 };
 #define SBX_BUNDLE_IMPORT_OPTS_INIT \
 	{ NULL, {{0}}, NULL, SBX_BUNDLE_DEFAULT_MAX_SIZE, SBX_BUNDLE_DEFAULT_MAX_OBJECTS, NULL, false, \
 	  SBX_BUNDLE_DEFAULT_MAX_OBJECT_SIZE, SBX_BUNDLE_DEFAULT_MAX_INFLATED, \
-	  SBX_BUNDLE_DEFAULT_MAX_TREE_DEPTH, false }
+	  SBX_BUNDLE_DEFAULT_MAX_TREE_DEPTH, false, false }
 
 struct sbx_bundle_import;
 

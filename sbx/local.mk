@@ -1,6 +1,6 @@
 # sbx/: the core layer; composes vmm/ and snapshot/ with the repository.
 libsbx_a_SOURCES += \
-	sbx/config.c sbx/config.h \
+	sbx/config.c sbx/config.h sbx/settings.c sbx/settings.h \
 	sbx/repo.c sbx/repo.h \
 	sbx/sysinfo.c sbx/sysinfo.h
 # git transport and task records (bundle.c, task.c)
@@ -42,3 +42,5 @@ libsbx_a_SOURCES += sbx/task-net.c sbx/task-net.h sbx/task-env.c sbx/task-env.h 
 	sbx/task-scripts.c sbx/task-scripts.h
 # the end of a review: accept (merge, squash, rebase, fast-forward), reject, apply; the review page's data
 libsbx_a_SOURCES += sbx/accept.c sbx/apply.c sbx/accept.h sbx/accept-int.h sbx/review.c sbx/review-md.c sbx/review.h
+# the hook gate (checks on a result in a fresh VM, their results) and the host hooks
+libsbx_a_SOURCES += sbx/gate.c sbx/gate-vm.c sbx/gate.h sbx/hooks.c sbx/hooks.h

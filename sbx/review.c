@@ -62,39 +62,83 @@ fail:
 	return NULL;
 }
 
-/* The last SBX_CHECK_TAIL_LINES lines. */
-static char *log_tail(const char *path, bool *cut)
+/*
+ * The last SBX_CHECK_TAIL_LINES lines of buf[0..len) (a check's part of
+ * the run's log), malloc'd; *cut when there was more.
+ */
+static char *tail_lines(const char *buf, size_t len, bool *cut)
 {
-	bool bytes_cut;
-	char *buf = read_part(path, SBX_CHECK_TAIL_BYTES, true, &bytes_cut), *p, *start;
-	size_t len, lines = 0;
+	const char *p, *start = buf;
+	size_t lines = 0;
+	char *out;
 
-	if (!buf)
-		return NULL;
-	len = strlen(buf);
 	while (len && buf[len - 1] == '\n')
-		buf[--len] = 0;
-	start = buf;
+		len--;
 	for (p = buf + len; p > buf; p--)
 		if (p[-1] == '\n' && ++lines == SBX_CHECK_TAIL_LINES) {
 			start = p;
 			break;
 		}
-	/* a cut first line is dropped */
-	if (bytes_cut && start == buf && strchr(buf, '\n'))
-		start = strchr(buf, '\n') + 1;
-	*cut = bytes_cut || start != buf;
-	memmove(buf, start, strlen(start) + 1);
-	return buf;
+	*cut = *cut || start != buf;
+	out = malloc(len - (size_t)(start - buf) + 1);
+	if (out) {
+		memcpy(out, start, len - (size_t)(start - buf));
+		out[len - (size_t)(start - buf)] = 0;
+	}
+	return out;
 }
 
-/* "<name...> <status> <duration_ms>\n": the name may hold spaces, so it is read from the right. */
+static const char *find_last(const char *hay, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	const char *p, *last = NULL;
+
+	for (p = hay; n <= len - (size_t)(p - hay) && (p = memmem(p, len - (size_t)(p - hay), needle, n));
+	     p++)
+		last = p;
+	return last;
+}
+
+/*
+ * Check `c`'s part of the run's log (the end of it, buf): between its
+ * "=== NAME\n" and its "=== NAME: " lines (docs/formats.md); from the
+ * buffer's start when the log was cut before it began.
+ */
+static void check_tail(struct sbx_check *c, const char *buf, size_t len, bool buf_cut)
+{
+	char *begin_m = NULL, *end_m = NULL;
+	const char *end, *start;
+
+	if (asprintf(&begin_m, "=== %s\n", c->name) < 0)
+		begin_m = NULL;
+	if (asprintf(&end_m, "=== %s: ", c->name) < 0)
+		end_m = NULL;
+	if (!begin_m || !end_m)
+		goto out;
+	end = find_last(buf, len, end_m);
+	if (!end || (end != buf && end[-1] != '\n'))
+		goto out;
+	start = find_last(buf, (size_t)(end - buf), begin_m);
+	if (start && start != buf && start[-1] != '\n')
+		start = NULL;
+	c->tail_cut = !start && buf_cut;
+	if (!start && !buf_cut)
+		goto out;
+	start = start ? start + strlen(begin_m) : buf;
+	if (!start[0] || start >= end)
+		goto out;
+	c->log_tail = tail_lines(start, (size_t)(end - start), &c->tail_cut);
+out:
+	free(begin_m);
+	free(end_m);
+}
+
+/* "<name...> <status> <duration_ms>": the name may hold spaces, so it is read from the right. */
 static int parse_result(struct sbx_check *c, char *line)
 {
 	char *sp1, *sp2, *end;
 	unsigned long long ms;
 
-	line[strcspn(line, "\n")] = 0;
 	sp2 = strrchr(line, ' ');
 	if (!sp2)
 		return -1;
@@ -113,65 +157,101 @@ static int parse_result(struct sbx_check *c, char *line)
 	return c->name && c->status ? 0 : -1;
 }
 
-static int cmp_check(const void *a, const void *b)
+/* The latest run: the highest <n> with a <n>.result; 0 for none. */
+static unsigned long latest_run(const char *dir, int *err)
 {
-	const struct sbx_check *x = a, *y = b;
-
-	return x->n < y->n ? -1 : x->n > y->n;
-}
-
-int sbx_checks_read(struct sbx_check **out, size_t *n, const char *dir)
-{
-	struct sbx_check *c = NULL;
 	struct dirent *de;
+	unsigned long best = 0, num;
+	char *end;
 	DIR *d;
-	size_t k = 0;
 
-	*out = NULL;
-	*n = 0;
+	*err = 0;
 	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : sbx_error_errno(SBX_EIO, "cannot read '%s'", dir);
-	c = calloc(SBX_CHECKS_MAX, sizeof(*c));
-	if (!c) {
-		closedir(d);
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if (!d) {
+		if (errno != ENOENT)
+			*err = sbx_error_errno(SBX_EIO, "cannot read '%s'", dir);
+		return 0;
 	}
-	while ((de = readdir(d)) && k < SBX_CHECKS_MAX) {
-		char *end, path[4096], *text;
-		unsigned long num;
-		bool cut;
-
+	while ((de = readdir(d))) {
 		errno = 0;
 		num = strtoul(de->d_name, &end, 10);
 		if (errno || end == de->d_name || strcmp(end, ".result") || de->d_name[0] == '0' ||
 		    num > 1000000)
 			continue;
-		c[k].n = (unsigned)num;
-		snprintf(path, sizeof(path), "%s/%lu.result", dir, num);
-		text = read_part(path, 4096, false, &cut);
-		if (!text || cut || parse_result(&c[k], text)) {
-			free(c[k].name);
-			free(c[k].status);
-			c[k].name = strdup(de->d_name);
-			c[k].status = strdup("unreadable");
-			c[k].duration_ms = 0;
-		}
-		free(text);
-		snprintf(path, sizeof(path), "%s/%lu.log", dir, num);
-		c[k].log_tail = log_tail(path, &c[k].tail_cut);
-		if (!c[k].name || !c[k].status) {
-			closedir(d);
-			sbx_checks_free(c, k + 1);
-			return sbx_error_set(SBX_ENOMEM, "out of memory");
-		}
-		k++;
+		if (num > best)
+			best = num;
 	}
 	closedir(d);
-	qsort(c, k, sizeof(*c), cmp_check);
+	return best;
+}
+
+int sbx_checks_read(struct sbx_check **out, size_t *n, const char *dir)
+{
+	struct sbx_check *c = NULL;
+	char path[4096], *text = NULL, *line, *save = NULL, *log = NULL;
+	unsigned long run;
+	size_t k = 0;
+	bool cut, log_cut;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	run = latest_run(dir, &err);
+	if (err || !run)
+		return err;
+	c = calloc(SBX_CHECKS_MAX, sizeof(*c));
+	if (!c)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "%s/%lu.result", dir, run);
+	text = read_part(path, SBX_CHECKS_RESULT_MAX, false, &cut);
+	if (text && !cut) {
+		for (line = strtok_r(text, "\n", &save); line && k < SBX_CHECKS_MAX;
+		     line = strtok_r(NULL, "\n", &save)) {
+			c[k].n = (unsigned)run;
+			if (parse_result(&c[k], line)) {
+				free(c[k].name);
+				free(c[k].status);
+				c[k].name = NULL;
+				if (asprintf(&c[k].name, "%lu.result line %zu", run, k + 1) < 0)
+					c[k].name = NULL;
+				c[k].status = strdup("unreadable");
+				c[k].duration_ms = 0;
+			}
+			if (!c[k].name || !c[k].status)
+				goto oom;
+			k++;
+		}
+	} else {
+		c[0].n = (unsigned)run;
+		if (asprintf(&c[0].name, "%lu.result", run) < 0)
+			c[0].name = NULL;
+		c[0].status = strdup("unreadable");
+		if (!c[0].name || !c[0].status)
+			goto oom;
+		k = 1;
+	}
+	snprintf(path, sizeof(path), "%s/%lu.log", dir, run);
+	log = read_part(path, SBX_CHECK_LOG_READ, true, &log_cut);
+	if (log) {
+		size_t len = strlen(log), i;
+
+		/* a cut first line is dropped */
+		if (log_cut && strchr(log, '\n'))
+			memmove(log, strchr(log, '\n') + 1, len - (size_t)(strchr(log, '\n') - log));
+		len = strlen(log);
+		for (i = 0; i < k; i++)
+			if (strcmp(c[i].status, "unreadable"))
+				check_tail(&c[i], log, len, log_cut);
+	}
+	free(text);
+	free(log);
 	*out = c;
 	*n = k;
 	return 0;
+oom:
+	free(text);
+	sbx_checks_free(c, k + 1);
+	return sbx_error_set(SBX_ENOMEM, "out of memory");
 }
 
 /* ---- gathering ---- */

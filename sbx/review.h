@@ -23,10 +23,11 @@
 
 #define SBX_CHECKS_MAX 64u		/* checks read per task */
 #define SBX_CHECK_TAIL_LINES 20u	/* lines of a check's log shown */
-#define SBX_CHECK_TAIL_BYTES 4096u	/* of at most this many bytes */
+#define SBX_CHECK_LOG_READ 65536u	/* bytes read from the end of a run's log */
+#define SBX_CHECKS_RESULT_MAX 65536u	/* a run's .result file read, at most */
 
 struct sbx_check {
-	unsigned n;		/* its number: checks/<n>.result */
+	unsigned n;		/* its run: a line of checks/<n>.result, its part of <n>.log */
 	char *name;		/* "pre-commit", "make test" */
 	char *status;		/* "pass", "fail", "error", "skip" (others shown as they are) */
 	uint64_t duration_ms;
@@ -63,7 +64,7 @@ void sbx_review_free(struct sbx_review *r);
 /* Fill r->patch (the text page streams the diff instead: it may be large). */
 int sbx_review_load_patch(struct sbx_review *r);
 
-/* Read <task dir>/checks (exposed for tests). */
+/* Read <task dir>/checks: the latest run's checks, each with its part of the log (exposed for tests). */
 int sbx_checks_read(struct sbx_check **out, size_t *n, const char *dir);
 void sbx_checks_free(struct sbx_check *c, size_t n);
 

@@ -19,7 +19,34 @@ static const char *const state_names[] = {
 	[SBX_TASK_REMOVING] = "removing",
 	[SBX_TASK_ACCEPTED] = "accepted",
 	[SBX_TASK_REJECTED] = "rejected",
+	[SBX_TASK_CHECKS_FAILED] = "checks failed",
 };
+
+static const char *const check_names[] = {
+	[SBX_CHECK_NONE] = "none",
+	[SBX_CHECK_PASS] = "pass",
+	[SBX_CHECK_FAIL] = "fail",
+	[SBX_CHECK_ERROR] = "error",
+};
+
+const char *sbx_check_status_name(enum sbx_check_status s)
+{
+	if ((unsigned)s < sizeof(check_names) / sizeof(check_names[0]))
+		return check_names[s];
+	return "unknown";
+}
+
+int sbx_check_status_parse(enum sbx_check_status *out, const char *s)
+{
+	size_t i;
+
+	for (i = 1; i < sizeof(check_names) / sizeof(check_names[0]); i++)
+		if (!strcmp(s, check_names[i])) {
+			*out = (enum sbx_check_status)i;
+			return 0;
+		}
+	return -1;
+}
 
 const char *sbx_task_state_name(enum sbx_task_state s)
 {
@@ -187,6 +214,9 @@ int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
 		sb_printf(&b, "exit %d\n", t->exit_status);
 	if (t->has_result)
 		sb_printf(&b, "result %s\n", git_oid_tostr(hex, sizeof(hex), &t->result));
+	if (t->checks_run)
+		sb_printf(&b, "checks %u %s %llu\n", t->checks_run,
+			  sbx_check_status_name(t->checks_status), (unsigned long long)t->checks_ms);
 	put_str(&b, "error", t->error);
 	if (t->reviewed_ms)
 		sb_printf(&b, "reviewed %lld\n", (long long)t->reviewed_ms);
@@ -317,6 +347,30 @@ static int parse_timing(struct sbx_task *t, const char *v)
 	return i == 5 ? 0 : -1;
 }
 
+/* "<n> <pass|fail|error> <ms>" */
+static int parse_checks(struct sbx_task *t, const char *v)
+{
+	char buf[64], *a, *b;
+	uint64_t n;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	a = strchr(buf, ' ');
+	if (!a)
+		return -1;
+	*a++ = 0;
+	b = strchr(a, ' ');
+	if (!b)
+		return -1;
+	*b++ = 0;
+	if (task_parse_uint_str(buf, 1000000, &n) || !n || sbx_check_status_parse(&t->checks_status, a) ||
+	    task_parse_uint_str(b, UINT64_MAX / 2, &t->checks_ms))
+		return -1;
+	t->checks_run = (unsigned)n;
+	return 0;
+}
+
 int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 {
 	enum { K_ID = 1, K_STATE = 2, K_BASE = 4, K_BRANCH = 8, K_CREATED = 16 };
@@ -431,6 +485,9 @@ int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 		} else if (!strcmp(key, "warm-built")) {
 			if (task_parse_uint_str(val, UINT64_MAX / 2, &t->warm_build_ms))
 				err = SBX_CORRUPT("bad warm-built in the task record");
+		} else if (!strcmp(key, "checks")) {
+			if (t->checks_run || parse_checks(t, val))
+				err = SBX_CORRUPT("bad checks in the task record");
 		} else if (!strcmp(key, "exit")) {
 			uint64_t v;
 

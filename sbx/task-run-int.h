@@ -7,6 +7,7 @@
 #define SBX_SBX_TASK_RUN_INT_H
 
 #include "sbx/channel.h"
+#include "sbx/settings.h"
 #include "sbx/task-env.h"
 #include "sbx/task-run.h"
 #include "util/error.h"
@@ -70,6 +71,8 @@ struct run {
 	bool warm_on;
 	/* the warm base restored (sbx/task-warm.c), or NULL */
 	struct sbx_warm *warm;
+	/* git config, resolved once (the fields above are copied from it) */
+	struct sbx_settings set;
 };
 
 uint64_t run_mono_ms(void);

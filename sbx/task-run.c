@@ -6,7 +6,9 @@
 #include "sbx/bundle.h"
 #include "sbx/config.h"
 #include "sbx/fsutil.h"
+#include "sbx/gate.h"
 #include "sbx/repo.h"
+#include "sbx/settings.h"
 #include "sbx/task.h"
 #include "sbx/task-env.h"
 #include "sbx/task-net.h"
@@ -312,46 +314,24 @@ static int read_config(struct run *r)
 	struct sbx_config *cfg = NULL;
 	int err;
 
-	r->log_max = SBX_TASK_DEFAULT_MAX_LOG;
-	r->console_max = SBX_SANDBOX_DEFAULT_SERIAL_MAX;
-	r->disk_limit = SBX_TASK_DEFAULT_DISK_LIMIT;
-	r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
-	r->warm_on = true;
 	if ((err = sbx_bundle_config_depth(r->repo->git, &r->depth)) ||
 	    (err = sbx_config_open(&cfg, r->repo)))
 		return err;
-	err = sbx_config_size(cfg, "sbx.maxLogSize", 1, &r->log_max);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_size(cfg, "sbx.maxConsoleLogSize", 1, &r->console_max);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_size(cfg, "sbx.diskLimit", 1, &r->disk_limit);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_duration_ms(cfg, "sbx.bootTimeout", &r->boot_timeout_ms);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_string(cfg, "sbx.setup", &r->setup);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_duration_ms(cfg, "sbx.setupTimeout", &r->setup_timeout_ms);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_bool(cfg, "sbx.warm", &r->warm_on);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_string(cfg, "user.name", &r->user_name);
-	if (err == SBX_ENOTFOUND || !err)
-		err = sbx_config_string(cfg, "user.email", &r->user_email);
+	err = sbx_settings_read(&r->set, cfg);
 	sbx_config_free(cfg);
-	if (err && err != SBX_ENOTFOUND)
+	if (err)
 		return err;
-	if (r->setup && !*r->setup) {
-		free(r->setup);		/* sbx.setup = "" turns a wider config's off */
-		r->setup = NULL;
-	}
-	if (!r->setup_timeout_ms)
-		r->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
-	if (!r->user_name)
-		r->user_name = strdup("git-sbx agent");
-	if (!r->user_email)
-		r->user_email = strdup("sbx@localhost");
-	if (!r->user_name || !r->user_email)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	r->log_max = r->set.log_max;
+	r->console_max = r->set.console_max;
+	r->disk_limit = r->set.disk_limit;
+	r->boot_timeout_ms = r->set.boot_timeout_ms;
+	r->setup_timeout_ms = r->set.setup_timeout_ms;
+	r->warm_on = r->set.warm;
+	/* The session owns these from here. */
+	r->setup = r->set.setup;
+	r->user_name = r->set.user_name;
+	r->user_email = r->set.user_email;
+	r->set.setup = r->set.user_name = r->set.user_email = NULL;
 	return 0;
 }
 
@@ -394,6 +374,40 @@ static int open_net(struct run *r)
 	return 0;
 }
 
+
+/*
+ * The hook gate: with checks to run and sbx.gate not off, the checks run
+ * in a fresh VM on the imported result.  Blocked: the result is kept as
+ * refs/sbx/<id>/rejected-<n> and the branch stays.
+ */
+static int run_gate(struct run *r)
+{
+	struct sbx_gate_opts go = SBX_GATE_OPTS_INIT;
+	int err;
+
+	if (!sbx_gate_wanted(r->repo, &r->set, &r->res->tip))
+		return 0;
+	run_progress(r, "running the checks in a fresh VM (sbx.gate=%s)", sbx_gate_mode_name(r->set.gate));
+	go.set = &r->set;
+	go.image = r->o->image;
+	go.backend = r->o->backend;
+	go.cpus = r->o->cpus;
+	go.memory = r->o->memory;
+	go.quiet = true;
+	go.progress = r->o->progress;
+	go.progress_opaque = r->o->progress_opaque;
+	go.interrupt = r->o->interrupt;
+	if ((err = sbx_gate_run(r->repo, r->task, &r->res->tip, &go)))
+		return sbx_error_prefix(err, "the checks");
+	r->res->checks = r->task->checks_status;
+	if (r->res->checks == SBX_CHECK_PASS || r->set.gate != SBX_GATE_BLOCK)
+		return sbx_task_save(r->task);
+	if ((err = sbx_gate_keep_rejected(r->res->rejected_ref, sizeof(r->res->rejected_ref), r->repo,
+					  r->task, &r->res->tip)))
+		return err;
+	r->res->blocked = true;
+	return 0;
+}
 
 static int session(struct run *r)
 {
@@ -478,17 +492,37 @@ stop:
 
 	run_progress(r, "importing the result");
 	t = run_mono_ms();
-	err = sbx_task_import_finish(&r->res->tip, &r->res->worktree_kept, r->imp, &r->old_tip,
-				     r->task);
+	err = sbx_task_import_objects(&r->res->tip, r->imp);
 	r->imp = NULL;
 	r->task->import_ms = run_mono_ms() - t;
 	if (!err)
-		r->res->imported = true;
+		err = run_gate(r);
+	if (!err && !r->res->blocked) {
+		t = run_mono_ms();
+		err = sbx_task_import_publish(&r->res->worktree_kept, r->repo, r->task, &r->old_tip,
+					      &r->res->tip);
+		r->task->import_ms += run_mono_ms() - t;
+		if (!err)
+			r->res->imported = true;
+	}
 	{
 		struct sbx_audit_import ai = { 0 };
 		char why[1024];
 
-		snprintf(why, sizeof(why), "%s", err ? sbx_error() : "");
+		if (err)
+			snprintf(why, sizeof(why), "%s", sbx_error());
+		else if (r->res->blocked)
+			snprintf(why, sizeof(why), "the checks %s (sbx.gate=block); kept as %s",
+				 r->res->checks == SBX_CHECK_FAIL ? "failed" : "could not run",
+				 r->res->rejected_ref);
+		else
+			why[0] = 0;
+		if (r->res->blocked) {
+			ai.accepted = false;
+			ai.reason = why;
+			sbx_audit_import(sbx_task_net_audit(r->net), &ai);
+			goto out;
+		}
 		ai.accepted = !err;
 		ai.tip = err ? NULL : &r->res->tip;
 		if (!err) {
@@ -549,11 +583,18 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 	sbx_warm_free(r.warm);
 	free(r.user_name);
 	free(r.user_email);
+	sbx_settings_clear(&r.set);
 
 	msg[0] = 0;
 	if (err) {
 		state = SBX_TASK_FAILED;
 		snprintf(msg, sizeof(msg), "%s", sbx_error());
+	} else if (res->blocked) {
+		state = SBX_TASK_CHECKS_FAILED;
+		snprintf(msg, sizeof(msg), "the checks %s in a fresh VM (sbx.gate=block): %s did not move; "
+			 "the result is kept as %s",
+			 res->checks == SBX_CHECK_FAIL ? "failed" : "could not run", task->branch,
+			 res->rejected_ref);
 	} else if (res->interrupted) {
 		state = SBX_TASK_CANCELLED;
 		snprintf(msg, sizeof(msg), "stopped by the user; the agent's work so far was imported");

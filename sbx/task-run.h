@@ -12,8 +12,12 @@
  *   transfer out  the guest commits what is left ("sbx: uncommitted work")
  *                 and writes `git bundle create - BASE..HEAD` to stdout,
  *                 which streams straight into the verifying import
- *   import        sbx_task_import_finish(): verified objects, the one ref,
- *                 the host worktree, the record
+ *   import        verified objects (sbx_task_import_objects())
+ *   gate          with checks configured and sbx.gate not off, the checks
+ *                 run in a fresh VM on the result (sbx/gate.h); blocked:
+ *                 the branch stays, the result is refs/sbx/<id>/rejected-<n>
+ *   publish       the one ref, the host worktree, the record
+ *                 (sbx_task_import_publish())
  *
  * The guest does its git work with its own git and may do anything there;
  * the host trusts nothing it says beyond bytes it verifies.
@@ -29,6 +33,7 @@
 #include "sbx/channel.h"
 #include "sbx/image.h"
 #include "sbx/sandbox.h"
+#include "sbx/task.h"
 
 struct sbx_repo;
 struct sbx_task;
@@ -69,6 +74,10 @@ struct sbx_task_run_result {
 	bool worktree_kept;		/* the host worktree had changes in the way */
 	git_oid tip;
 	const char *backend;		/* "kvm" or "qemu" (static) */
+	/* The hook gate (sbx/gate.h): the checks' outcome, SBX_CHECK_NONE when none ran. */
+	enum sbx_check_status checks;
+	bool blocked;			/* sbx.gate=block held the branch: the result is rejected_ref */
+	char rejected_ref[64];
 };
 
 /*

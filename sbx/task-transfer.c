@@ -353,7 +353,8 @@ int run_transfer_out(struct run *r)
 				     NULL, 0, -1, NULL, &res, SWEEP_TIMEOUT_MS)))
 		return err;
 
-	if ((err = sbx_task_import_begin(&r->imp, &r->old_tip, r->repo, r->task)))
+	/* Objects only: the branch moves after the gate (sbx/task-run.c). */
+	if ((err = sbx_task_import_begin_ext(&r->imp, &r->old_tip, r->repo, r->task, true)))
 		return err;
 	if ((err = run_env_init(&env, r)))
 		return err;

@@ -42,7 +42,18 @@ enum sbx_task_state {
 	SBX_TASK_REMOVING,	/* `rm` started; gc finishes it */
 	SBX_TASK_ACCEPTED,	/* `git sbx accept` took it into a branch (sbx/accept.h) */
 	SBX_TASK_REJECTED,	/* `git sbx reject` */
+	SBX_TASK_CHECKS_FAILED,	/* sbx.gate=block and a check failed: the branch did not move */
 };
+
+/* The outcome of a run of the checks (sbx/gate.h), and of one check. */
+enum sbx_check_status {
+	SBX_CHECK_NONE,		/* no checks ran */
+	SBX_CHECK_PASS,
+	SBX_CHECK_FAIL,		/* a check exited non-zero */
+	SBX_CHECK_ERROR,	/* a check could not run or finish (the VM, a timeout) */
+};
+const char *sbx_check_status_name(enum sbx_check_status s);
+int sbx_check_status_parse(enum sbx_check_status *out, const char *s);
 
 struct sbx_task {
 	unsigned id;
@@ -74,6 +85,14 @@ struct sbx_task {
 	char *accept_into;	/* the ref it went into, "refs/heads/main" */
 	bool has_accept_commit;
 	git_oid accept_commit;	/* where that ref moved to */
+	/*
+	 * The last run of the checks (sbx/gate.h): its number n (0: none;
+	 * <dir>/checks/<n>.result and .log), outcome and time.  A blocked
+	 * result is refs/sbx/<id>/rejected-<n>.
+	 */
+	unsigned checks_run;
+	enum sbx_check_status checks_status;
+	uint64_t checks_ms;
 
 	char *dir;		/* <commondir>/sbx/tasks/<id>; not stored */
 };
@@ -139,6 +158,18 @@ int sbx_task_import_begin(struct sbx_bundle_import **imp, git_oid *old_tip,
 			  struct sbx_repo *repo, const struct sbx_task *task);
 int sbx_task_import_finish(git_oid *tip, bool *worktree_kept, struct sbx_bundle_import *imp,
 			   const git_oid *old_tip, struct sbx_task *task);
+/*
+ * The same finish in two steps, for the hook gate (sbx/gate.h): begin with
+ * objects_only, then sbx_task_import_objects() verifies the result and
+ * stores its objects, leaving the branch where it was (*tip: the result);
+ * sbx_task_import_publish() then moves the branch from old_tip to tip
+ * (refused if it moved meanwhile) and updates the worktree and the record.
+ */
+int sbx_task_import_begin_ext(struct sbx_bundle_import **imp, git_oid *old_tip,
+			      struct sbx_repo *repo, const struct sbx_task *task, bool objects_only);
+int sbx_task_import_objects(git_oid *tip, struct sbx_bundle_import *imp);
+int sbx_task_import_publish(bool *worktree_kept, struct sbx_repo *repo, struct sbx_task *task,
+			    const git_oid *old_tip, const git_oid *tip);
 /*
  * Bring the worktree from `old_tip` to `new_tip` (the branch has moved
  * already).  A safe checkout: files the user changed in the worktree are

@@ -21,9 +21,9 @@ and explain why")" = 1 &&
 
 test_expect_success 'git sbx list: a table of both tasks in id order' '
 	cd repo && git sbx list >out &&
-	head -1 out | grep "^ID *STATE *CREATED *COMMITS *CHANGES *PROMPT" &&
-	sed -n 2p out | grep "^1 *done *[0-9]*s ago *2 *3f +2 -1 *fix the \"flaky\" test\.\.\.$" &&
-	sed -n 3p out | grep "^2 *created .* 0 *- *second task$" &&
+	head -1 out | grep "^ID *STATE *CREATED *COMMITS *CHANGES *CHECKS *PROMPT" &&
+	sed -n 2p out | grep "^1 *done *[0-9]*s ago *2 *3f +2 -1 *- *fix the \"flaky\" test\.\.\.$" &&
+	sed -n 3p out | grep "^2 *created .* 0 *- *- *second task$" &&
 	test $(wc -l <out) -eq 3
 '
 

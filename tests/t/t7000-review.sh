@@ -15,10 +15,13 @@ it fails one run in ten" main "
 		git add -A && git commit -qm \"agent: ![x](http://e.invalid/p.png) <b>bold</b> \$(printf \"\\033[2J\")\"
 	")" = 1 &&
 	c=.git/sbx/tasks/1/checks && mkdir "$c" &&
-	echo "make test fail 1234" >"$c/1.result" &&
-	i=1; while [ $i -le 30 ]; do echo "log line $i"; i=$((i + 1)); done >"$c/1.log" &&
-	printf "FAIL: test_flaky ${esc}[31mred${esc}[m\n" >>"$c/1.log" &&
-	echo "pre-commit pass 12" >"$c/2.result" && echo "all good" >"$c/2.log" &&
+	printf "make test fail 1234\npre-commit pass 12\n" >"$c/1.result" &&
+	{ echo "=== make test" &&
+	  i=1; while [ $i -le 30 ]; do echo "log line $i"; i=$((i + 1)); done &&
+	  printf "FAIL: test_flaky ${esc}[31mred${esc}[m\n" &&
+	  echo "=== make test: fail (1234 ms)" &&
+	  echo "=== pre-commit" && echo "all good" && echo "=== pre-commit: pass (12 ms)"
+	} >"$c/1.log" &&
 	cat >.git/sbx/tasks/1/audit.jsonl <<-\EOF
 	{"v":1,"kind":"start","time_ms":1700000000000,"task":1,"agent":"claude","image":"default"}
 	{"v":1,"kind":"conn","time_ms":1700000001000,"host":"api.anthropic.com","port":443,"method":"CONNECT","decision":"allow","rule":"api.anthropic.com","bytes_up":1234,"bytes_down":5678,"duration_ms":1500}
@@ -139,9 +142,9 @@ test_expect_success 'review of a task without commits, checks or audit; -h; bad 
 	test_expect_code 128 git sbx review 9
 '
 
-test_expect_success 'a damaged checks file is shown as unreadable, not fatal' '
+test_expect_success 'a damaged checks file (of the latest run) is shown as unreadable, not fatal' '
 	cd repo && echo "garbage" >.git/sbx/tasks/1/checks/3.result &&
-	git sbx review 1 >../out && grep "unreadable *3.result" ../out &&
+	git sbx review 1 >../out && grep "unreadable *3.result line 1" ../out &&
 	rm .git/sbx/tasks/1/checks/3.result
 '
 

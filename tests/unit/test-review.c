@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,7 +119,7 @@ static void put(const char *dir, const char *name, const char *text)
 
 static void test_checks_read(void **state)
 {
-	char dir[] = "/tmp/sbx-test-review-XXXXXX", cmd[600], log[8192], path[600];
+	char dir[] = "/tmp/sbx-test-review-XXXXXX", cmd[600], log[16384], path[600];
 	struct sbx_check *c = NULL;
 	size_t n, i;
 
@@ -128,38 +129,56 @@ static void test_checks_read(void **state)
 	snprintf(path, sizeof(path), "%s/none", dir);
 	assert_int_equal(sbx_checks_read(&c, &n, path), 0);
 	assert_int_equal(n, 0);
-	put(dir, "10.result", "make test fail 1500\n");
-	put(dir, "2.result", "pre-commit pass 30\n");
-	put(dir, "2.log", "ok\n");
-	put(dir, "1.result", "lint error 0\n");
-	put(dir, "3.result", "no-duration pass\n");
-	put(dir, "01.result", "leading zero pass 1\n");
+	assert_int_equal(sbx_checks_read(&c, &n, dir), 0);
+	assert_int_equal(n, 0);
+
+	/* an older run, a leading zero and other files are not the latest run */
+	put(dir, "2.result", "old pass 1\n");
+	put(dir, "010.result", "leading zero pass 1\n");
 	put(dir, "notes.txt", "ignored\n");
-	log[0] = 0;
+	put(dir, "10.result", "lint error 0\nmake test fail 1500\nno-duration pass\npre-commit pass 30\n");
+	snprintf(log, sizeof(log), "=== lint\n=== lint: error (0 ms)\n=== make test\n");
 	for (i = 1; i <= 400; i++)
 		snprintf(log + strlen(log), sizeof(log) - strlen(log), "line %zu\n", i);
+	snprintf(log + strlen(log), sizeof(log) - strlen(log),
+		 "=== make test: fail (1500 ms)\n=== pre-commit\nok\n=== pre-commit: pass (30 ms)\n");
 	put(dir, "10.log", log);
-	snprintf(path, sizeof(path), "%s/1.log", dir);
-	assert_int_equal(symlink("/etc/passwd", path), 0);
 	assert_int_equal(sbx_checks_read(&c, &n, dir), 0);
 	assert_int_equal(n, 4);
-	assert_int_equal(c[0].n, 1);
+	for (i = 0; i < n; i++)
+		assert_int_equal(c[i].n, 10);
 	assert_string_equal(c[0].name, "lint");
 	assert_string_equal(c[0].status, "error");
-	assert_null(c[0].log_tail);	/* a symlink is not followed */
-	assert_int_equal(c[1].n, 2);
-	assert_string_equal(c[1].log_tail, "ok");
-	assert_false(c[1].tail_cut);
-	assert_int_equal(c[2].n, 3);
+	assert_null(c[0].log_tail);	/* nothing between its lines */
+	assert_string_equal(c[1].name, "make test");
+	assert_string_equal(c[1].status, "fail");
+	assert_true(c[1].duration_ms == 1500);
+	assert_true(c[1].tail_cut);
+	assert_non_null(strstr(c[1].log_tail, "line 400"));
+	assert_non_null(strstr(c[1].log_tail, "line 381\n"));
+	assert_null(strstr(c[1].log_tail, "line 380\n"));
 	assert_string_equal(c[2].status, "unreadable");
-	assert_int_equal(c[3].n, 10);
-	assert_string_equal(c[3].name, "make test");
-	assert_string_equal(c[3].status, "fail");
-	assert_true(c[3].duration_ms == 1500);
-	assert_true(c[3].tail_cut);
-	assert_non_null(strstr(c[3].log_tail, "line 400"));
-	assert_non_null(strstr(c[3].log_tail, "line 381\n"));
-	assert_null(strstr(c[3].log_tail, "line 380\n"));
+	assert_string_equal(c[2].name, "10.result line 3");
+	assert_string_equal(c[3].name, "pre-commit");
+	assert_string_equal(c[3].log_tail, "ok");
+	assert_false(c[3].tail_cut);
+	sbx_checks_free(c, n);
+
+	/* a symlinked log is not followed; a result that is not a file is unreadable */
+	snprintf(path, sizeof(path), "%s/11.log", dir);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	put(dir, "11.result", "make test pass 5\n");
+	assert_int_equal(sbx_checks_read(&c, &n, dir), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].status, "pass");
+	assert_null(c[0].log_tail);
+	sbx_checks_free(c, n);
+	snprintf(path, sizeof(path), "%s/12.result", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(sbx_checks_read(&c, &n, dir), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].name, "12.result");
+	assert_string_equal(c[0].status, "unreadable");
 	sbx_checks_free(c, n);
 	sbx_checks_free(NULL, 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
