@@ -14,6 +14,8 @@ KVM_TESTS += tests/kvm/task.kvm tests/kvm/task-9p.kvm
 # Warm bases: build, restore, incremental bundles, a cold run's equal, fallback; the
 # command, a changed setup, two tasks at once, gc.
 KVM_TESTS += tests/kvm/warm.kvm tests/kvm/warm-ops.kvm
+# The review loop on our VMM: the gate blocks a breaking agent, passes a fixing one; review, accept.
+KVM_TESTS += tests/kvm/review.kvm
 EXTRA_DIST += tests/kvm/warm-lib.sh
 # Agents (presets, git config, scripts) and the tree names a result may not carry.
 check_PROGRAMS += tests/unit/test-agent
