@@ -6,6 +6,7 @@
 #include "sbx/hooks.h"
 #include "sbx/repo.h"
 #include "sbx/task-int.h"
+#include "sbx/textrec.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -44,85 +45,28 @@ void sbx_check_results_free(struct sbx_check_result *r, size_t n)
 
 int sbx_check_results_format(char **out, size_t *len, const struct sbx_check_result *r, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	char *buf = NULL;
-	size_t cap = 0, used = 0, i;
+	struct textrec_buf b = { 0 };
+	size_t i;
 
 	*out = NULL;
 	*len = 0;
-	for (i = 0; i < n; i++)
-		cap += 4 * strlen(r[i].name) + 48;
-	buf = malloc(cap + 1);
-	if (!buf)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	textrec_add(&b, "", 0);	/* no results: an empty string, not NULL */
 	for (i = 0; i < n; i++) {
-		const unsigned char *s;
-
 		if (!*r[i].name || r[i].status == SBX_CHECK_NONE) {
-			free(buf);
+			free(b.p);
 			return sbx_error_set(SBX_EINVAL, "a check result needs a name and a status");
 		}
-		/* As task records escape values: \\, \n, other control bytes \xHH. */
-		for (s = (const unsigned char *)r[i].name; *s; s++) {
-			if (*s == '\\') {
-				buf[used++] = '\\';
-				buf[used++] = '\\';
-			} else if (*s == '\n') {
-				buf[used++] = '\\';
-				buf[used++] = 'n';
-			} else if (*s < 0x20 || *s == 0x7f) {
-				buf[used++] = '\\';
-				buf[used++] = 'x';
-				buf[used++] = hex[*s >> 4];
-				buf[used++] = hex[*s & 15];
-			} else {
-				buf[used++] = (char)*s;
-			}
-		}
-		used += (size_t)snprintf(buf + used, cap + 1 - used, " %s %llu\n",
-					 sbx_check_status_name(r[i].status),
-					 (unsigned long long)r[i].duration_ms);
+		/* The name escaped as task records escape values. */
+		textrec_put_escaped(&b, r[i].name);
+		textrec_printf(&b, " %s %llu\n", sbx_check_status_name(r[i].status),
+			       (unsigned long long)r[i].duration_ms);
 	}
-	buf[used] = 0;
-	*out = buf;
-	*len = used;
-	return 0;
-}
-
-static int unescape_name(char **out, const char *s, size_t n)
-{
-	char *d = malloc(n + 1), *p = d;
-	size_t i;
-
-	if (!d)
+	if (b.oom) {
+		free(b.p);
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		if (s[i] != '\\') {
-			*p++ = s[i];
-		} else if (i + 1 < n && s[i + 1] == '\\') {
-			*p++ = '\\';
-			i++;
-		} else if (i + 1 < n && s[i + 1] == 'n') {
-			*p++ = '\n';
-			i++;
-		} else if (i + 3 < n && s[i + 1] == 'x') {
-			char h[3] = { s[i + 2], s[i + 3], 0 }, *end;
-			long v = strtol(h, &end, 16);
-
-			if (*end || v <= 0)
-				break;
-			*p++ = (char)v;
-			i += 3;
-		} else {
-			break;
-		}
 	}
-	if (i < n) {
-		free(d);
-		return SBX_CORRUPT("bad escape in a check result");
-	}
-	*p = 0;
-	*out = d;
+	*out = b.p;
+	*len = b.len;
 	return 0;
 }
 
@@ -180,7 +124,8 @@ int sbx_check_results_parse(struct sbx_check_result **out, size_t *nout, const c
 			break;
 		}
 		r[n].duration_ms = ms;
-		if ((err = unescape_name(&r[n].name, p, (size_t)(sp1 - 1 - p))))
+		if ((err = textrec_unescape(&r[n].name, p, (size_t)(sp1 - 1 - p), TEXTREC_HEX_STRTOL,
+					     "a check result")))
 			break;
 		n++;
 		p = nl + 1;

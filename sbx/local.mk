@@ -7,7 +7,7 @@ libsbx_a_SOURCES += \
 libsbx_a_SOURCES += sbx/bundle.c sbx/bundle-header.c sbx/bundle-import.c sbx/bundle.h \
 	sbx/pack-scan.c sbx/pack-scan.h sbx/index-pack.c sbx/index-pack.h \
 	sbx/import-check.c sbx/import-check.h \
-	sbx/oidset.c sbx/oidset.h sbx/fsutil.c sbx/fsutil.h \
+	sbx/oidset.c sbx/oidset.h sbx/fsutil.c sbx/fsutil.h sbx/textrec.c sbx/textrec.h \
 	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task.h sbx/task-int.h
 libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h \

@@ -2,9 +2,9 @@
 /* Task records: the text format with its checksum (docs/formats.md "Task record"). */
 #include "sbx/task.h"
 #include "sbx/task-int.h"
+#include "sbx/textrec.h"
 #include "util/error.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,120 +114,52 @@ void sbx_task_list_free(struct sbx_task **tasks, size_t n)
 
 /* ---- the record file ---- */
 
-struct sbuf {
-	char *p;
-	size_t len, alloc;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->alloc) {
-		size_t na = (b->len + n + 1) * 2;
-		char *p = realloc(b->p, na);
-
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->alloc = na;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) SBX_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->oom = true;
-		return;
-	}
-	sb_add(b, tmp, (size_t)n);
-}
-
-/* key, a space, the value with \\, \n and other control bytes escaped, "\n". */
-static void put_str(struct sbuf *b, const char *key, const char *v)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s;
-
-	if (!v)
-		return;
-	sb_add(b, key, strlen(key));
-	sb_add(b, " ", 1);
-	for (s = (const unsigned char *)v; *s; s++) {
-		if (*s == '\\')
-			sb_add(b, "\\\\", 2);
-		else if (*s == '\n')
-			sb_add(b, "\\n", 2);
-		else if (*s < 0x20 || *s == 0x7f) {
-			char e[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
-
-			sb_add(b, e, 4);
-		} else
-			sb_add(b, (const char *)s, 1);
-	}
-	sb_add(b, "\n", 1);
-}
-
 int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
 {
-	struct sbuf b = { 0 };
+	struct textrec_buf b = { 0 };
 	char hex[GIT_OID_HEXSZ + 1];
 
 	*out = NULL;
-	sb_printf(&b, "sbx-task-record %d\n", SBX_TASK_RECORD_VERSION);
-	sb_printf(&b, "id %u\n", t->id);
-	sb_printf(&b, "state %s\n", sbx_task_state_name(t->state));
-	sb_printf(&b, "base %s\n", git_oid_tostr(hex, sizeof(hex), &t->base));
-	put_str(&b, "branch", t->branch);
-	put_str(&b, "worktree", t->worktree);
-	put_str(&b, "agent", t->agent);
-	put_str(&b, "image", t->image);
-	sb_printf(&b, "created %lld\n", (long long)t->created_ms);
+	textrec_printf(&b, "sbx-task-record %d\n", SBX_TASK_RECORD_VERSION);
+	textrec_printf(&b, "id %u\n", t->id);
+	textrec_printf(&b, "state %s\n", sbx_task_state_name(t->state));
+	textrec_printf(&b, "base %s\n", git_oid_tostr(hex, sizeof(hex), &t->base));
+	textrec_put_str(&b, "branch", t->branch);
+	textrec_put_str(&b, "worktree", t->worktree);
+	textrec_put_str(&b, "agent", t->agent);
+	textrec_put_str(&b, "image", t->image);
+	textrec_printf(&b, "created %lld\n", (long long)t->created_ms);
 	if (t->started_ms)
-		sb_printf(&b, "started %lld\n", (long long)t->started_ms);
+		textrec_printf(&b, "started %lld\n", (long long)t->started_ms);
 	if (t->finished_ms)
-		sb_printf(&b, "finished %lld\n", (long long)t->finished_ms);
-	sb_printf(&b, "timing %llu %llu %llu %llu %llu\n",
+		textrec_printf(&b, "finished %lld\n", (long long)t->finished_ms);
+	textrec_printf(&b, "timing %llu %llu %llu %llu %llu\n",
 		  (unsigned long long)t->boot_ms, (unsigned long long)t->transfer_in_ms,
 		  (unsigned long long)t->agent_ms, (unsigned long long)t->transfer_out_ms,
 		  (unsigned long long)t->import_ms);
 	if (t->warm)
-		sb_printf(&b, "warm %s %lld\n", t->warm, (long long)t->warm_created_ms);
+		textrec_printf(&b, "warm %s %lld\n", t->warm, (long long)t->warm_created_ms);
 	if (t->warm_build_ms)
-		sb_printf(&b, "warm-built %llu\n", (unsigned long long)t->warm_build_ms);
-	put_str(&b, "start-note", t->start_note);
+		textrec_printf(&b, "warm-built %llu\n", (unsigned long long)t->warm_build_ms);
+	textrec_put_str(&b, "start-note", t->start_note);
 	if (t->exit_status >= 0)
-		sb_printf(&b, "exit %d\n", t->exit_status);
+		textrec_printf(&b, "exit %d\n", t->exit_status);
 	if (t->has_result)
-		sb_printf(&b, "result %s\n", git_oid_tostr(hex, sizeof(hex), &t->result));
+		textrec_printf(&b, "result %s\n", git_oid_tostr(hex, sizeof(hex), &t->result));
 	if (t->checks_run)
-		sb_printf(&b, "checks %u %s %llu\n", t->checks_run,
+		textrec_printf(&b, "checks %u %s %llu\n", t->checks_run,
 			  sbx_check_status_name(t->checks_status), (unsigned long long)t->checks_ms);
-	put_str(&b, "error", t->error);
+	textrec_put_str(&b, "error", t->error);
 	if (t->reviewed_ms)
-		sb_printf(&b, "reviewed %lld\n", (long long)t->reviewed_ms);
-	put_str(&b, "reviewer", t->reviewer);
-	put_str(&b, "accept-mode", t->accept_mode);
-	put_str(&b, "accept-into", t->accept_into);
+		textrec_printf(&b, "reviewed %lld\n", (long long)t->reviewed_ms);
+	textrec_put_str(&b, "reviewer", t->reviewer);
+	textrec_put_str(&b, "accept-mode", t->accept_mode);
+	textrec_put_str(&b, "accept-into", t->accept_into);
 	if (t->has_accept_commit)
-		sb_printf(&b, "accept-commit %s\n", git_oid_tostr(hex, sizeof(hex), &t->accept_commit));
-	put_str(&b, "prompt", t->prompt);
+		textrec_printf(&b, "accept-commit %s\n", git_oid_tostr(hex, sizeof(hex), &t->accept_commit));
+	textrec_put_str(&b, "prompt", t->prompt);
 	if (!b.oom)
-		sb_printf(&b, "checksum %08lx\n", crc32(0, (const Bytef *)b.p, (uInt)b.len));
+		textrec_printf(&b, "checksum %08lx\n", crc32(0, (const Bytef *)b.p, (uInt)b.len));
 	if (b.oom) {
 		free(b.p);
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
@@ -238,44 +170,6 @@ int sbx_task_record_format(char **out, size_t *len, const struct sbx_task *t)
 	}
 	*out = b.p;
 	*len = b.len;
-	return 0;
-}
-
-static int unescape(char **out, const char *s, size_t n)
-{
-	char *d = malloc(n + 1), *p = d;
-	size_t i;
-
-	if (!d)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		if (s[i] != '\\') {
-			*p++ = s[i];
-			continue;
-		}
-		if (i + 1 < n && s[i + 1] == '\\') {
-			*p++ = '\\';
-			i++;
-		} else if (i + 1 < n && s[i + 1] == 'n') {
-			*p++ = '\n';
-			i++;
-		} else if (i + 3 < n && s[i + 1] == 'x') {
-			char h[3] = { s[i + 2], s[i + 3], 0 }, *end;
-			long v = strtol(h, &end, 16);
-
-			if (*end || v <= 0) {
-				free(d);
-				return SBX_CORRUPT("bad escape in the task record");
-			}
-			*p++ = (char)v;
-			i += 3;
-		} else {
-			free(d);
-			return SBX_CORRUPT("bad escape in the task record");
-		}
-	}
-	*p = '\0';
-	*out = d;
 	return 0;
 }
 
@@ -429,7 +323,8 @@ int sbx_task_record_parse(struct sbx_task **out, const char *buf, size_t len)
 			err = sbx_error_set(SBX_ENOMEM, "out of memory");
 			break;
 		}
-		err = unescape(&val, sp + 1, (size_t)(nl - sp - 1));
+		err = textrec_unescape(&val, sp + 1, (size_t)(nl - sp - 1), TEXTREC_HEX_STRTOL,
+				       "the task record");
 		if (err) {
 			free(key);
 			break;

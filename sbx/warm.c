@@ -3,6 +3,7 @@
 #include "sbx/warm.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
+#include "sbx/textrec.h"
 #include "snapshot/vmstate.h"
 #include "util/crc32c.h"
 #include "util/error.h"
@@ -10,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,98 +71,26 @@ int sbx_warm_key(char out[65], const struct sbx_warm_params *p)
 
 /* ---- the record ---- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 512;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) SBX_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf)) {
-		b->oom = true;
-		return;
-	}
-	sb_add(b, buf, (size_t)n);
-}
-
-/* "key value\n" with \\, \n and \xHH escapes. */
-static void put_str(struct sbuf *b, const char *key, const char *v)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s;
-
-	if (!v)
-		return;
-	sb_add(b, key, strlen(key));
-	sb_add(b, " ", 1);
-	for (s = (const unsigned char *)v; *s; s++) {
-		if (*s == '\\')
-			sb_add(b, "\\\\", 2);
-		else if (*s == '\n')
-			sb_add(b, "\\n", 2);
-		else if (*s < 0x20 || *s == 0x7f) {
-			char e[4] = { '\\', 'x', hex[*s >> 4], hex[*s & 15] };
-
-			sb_add(b, e, 4);
-		} else {
-			sb_add(b, (const char *)s, 1);
-		}
-	}
-	sb_add(b, "\n", 1);
-}
-
 int sbx_warm_record_format(char **out, size_t *len, const struct sbx_warm *w)
 {
-	struct sbuf b = { 0 };
+	struct textrec_buf b = { 0 };
 	char hex[GIT_OID_HEXSZ + 1];
 
 	*out = NULL;
-	sb_printf(&b, "sbx-warm %d\n", SBX_WARM_RECORD_VERSION);
-	sb_printf(&b, "key %s\n", w->key);
-	sb_printf(&b, "base %s\n", git_oid_tostr(hex, sizeof(hex), &w->base));
-	sb_printf(&b, "image %s\n", w->image_id);
-	sb_printf(&b, "init %s\n", w->init_hash);
-	put_str(&b, "kernel", w->kernel_version);
-	put_str(&b, "setup", w->setup);
-	sb_printf(&b, "cpus %u\n", w->cpus);
-	sb_printf(&b, "memory %llu\n", (unsigned long long)w->memory);
-	sb_printf(&b, "depth %u\n", w->depth);
-	sb_printf(&b, "created %lld\n", (long long)w->created_ms);
-	sb_printf(&b, "build %llu\n", (unsigned long long)w->build_ms);
+	textrec_printf(&b, "sbx-warm %d\n", SBX_WARM_RECORD_VERSION);
+	textrec_printf(&b, "key %s\n", w->key);
+	textrec_printf(&b, "base %s\n", git_oid_tostr(hex, sizeof(hex), &w->base));
+	textrec_printf(&b, "image %s\n", w->image_id);
+	textrec_printf(&b, "init %s\n", w->init_hash);
+	textrec_put_str(&b, "kernel", w->kernel_version);
+	textrec_put_str(&b, "setup", w->setup);
+	textrec_printf(&b, "cpus %u\n", w->cpus);
+	textrec_printf(&b, "memory %llu\n", (unsigned long long)w->memory);
+	textrec_printf(&b, "depth %u\n", w->depth);
+	textrec_printf(&b, "created %lld\n", (long long)w->created_ms);
+	textrec_printf(&b, "build %llu\n", (unsigned long long)w->build_ms);
 	if (!b.oom)
-		sb_printf(&b, "checksum %08x\n", crc32c(0, b.p, b.len));
+		textrec_printf(&b, "checksum %08x\n", crc32c(0, b.p, b.len));
 	if (b.oom) {
 		free(b.p);
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
@@ -177,39 +105,9 @@ int sbx_warm_record_format(char **out, size_t *len, const struct sbx_warm *w)
 	return 0;
 }
 
-static int unescape(char **out, const char *s, size_t n)
+static int unescape(char **out, const char *v)
 {
-	char *d = malloc(n + 1), *p = d;
-	size_t i;
-
-	if (!d)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (s[i] != '\\') {
-			*p++ = s[i];
-			continue;
-		}
-		if (i + 1 < n && (s[i + 1] == '\\' || s[i + 1] == 'n')) {
-			*p++ = s[i + 1] == 'n' ? '\n' : '\\';
-			i++;
-			continue;
-		}
-#define HEXV(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : -1)
-		if (i + 3 < n && s[i + 1] == 'x' && (hi = HEXV(s[i + 2])) >= 0 &&
-		    (lo = HEXV(s[i + 3])) >= 0 && (hi || lo)) {
-			*p++ = (char)(hi << 4 | lo);
-			i += 3;
-			continue;
-		}
-#undef HEXV
-		free(d);
-		return SBX_CORRUPT("bad escape in the warm base record");
-	}
-	*p = 0;
-	*out = d;
-	return 0;
+	return textrec_unescape(out, v, strlen(v), TEXTREC_HEX_STRICT, "the warm base record");
 }
 
 static bool is_hex(const char *v, size_t n)
@@ -271,11 +169,11 @@ static int parse_line(struct sbx_warm *w, const char *key, const char *v, unsign
 		memcpy(w->init_hash, v, 65);
 	} else if (!strcmp(key, "kernel")) {
 		bit = F_KERNEL;
-		if (unescape(&w->kernel_version, v, strlen(v)))
+		if (unescape(&w->kernel_version, v))
 			return -1;
 	} else if (!strcmp(key, "setup")) {
 		bit = F_SETUP;
-		if (strlen(v) > 4 * SBX_WARM_SETUP_MAX || unescape(&w->setup, v, strlen(v)))
+		if (strlen(v) > 4 * SBX_WARM_SETUP_MAX || unescape(&w->setup, v))
 			return -1;
 	} else if (!strcmp(key, "cpus")) {
 		bit = F_CPUS;

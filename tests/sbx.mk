@@ -117,6 +117,13 @@ tests_fuzz_fuzz_audit_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_audit_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_audit_LDADD = $(SBX_LIBS)
 endif
+# The text records' buffer and escaping (sbx/textrec.c); realloc wrapped to reach the oom flag.
+check_PROGRAMS += tests/unit/test-textrec
+tests_unit_test_textrec_SOURCES = tests/unit/test-textrec.c
+tests_unit_test_textrec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_textrec_LDFLAGS = -Wl,--wrap=realloc
+tests_unit_test_textrec_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-textrec
 # Warm bases (sbx/warm.c): the key, the record, the store and gc, on hand-made directories.
 check_PROGRAMS += tests/unit/test-warm
 tests_unit_test_warm_SOURCES = tests/unit/test-warm.c
