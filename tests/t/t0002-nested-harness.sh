@@ -43,6 +43,17 @@ test_expect_success 'a command that outlives --timeout is killed with status 124
 	test -z "$(ls "$TRASH_DIRECTORY/tmp")"
 '
 
+test_expect_success 'a guest kernel whose heartbeat stops (a frozen kernel) ends the run at once with 123' '
+	start=$(date +%s) &&
+	SBX_NESTED_STALL=12 test_expect_code 123 "$run" -- \
+		sh -c "kill -STOP \$(cat \"\$SBX_NESTED_HEARTBEAT.pid\"); echo stopped; sleep 600" >out 2>err &&
+	test $(( $(date +%s) - start )) -lt 120 &&
+	grep "^stopped$" out &&
+	grep "froze (its heartbeat stopped" err &&
+	no_qemu_left &&
+	test -z "$(ls "$TRASH_DIRECTORY/tmp")"
+'
+
 test_expect_success 'SIGTERM to the harness kills QEMU and cleans up' '
 	"$run" -- sleep 600 >/dev/null 2>&1 &
 	pid=$! &&
