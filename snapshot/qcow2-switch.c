@@ -296,3 +296,41 @@ out:
 	free(name);
 	return err;
 }
+
+int qcow2_read_backing_name(char *out, size_t len, const char *path)
+{
+	uint8_t h[QCOW2_HDR_V3];
+	uint64_t off;
+	uint32_t n;
+	ssize_t r;
+	int fd, err = 0;
+
+	out[0] = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sbx_error_errno(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open '%s'",
+				       path);
+	r = pread(fd, h, sizeof(h), 0);
+	if (r != (ssize_t)sizeof(h) || get_be32(h) != QCOW2_MAGIC || get_be32(h + 4) != 3) {
+		err = SBX_CORRUPT("'%s' is not a qcow2 version 3 image", path);
+		goto out;
+	}
+	off = get_be64(h + 8);
+	n = get_be32(h + 16);
+	if (!off)
+		goto out;
+	if (!n || n > QCOW2_MAX_BACKING_NAME || n >= len || off < QCOW2_HDR_V3 ||
+	    off + n > (1ULL << QCOW2_MAX_CLUSTER_BITS)) {
+		err = SBX_CORRUPT("'%s' has a bad backing file name field", path);
+		goto out;
+	}
+	if (pread(fd, out, n, (off_t)off) != (ssize_t)n || memchr(out, 0, n)) {
+		out[0] = 0;
+		err = SBX_CORRUPT("cannot read the backing file name of '%s'", path);
+		goto out;
+	}
+	out[n] = 0;
+out:
+	close(fd);
+	return err;
+}

@@ -187,6 +187,8 @@ int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd);
  * SBX_ELOCKED if `upper` is open for writing (the running VM's top).
  */
 int qcow2_squash_into(const char *upper, const char *lower);
+/* The backing file name in `path`'s header ("" when none), read without taking a lock. */
+int qcow2_read_backing_name(char *out, size_t len, const char *path);
 /* `target` as named from directory `from_dir`: relative unless only the root is shared. */
 int qcow2_relative_name(char **out, const char *from_dir, const char *target);
 
