@@ -3,6 +3,7 @@
 #include "sbx/disk-limit.h"
 #include "util/error.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +11,8 @@
 struct disk_limit {
 	struct blockdev bd;
 	struct blockdev *inner;
-	int fd;			/* the qcow2 file, for fstat */
+	int fd;			/* the current (writable) layer's file, for fstat */
+	uint64_t frozen;	/* bytes allocated by the layers frozen since the wrap */
 	uint64_t max;
 	int hit;
 	void (*on_hit)(void *opaque);
@@ -31,7 +33,7 @@ static int limit_pwritev(struct blockdev *bd, const struct iovec *iov, int n, ui
 
 	if (fstat(l->fd, &st))
 		return sbx_error_errno(SBX_EIO, "task disk");
-	if ((uint64_t)st.st_blocks * 512 >= l->max) {
+	if ((uint64_t)st.st_blocks * 512 + l->frozen >= l->max) {
 		if (!l->hit && l->on_hit)
 			l->on_hit(l->opaque);
 		l->hit = 1;
@@ -70,6 +72,29 @@ static int limit_revert(struct blockdev *bd)
 	return l->inner->ops->revert(l->inner);
 }
 
+/* The layer that freezes still counts: the cap is on everything the task wrote. */
+static int limit_freeze_switch(struct blockdev *bd, const char *path, int *layer_fd)
+{
+	struct disk_limit *l = bd->priv;
+	struct stat st;
+	int err, fd = -1;
+
+	if (layer_fd)
+		*layer_fd = -1;
+	if (!l->inner->ops->freeze_switch)
+		return sbx_error_set(SBX_EUNSUPPORTED, "this disk cannot take checkpoints");
+	if (fstat(l->fd, &st))
+		return sbx_error_errno(SBX_EIO, "task disk");
+	if ((err = l->inner->ops->freeze_switch(l->inner, path, &fd)))
+		return err;
+	l->frozen += (uint64_t)st.st_blocks * 512;
+	close(l->fd);
+	l->fd = fd;
+	if (layer_fd)
+		*layer_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);	/* -1 is allowed: the switch happened */
+	return 0;
+}
+
 static int limit_close(struct blockdev *bd)
 {
 	struct disk_limit *l = bd->priv;
@@ -88,6 +113,7 @@ static const struct blockdev_ops limit_ops = {
 	.discard = limit_discard,
 	.write_zeroes = limit_write_zeroes,
 	.revert = limit_revert,
+	.freeze_switch = limit_freeze_switch,
 	.close = limit_close,
 };
 

@@ -10,6 +10,7 @@ libsbx_a_SOURCES += \
 	snapshot/qcow2-compress.c \
 	snapshot/qcow2-check.c \
 	snapshot/qcow2-squash.c \
+	snapshot/qcow2-switch.c \
 	snapshot/qcow2-blockdev.c \
 	snapshot/vmstate.c snapshot/vmstate.h \
 	snapshot/memfile.c snapshot/memfile.h

@@ -48,6 +48,15 @@ static int qbd_revert(struct blockdev *bd)
 	return qcow2_revert(Q(bd));
 }
 
+static int qbd_freeze_switch(struct blockdev *bd, const char *path, int *layer_fd)
+{
+	struct qbd *b = bd->priv;
+
+	if (bd->read_only)
+		return sbx_error_set(SBX_EINVAL, "a read-only disk has nothing to checkpoint");
+	return qcow2_freeze_switch(&b->q, path, layer_fd);
+}
+
 static int qbd_close(struct blockdev *bd)
 {
 	struct qbd *b = bd->priv;
@@ -64,6 +73,7 @@ static const struct blockdev_ops qcow2_blockdev_ops = {
 	.discard = qbd_discard,
 	.write_zeroes = qbd_write_zeroes,
 	.revert = qbd_revert,
+	.freeze_switch = qbd_freeze_switch,
 	.close = qbd_close,
 };
 

@@ -225,6 +225,9 @@ int qcow2_load_free(struct qcow2 *q);
 uint64_t refcount_get(const uint8_t *block, uint64_t idx, unsigned order);
 void refcount_set(uint8_t *block, uint64_t idx, unsigned order, uint64_t v);
 
+/* qcow2-squash.c: qcow2_squash with the backing name to write given (NULL: as qcow2_squash). */
+int qcow2_squash_named(const char *top, const char *base, const char *name, const char *out);
+
 /* qcow2.c */
 int qcow2_open_layer(struct qcow2 **out, const char *path, const struct qcow2_open_opts *o,
 		     unsigned depth, struct qcow2 *child);

@@ -91,6 +91,11 @@ static int backing_name_for(const char *out, const char *from_image, const char 
 
 int qcow2_squash(const char *top, const char *base, const char *out)
 {
+	return qcow2_squash_named(top, base, NULL, out);
+}
+
+int qcow2_squash_named(const char *top, const char *base, const char *name, const char *out)
+{
 	struct qcow2_open_opts ro = QCOW2_OPEN_OPTS_INIT, rw = QCOW2_OPEN_OPTS_INIT;
 	struct qcow2_create_opts co = QCOW2_CREATE_OPTS_INIT;
 	struct qcow2 *src = NULL, *dst = NULL, *b = NULL, *l, *above_base = NULL;
@@ -119,8 +124,12 @@ int qcow2_squash(const char *top, const char *base, const char *out)
 					    base, top);
 			goto out;
 		}
-		if ((err = backing_name_for(out, above_base->path, above_base->backing_file, b->path,
-					    &bname)))
+		if (name && !(bname = strdup(name))) {
+			err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (!name && (err = backing_name_for(out, above_base->path,
+						     above_base->backing_file, b->path, &bname)))
 			goto out;
 		co.backing_file = bname;
 		co.backing_format = above_base->backing_fmt;

@@ -161,6 +161,37 @@ struct qcow2_check_result {
  */
 int qcow2_check(const char *path, bool repair, struct qcow2_check_result *res);
 
+/*
+ * Checkpoints (snapshot/qcow2-switch.c).  Freeze the writable top `*top` of
+ * an open chain and go on writing to a new empty overlay at `path` (which
+ * must not exist) whose backing file is the old top, named relative to the
+ * overlay's directory where the two share more than the root.  In order:
+ * flush and rebuild the old top's refcounts (it is a clean image from now
+ * on), create the overlay as "<path>.tmp.<pid>", sync it, link it to `path`,
+ * sync the directory, open it, turn the old top's exclusive lock into a
+ * shared one on a read-only descriptor, and only then switch in memory:
+ * *top is the new overlay, the old top its read-only backing, never written
+ * again.  A crash anywhere leaves the old top a valid image and the new
+ * file at worst an orphan.  On failure *top is unchanged and still writable
+ * and `path` was not created.  `layer_fd`, if not NULL, receives a new
+ * O_CLOEXEC descriptor of the overlay (for fstat).  The caller serialises
+ * this with every other call on the chain (no request in flight).
+ */
+int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd);
+/*
+ * Squash the frozen layer `lower` into `upper`, whose backing file it is:
+ * write upper's content over lower's backing file (none if lower has none)
+ * as "<upper>.tmp.<pid>", sync, rename it over `upper`, sync the directory.
+ * Readers of the chain read the same bytes before and after; `lower` is not
+ * touched (other layers may back onto it: remove it when nothing does).
+ * SBX_ELOCKED if `upper` is open for writing (the running VM's top).
+ */
+int qcow2_squash_into(const char *upper, const char *lower);
+/* The backing file name in `path`'s header ("" when none), read without taking a lock. */
+int qcow2_read_backing_name(char *out, size_t len, const char *path);
+/* `target` as named from directory `from_dir`: relative unless only the root is shared. */
+int qcow2_relative_name(char **out, const char *from_dir, const char *target);
+
 /* Merge the chain above `base` (NULL: everything) into a new image `out`. */
 int qcow2_squash(const char *top, const char *base, const char *out);
 /* Rewrite `path` (its own clusters) zstd-compressed into `out` (NULL: replace path), read-only. */

@@ -30,6 +30,12 @@ tests_unit_test_disk_limit_SOURCES = tests/unit/test-disk-limit.c
 tests_unit_test_disk_limit_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_disk_limit_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-disk-limit
+# The checkpoint store (sbx/checkpoint*.c): records, current, drop by squashing, gc after a crash.
+check_PROGRAMS += tests/unit/test-checkpoint
+tests_unit_test_checkpoint_SOURCES = tests/unit/test-checkpoint.c tests/unit/qcow2-test-util.h
+tests_unit_test_checkpoint_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_checkpoint_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-checkpoint
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
 # The VMM process's confinement: seccomp per thread, no_new_privs, Landlock, fds, SIGSYS.

@@ -91,3 +91,10 @@ tests_fuzz_fuzz_vmstate_SOURCES = tests/fuzz/fuzz-vmstate.c
 tests_fuzz_fuzz_vmstate_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_vmstate_LDADD = $(SBX_LIBS)
 endif
+
+# Checkpoint layers: freeze-and-switch a running disk, squash a middle layer (snapshot/qcow2-switch.c).
+check_PROGRAMS += tests/unit/test-qcow2-switch
+tests_unit_test_qcow2_switch_SOURCES = tests/unit/test-qcow2-switch.c $(QCOW2_TEST_UTIL)
+tests_unit_test_qcow2_switch_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_switch_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-qcow2-switch

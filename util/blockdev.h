@@ -39,6 +39,16 @@ struct blockdev_ops {
 	 * (NULL: unsupported; qcow2 supports it for a fresh overlay).
 	 */
 	int (*revert)(struct blockdev *bd);
+	/*
+	 * Checkpoint the disk: freeze what it holds now in its current layer
+	 * file (never written again) and go on writing to a new empty overlay
+	 * file at `path` over it; the same struct blockdev reads the same bytes
+	 * before and after (NULL: unsupported; qcow2: qcow2_freeze_switch, whose
+	 * crash-safety and failure behaviour it has).  `layer_fd`, if not NULL,
+	 * receives a descriptor of the new file (-1 from a wrapper that could
+	 * not duplicate it after the switch).  No request may be in flight.
+	 */
+	int (*freeze_switch)(struct blockdev *bd, const char *path, int *layer_fd);
 	/* Flush if writable and free everything; NULL-safe through blockdev_close(). */
 	int (*close)(struct blockdev *bd);
 };
