@@ -351,6 +351,15 @@ void proxy_io(const struct pollfd *pfd)
 		accept_some();
 }
 
+void proxy_forget_streams(void)
+{
+	size_t i;
+
+	for (i = 0; i < PROTO_MAX_GUEST_STREAMS; i++)
+		if (gs[i].id)
+			release(&gs[i]);
+}
+
 void proxy_stop(void)
 {
 	size_t i;

@@ -12,6 +12,7 @@
  * way, with `--proxy-listen ADDR:PORT` for a listener of their own.
  */
 #include "guest/sbx-init.h"
+#include "guest/serve.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,22 +34,44 @@ const char *sbx_proxy_listen;
 
 bool sbx_serve_only;
 
+const char *sbx_note_socket;
+
+static const char usage[] =
+	"usage: sbx-init            (as PID 1 inside the git-sbx VM)\n"
+	"   or: sbx-init --serve [--proxy-listen ADDR:PORT] [--note-socket PATH]\n"
+	"                           (serve the channel on stdin/stdout, for tests)\n"
+	"   or: sbx-init --note commit [--socket PATH]\n"
+	"                           (tell the host a commit was made: a checkpoint hint)\n";
+
 int main(int argc, char **argv)
 {
+	int i;
+
 	if (argc > 1 && !strcmp(argv[1], "--serve")) {
 		sbx_serve_only = true;
-		if (argc == 4 && !strcmp(argv[2], "--proxy-listen")) {
-			sbx_proxy_listen = argv[3];
-		} else if (argc != 2) {
-			fprintf(stderr, "usage: sbx-init --serve [--proxy-listen ADDR:PORT]\n");
+		for (i = 2; i + 1 < argc; i += 2)
+			if (!strcmp(argv[i], "--proxy-listen"))
+				sbx_proxy_listen = argv[i + 1];
+			else if (!strcmp(argv[i], "--note-socket"))
+				sbx_note_socket = argv[i + 1];
+			else
+				break;
+		if (i != argc) {
+			fputs(usage, stderr);
 			return 2;
 		}
 		return sbx_serve(0, 1) < 0 ? 0 : 0;
 	}
+	if (argc > 2 && !strcmp(argv[1], "--note")) {
+		if (argc == 3)
+			return note_client(argv[2], SBX_NOTE_SOCKET);
+		if (argc == 5 && !strcmp(argv[3], "--socket"))
+			return note_client(argv[2], argv[4]);
+		fputs(usage, stderr);
+		return 2;
+	}
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("usage: sbx-init            (as PID 1 inside the git-sbx VM)\n"
-		       "   or: sbx-init --serve [--proxy-listen ADDR:PORT]\n"
-		       "                           (serve the channel on stdin/stdout, for tests)\n");
+		fputs(usage, stdout);
 		return 0;
 	}
 	if (getpid() != 1) {
@@ -56,5 +79,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sbx_proxy_listen = SBX_PROXY_DEFAULT;
+	sbx_note_socket = SBX_NOTE_SOCKET;
 	return sbx_init_main();
 }

@@ -13,6 +13,8 @@ extern bool sbx_serve_only;
 /* Where the proxy listener listens ("ADDR:PORT"), or NULL for none. */
 extern const char *sbx_proxy_listen;
 #define SBX_PROXY_DEFAULT	"127.0.0.1:3128"
+/* The note socket sbx-init reads (SBX_NOTE_SOCKET as PID 1), or NULL for none. */
+extern const char *sbx_note_socket;
 
 void sbx_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Serve the channel until the host ends the session; returns the POWEROFF status or -1. */

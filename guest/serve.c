@@ -28,6 +28,8 @@ static uint8_t inbuf[PROTO_HDR_SIZE + PROTO_MAX_PAYLOAD];
 static size_t inlen;
 static int poweroff_status = -1;
 bool session_over;
+/* Between QUIESCE and RESUME: nothing of our own goes out (sbx/proto.h, v4). */
+static bool quiesced;
 
 uint64_t now_ms(void)
 {
@@ -166,6 +168,29 @@ static void handle_frame(const struct proto_hdr *h, const uint8_t *p)
 	case PROTO_RESEED:
 		reseed_frame(h, p);
 		break;
+	case PROTO_QUIESCE:
+		if (h->stream || h->flags || h->length)
+			goto bad_session;
+		/* QUIESCED goes after every frame queued before it; then silence. */
+		quiesced = true;
+		send_frame(PROTO_QUIESCED, 0, 0, NULL, 0);
+		break;
+	case PROTO_RESUME: {
+		uint32_t fl;
+
+		if (h->stream || h->flags || h->length != 4)
+			goto bad_session;
+		fl = proto_get32(p);
+		if (fl & ~PROTO_RESUME_RESTORED)
+			goto bad_session;
+		if (fl & PROTO_RESUME_RESTORED) {
+			/* A new host: what the old one ran or carried ends here, unannounced. */
+			exec_kill_all();
+			proxy_forget_streams();
+		}
+		quiesced = false;
+		break;
+	}
 	case PROTO_POWEROFF:
 		poweroff_status = h->length >= 4 ? (int)(proto_get32(p) & 0xff) : 0;
 		session_over = true;
@@ -189,6 +214,11 @@ static void handle_frame(const struct proto_hdr *h, const uint8_t *p)
 	default:
 	bad:
 		send_error(0, "unexpected frame type %#x from the host", h->type);
+		session_over = true;
+		break;
+	bad_session:
+		send_error(0, "bad frame type %#x from the host (%u bytes on stream %u)", h->type,
+			   h->length, h->stream);
 		session_over = true;
 	}
 }
@@ -226,7 +256,7 @@ static void read_chan(void)
 
 int sbx_serve(int in_fd, int out_fd)
 {
-	static struct pollfd pfd[3 + EXEC_POLL_MAX + PROXY_POLL_MAX];
+	static struct pollfd pfd[4 + EXEC_POLL_MAX + PROXY_POLL_MAX];
 	uint8_t hello[64];
 	const char *banner = "sbx-init";
 	sigset_t mask;
@@ -250,6 +280,10 @@ int sbx_serve(int in_fd, int out_fd)
 	/* Without the listener execs get no proxy settings; no network either way. */
 	if (sbx_proxy_listen)
 		proxy_start(sbx_proxy_listen);
+	if (!sbx_serve_only)
+		note_install();
+	if (sbx_note_socket)
+		note_start(sbx_note_socket);
 
 	proto_put32(hello, PROTO_VERSION);
 	proto_put32(hello + 4, PROTO_MAX_PAYLOAD);
@@ -258,17 +292,22 @@ int sbx_serve(int in_fd, int out_fd)
 	send_frame(PROTO_HELLO, 0, 0, hello, 12 + (uint32_t)strlen(banner));
 
 	while (!session_over) {
-		size_t n = 0, ne, np;
-		int r;
+		size_t n = 0, ne = 0, np = 0, nn = 0;
+		int r, timeout = 1000;
 
 		flush_chan(false);
 		pfd[n++] = (struct pollfd){ .fd = chan_in, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = chan_q.off < chan_q.len ? chan_out : -1,
 					    .events = POLLOUT };
-		ne = exec_poll(pfd + n);
-		np = proxy_poll(pfd + n + ne);
-		r = poll(pfd, (nfds_t)(n + ne + np), exec_next_timeout());
+		/* Quiesced: only the host's frames are read (the commands wait on their pipes). */
+		if (!quiesced) {
+			ne = exec_poll(pfd + n);
+			np = proxy_poll(pfd + n + ne);
+			nn = note_poll(pfd + n + ne + np);
+			timeout = exec_next_timeout();
+		}
+		r = poll(pfd, (nfds_t)(n + ne + np + nn), timeout);
 		if (r < 0 && errno != EINTR) {
 			sbx_log("poll: %s", strerror(errno));
 			break;
@@ -282,17 +321,22 @@ int sbx_serve(int in_fd, int out_fd)
 				while (read(sfd, &si, sizeof(si)) == sizeof(si))
 					;
 			}
-			if (!session_over)
+			if (!session_over && !quiesced && ne)
 				exec_io(pfd + n);
-			if (!session_over)
+			if (!session_over && !quiesced && np)
 				proxy_io(pfd + n + ne);
+			if (!session_over && !quiesced && nn)
+				note_io(pfd + n + ne + np, nn);
 		}
-		exec_reap();
-		exec_check_deadlines();
+		if (!quiesced) {
+			exec_reap();
+			exec_check_deadlines();
+		}
 	}
 	flush_chan(true);
 	exec_kill_all();
 	proxy_stop();
+	note_stop();
 	close(sfd);
 	return poweroff_status;
 }

@@ -35,6 +35,14 @@ void close_fd(int *fd);
 /* reseed.c: RESEED (after a snapshot restore): entropy, CRNG reseed, clock; answers RESEEDED. */
 void reseed_frame(const struct proto_hdr *h, const uint8_t *p);
 
+/* note.c: the note socket (NOTE frames) and its client. */
+int note_start(const char *path);
+size_t note_poll(struct pollfd *pfd);
+void note_io(const struct pollfd *pfd, size_t n);
+void note_stop(void);
+void note_install(void);
+int note_client(const char *kind, const char *path);
+
 /* exec.c */
 #define EXEC_POLL_MAX	(3 * PROTO_MAX_STREAMS)
 void exec_init(void);
@@ -56,6 +64,8 @@ void proxy_frame(const struct proto_hdr *h, const uint8_t *p);
 size_t proxy_poll(struct pollfd *pfd);
 void proxy_io(const struct pollfd *pfd);
 void proxy_stop(void);
+/* A restored copy: drop every stream without a frame (the host that knew them is gone). */
+void proxy_forget_streams(void);
 /*
  * Add the proxy settings to an exec's environment (unless the host's
  * already names them): at most PROXY_ENV_MAX entries appended to envp.

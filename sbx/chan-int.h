@@ -81,6 +81,20 @@ struct sbx_session {
 		uint64_t host_ns, late_ns;
 		struct sbx_reseed_result res;
 	} rs;
+	/*
+	 * Checkpoints (protocol v4, sbx/chan-quiesce.c): a QUIESCE waiting for
+	 * its QUIESCED; `held` from the QUIESCE to the RESUME, when every frame
+	 * we make goes to held_q instead (the channel must carry nothing after
+	 * the QUIESCE while the guest is being saved); the NOTE kinds seen
+	 * (1 << PROTO_NOTE_*) not yet taken; `in_between` while the exec's
+	 * `between` callback runs (it is not called again inside).
+	 */
+	struct {
+		bool pending, got;
+	} qz;
+	bool held, in_between;
+	struct outq held_q;
+	unsigned notes;
 	/* The exec in progress (one at a time). */
 	struct {
 		uint32_t id;
@@ -93,8 +107,16 @@ struct sbx_session {
 		uint32_t granted[3];	/* credit we granted for fd 1, 2 not yet used */
 		uint32_t stdin_credit;	/* what the guest lets us send */
 		int err;
+		bool between;		/* call o->between from the pump (sbx_session_exec's) */
 	} x;
 };
+
+/* sbx/channel.c: move bytes until `until` says so (see there); for sbx/chan-quiesce.c. */
+int chan_pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struct sbx_session *));
+int chan_flush(struct sbx_session *s);
+uint64_t chan_now_ms(void);
+/* QUIESCED and NOTE frames (stream 0, v4). */
+int chan_quiesce_frame(struct sbx_session *s, const struct proto_hdr *h, const uint8_t *p);
 
 int chan_send_frame(struct sbx_session *s, uint8_t type, uint8_t flags, uint32_t stream,
 		    const void *payload, size_t len);

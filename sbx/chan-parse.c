@@ -87,8 +87,9 @@ int chan_send_frame(struct sbx_session *s, uint8_t type, uint8_t flags, uint32_t
 	if (len > PROTO_MAX_PAYLOAD)
 		return sbx_error_set(SBX_EINVAL, "frame too long");
 	proto_hdr_encode(hdr, type, flags, stream, (uint32_t)len);
-	err = chan_q_push(&s->q, hdr, sizeof(hdr));
+	/* Between a QUIESCE and its RESUME nothing may follow the QUIESCE out. */
+	err = chan_q_push(s->held ? &s->held_q : &s->q, hdr, sizeof(hdr));
 	if (!err && len)
-		err = chan_q_push(&s->q, payload, len);
+		err = chan_q_push(s->held ? &s->held_q : &s->q, payload, len);
 	return err;
 }

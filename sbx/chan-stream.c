@@ -216,7 +216,7 @@ static int sock_read(struct sbx_session *s, struct chan_stream *c)
 	size_t want = c->out_credit < sizeof(buf) ? c->out_credit : sizeof(buf);
 	ssize_t n;
 
-	if (c->fd < 0 || c->out_eof || !want || chan_q_left(&s->q) >= CHAN_Q_HIGH)
+	if (c->fd < 0 || c->out_eof || !want || s->held || chan_q_left(&s->q) >= CHAN_Q_HIGH)
 		return 0;
 	n = read(c->fd, buf, want);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
@@ -305,7 +305,7 @@ int chan_stream_frame(struct sbx_session *s, const struct proto_hdr *h, const ui
 size_t chan_streams_poll(struct sbx_session *s, struct pollfd *pfd, size_t max)
 {
 	struct chan_streams *st = &s->st;
-	bool room = chan_q_left(&s->q) < CHAN_Q_HIGH;
+	bool room = !s->held && chan_q_left(&s->q) < CHAN_Q_HIGH;
 	size_t i, n = 0;
 
 	st->npolled = 0;

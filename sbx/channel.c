@@ -148,6 +148,8 @@ static int on_frame(void *opaque, const struct proto_hdr *h, const uint8_t *p)
 	}
 	if (h->type == PROTO_RESEEDED)
 		return on_reseeded(s, h, p);
+	if (h->type == PROTO_QUIESCED || h->type == PROTO_NOTE)
+		return chan_quiesce_frame(s, h, p);
 	if ((h->stream & PROTO_STREAM_GUEST) || h->type == PROTO_OPEN || h->type == PROTO_ACCEPT ||
 	    h->type == PROTO_CLOSE)
 		return chan_stream_frame(s, h, p);
@@ -258,7 +260,7 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 		}
 		pfd[n++] = (struct pollfd){ .fd = s->fd,
 					    .events = POLLIN | (s->q.off < s->q.len ? POLLOUT : 0) };
-		if (extra_fd >= 0 && s->x.stdin_credit && s->q.len - s->q.off < (256u << 10)) {
+		if (extra_fd >= 0 && s->x.stdin_credit && !s->held && s->q.len - s->q.off < (256u << 10)) {
 			extra = n;
 			pfd[n++] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
 		}
@@ -308,8 +310,30 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 		err = flush_some(s);
 		if (err)
 			return err;
+		if (s->x.between && !s->x.done && !s->in_between && s->x.o->between) {
+			s->in_between = true;
+			err = s->x.o->between(s->x.o->opaque, s);
+			s->in_between = false;
+			if (err)
+				return err;
+		}
 	}
 	return flush_some(s);
+}
+
+int chan_pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struct sbx_session *))
+{
+	return pump(s, deadline_ms, until, -1, NULL);
+}
+
+int chan_flush(struct sbx_session *s)
+{
+	return flush_some(s);
+}
+
+uint64_t chan_now_ms(void)
+{
+	return now_ms();
 }
 
 static bool got_hello(struct sbx_session *s)
@@ -403,6 +427,7 @@ void sbx_session_free(struct sbx_session *s)
 		return;
 	chan_streams_free(&s->st);
 	free(s->q.data);
+	free(s->held_q.data);
 	free(s);
 }
 
@@ -615,6 +640,7 @@ int sbx_session_exec(struct sbx_session *s, const struct sbx_exec_opts *o,
 	s->x.granted[1] = s->x.granted[2] = PROTO_INITIAL_WINDOW;
 	s->x.stdin_credit = PROTO_INITIAL_WINDOW;
 	s->x.eof[0] = !with_stdin;
+	s->x.between = o->between != NULL;
 	err = chan_send_frame(s, PROTO_EXEC, 0, s->x.id, payload, len);
 	if (err)
 		return err;

@@ -69,6 +69,14 @@ struct sbx_exec_opts {
 	sbx_sink_fn sink;		/* stdout (fd 1) and stderr (fd 2); NULL = discard */
 	void *opaque;
 	volatile int *interrupt;	/* when it becomes non-zero, SIGTERM the command (then SIGKILL) */
+	/*
+	 * Called while the command runs, after every round of the session's
+	 * pump (at least once a second), never from inside itself: it may take
+	 * the notes (sbx_session_take_notes) and checkpoint the guest
+	 * (sbx_session_quiesce, then sbx_session_resume).  0 to go on, or a
+	 * negative SBX_ code that ends the exec and the session.  NULL: none.
+	 */
+	int (*between)(void *opaque, struct sbx_session *s);
 };
 #define SBX_EXEC_OPTS_INIT { .stdin_fd = -1 }
 
@@ -136,6 +144,26 @@ int sbx_session_serve(struct sbx_session *s, uint64_t timeout_ms);
 int sbx_session_stream_port(struct sbx_session *s, uint32_t stream);
 /* Guest-opened streams alive now (until both sides' CLOSE). */
 unsigned sbx_session_streams(const struct sbx_session *s);
+
+/*
+ * Checkpoints of a running guest (protocol v4).  sbx_session_quiesce()
+ * sends QUIESCE and waits up to timeout_ms for QUIESCED, servicing the
+ * running exec and streams meanwhile; from the QUIESCE on, every frame the
+ * host makes is held back, and neither stdin nor the stream sockets are
+ * read, so on return the channel holds no partial frame either way: the
+ * guest may be saved.  sbx_session_resume() sends RESUME and then what was
+ * held.  After restoring any snapshot, call sbx_session_resume(s, true)
+ * before anything else (then sbx_session_reseed): the restored sbx-init
+ * ends what it ran for its old host and drops that host's streams.
+ * SBX_ETIMEDOUT when no QUIESCED came (the session is unusable then).
+ */
+int sbx_session_quiesce(struct sbx_session *s, uint64_t timeout_ms);
+int sbx_session_resume(struct sbx_session *s, bool restored);
+/*
+ * The guest's notes (NOTE frames) since the last call, as a mask of
+ * 1u << PROTO_NOTE_*; cleared.  A hint only: rate-limit what it leads to.
+ */
+unsigned sbx_session_take_notes(struct sbx_session *s);
 
 /* The guest's banner from HELLO ("sbx-init"). */
 const char *sbx_session_banner(const struct sbx_session *s);

@@ -11,7 +11,7 @@ libsbx_a_SOURCES += sbx/bundle.c sbx/bundle-header.c sbx/bundle-import.c sbx/bun
 	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task.h sbx/task-int.h
 libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h \
-	sbx/chan-parse.c sbx/chan-stream.c sbx/chan-int.h
+	sbx/chan-parse.c sbx/chan-stream.c sbx/chan-quiesce.c sbx/chan-int.h
 # the machine description that cmd/vm.c and the core layer hand to vmm/
 libsbx_a_SOURCES += sbx/machine.c sbx/machine-snap.c sbx/machine.h
 # the VMM in a confined process of its own (fork+exec, Landlock, seccomp)

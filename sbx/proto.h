@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The host<->guest channel protocol, version 3.  This one header is shared by
+ * The host<->guest channel protocol, version 4.  This one header is shared by
  * the host (sbx/channel.c, sbx/chan-*.c) and the guest (guest/serve.c, exec.c, proxy.c);
  * nothing else is.  It is also described in docs/formats.md.
  *
@@ -51,6 +51,23 @@
  * random numbers or its stale wall clock.  sbx-init handles it before any
  * later frame: mixes the bytes into the kernel's pool (credited), forces a
  * reseed of the CRNG, sets CLOCK_REALTIME, and answers with what it did.
+ *
+ * Version 4 adds checkpoints of a running guest (docs/design.md,
+ * "Checkpoints").  QUIESCE (host->guest, stream 0, no payload) is the last
+ * frame the host sends before a checkpoint: sbx-init stops reading its
+ * commands' pipes, its streams' sockets and its note socket, stops reaping
+ * and timing its commands, writes out every frame it had queued and then
+ * QUIESCED (no payload), and sends nothing more of its own until RESUME;
+ * it still answers RESEED and QUIESCE.  When the host has read QUIESCED
+ * the channel holds no partial frame either way, so a snapshot taken now
+ * restores to frame boundaries.  RESUME (host->guest, u32 flags) ends the
+ * quiet; with PROTO_RESUME_RESTORED the guest is a restored copy whose host
+ * is new: sbx-init ends every command it ran (SIGKILL to their process
+ * groups) and drops every stream, telling the host nothing of them.  A
+ * host sends RESUME(RESTORED) after every restore, checkpoint or not.
+ * NOTE (guest->host, stream 0, u8 kind) is a hint from a program in the
+ * guest (the post-commit hook: PROTO_NOTE_COMMIT); the host may take a
+ * checkpoint, within its own limits, and never trusts it further.
  */
 #ifndef SBX_PROTO_H
 #define SBX_PROTO_H
@@ -65,8 +82,17 @@
  */
 #define SBX_CHANNEL_PORT	"sbx.channel"
 
+/*
+ * Notes (v4): sbx-init's datagram socket, its copy of itself that sends to
+ * it (`--note KIND`), and the hooks directory whose post-commit runs that;
+ * the host points the guest repository's core.hooksPath there.
+ */
+#define SBX_NOTE_SOCKET		"/run/sbx/note"
+#define SBX_NOTE_CLIENT		"/run/sbx/sbx-note"
+#define SBX_NOTE_HOOKS		"/run/sbx/hooks"
+
 #define PROTO_MAGIC		0x5342u
-#define PROTO_VERSION		3u
+#define PROTO_VERSION		4u
 #define PROTO_HDR_SIZE		12u
 #define PROTO_MAX_PAYLOAD	65536u		/* hard limit on one frame's payload */
 #define PROTO_INITIAL_WINDOW	(256u << 10)	/* initial credit per fd and direction */
@@ -91,6 +117,10 @@ enum proto_type {
 	PROTO_RESEED = 0x06,	/* host->guest (v3): u64 realtime ns, 64 random bytes; answered by */
 	PROTO_RESEEDED = 0x07,	/* guest->host (v3): u64 the host's ns as received, u64 the guest's
 				   realtime ns before and u64 after, u32 flags (PROTO_RESEED_*) */
+	PROTO_QUIESCE = 0x08,	/* host->guest (v4): no payload; answered by */
+	PROTO_QUIESCED = 0x09,	/* guest->host (v4): no payload; nothing more until RESUME */
+	PROTO_RESUME = 0x0a,	/* host->guest (v4): u32 flags (PROTO_RESUME_*) */
+	PROTO_NOTE = 0x0b,	/* guest->host (v4): u8 kind (enum proto_note) */
 	PROTO_EXEC = 0x10,	/* host->guest: TLVs (enum proto_tlv) */
 	PROTO_DATA = 0x11,	/* flags = fd; payload = bytes */
 	PROTO_EOF = 0x12,	/* flags = fd; no payload */
@@ -114,6 +144,15 @@ enum proto_close {
 	PROTO_CLOSE_REFUSED = 1,	/* the host refused the OPEN */
 	PROTO_CLOSE_RESET = 2,	/* aborted: a socket failed or the other side said so */
 };
+
+/* RESUME flags. */
+#define PROTO_RESUME_RESTORED	(1u << 0)	/* a restored copy: end every exec, drop every stream */
+
+/* NOTE kinds: what happened in the guest. */
+enum proto_note {
+	PROTO_NOTE_COMMIT = 1,	/* the agent made a commit (the guest's post-commit hook) */
+};
+#define PROTO_NOTE_MAX		PROTO_NOTE_COMMIT
 
 /* RESEEDED flags: what sbx-init did with a RESEED. */
 #define PROTO_RESEED_RNG	(1u << 0)	/* RNDADDENTROPY (credited) and RNDRESEEDCRNG both worked */
@@ -198,6 +237,7 @@ static inline int proto_type_known(uint8_t type)
 	switch (type) {
 	case PROTO_HELLO: case PROTO_ERROR: case PROTO_TIME: case PROTO_ENTROPY:
 	case PROTO_POWEROFF: case PROTO_RESEED: case PROTO_RESEEDED:
+	case PROTO_QUIESCE: case PROTO_QUIESCED: case PROTO_RESUME: case PROTO_NOTE:
 	case PROTO_EXEC: case PROTO_DATA: case PROTO_EOF:
 	case PROTO_WINDOW: case PROTO_SIGNAL: case PROTO_EXIT: case PROTO_STARTED:
 	case PROTO_OPEN: case PROTO_ACCEPT: case PROTO_CLOSE:

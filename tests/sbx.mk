@@ -12,6 +12,12 @@ tests_unit_test_channel_streams_SOURCES = tests/unit/test-channel-streams.c
 tests_unit_test_channel_streams_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_channel_streams_LDADD = $(UNIT_LDADD) -lpthread
 UNIT_TESTS += tests/unit/test-channel-streams
+# Protocol v4: quiesce and resume around a running exec, notes, a restored guest's new host.
+check_PROGRAMS += tests/unit/test-channel-quiesce
+tests_unit_test_channel_quiesce_SOURCES = tests/unit/test-channel-quiesce.c
+tests_unit_test_channel_quiesce_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_channel_quiesce_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-channel-quiesce
 # The serial console into a capped file (sbx/console-log.c), both backends' path.
 check_PROGRAMS += tests/unit/test-console-log
 tests_unit_test_console_log_SOURCES = tests/unit/test-console-log.c

@@ -630,7 +630,7 @@ static void test_guest_refuses_old_host(void **state)
 		_exit(99);
 	}
 	close(sv[1]);
-	/* Its HELLO says v3. */
+	/* Its HELLO says v4. */
 	while (len < PROTO_HDR_SIZE + 12) {
 		ssize_t n = read(sv[0], b + len, sizeof(b) - len);
 
@@ -656,7 +656,7 @@ static void test_guest_refuses_old_host(void **state)
 	assert_true(len > PROTO_HDR_SIZE);
 	assert_int_equal(b[2], PROTO_ERROR);
 	b[len] = '\0';
-	assert_non_null(strstr((char *)b + PROTO_HDR_SIZE, "host speaks channel protocol v1, sbx-init v3"));
+	assert_non_null(strstr((char *)b + PROTO_HDR_SIZE, "host speaks channel protocol v1, sbx-init v4"));
 	assert_non_null(strstr((char *)b + PROTO_HDR_SIZE, "rebuild the image"));
 	close(sv[0]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -842,7 +842,7 @@ static void test_host_refuses_old_guest(void **state)
 	proto_put32(hello + PROTO_HDR_SIZE + 8, PROTO_INITIAL_WINDOW);
 	assert_int_equal(write(sv[1], hello, sizeof(hello)), (ssize_t)sizeof(hello));
 	assert_int_equal(sbx_session_start(&s, sv[0], 2000), SBX_EUNSUPPORTED);
-	assert_non_null(strstr(sbx_error(), "the guest speaks channel protocol v1, the host v3"));
+	assert_non_null(strstr(sbx_error(), "the guest speaks channel protocol v1, the host v4"));
 	assert_non_null(strstr(sbx_error(), "rebuild the image"));
 	close(sv[0]);
 	close(sv[1]);
