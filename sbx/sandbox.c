@@ -552,9 +552,15 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 	if (err)
 		goto fail;
 	if (o->restore_state) {
-		/* sbx-init is mid-session, idle: no HELLO comes; new entropy and the clock first. */
+		/*
+		 * sbx-init is mid-session (idle, or quiesced by a checkpoint): no
+		 * HELLO comes.  RESUME(RESTORED) ends what it ran for the host
+		 * that saved it; then new entropy and the clock.
+		 */
 		sb->restored = true;
 		err = sbx_session_attach(&sb->session, sb->chan);
+		if (!err)
+			err = sbx_session_resume(sb->session, true);
 		if (!err)
 			err = sbx_session_reseed(sb->session, RESEED_MS, &sb->reseed);
 		if (err) {
