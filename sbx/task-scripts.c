@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The shell scripts a task runs in the guest (sbx/task-scripts.h). */
 #include "sbx/task-scripts.h"
+#include "sbx/proto.h"
 
 /* Staged by root: the base bundle, the prompt, a script agent. */
 const char sbx_task_stage_script[] =
@@ -9,6 +10,10 @@ const char sbx_task_stage_script[] =
 /* Staged by root, all at once: an archive of them (sbx/tar.h) on stdin. */
 const char sbx_task_stage_tar_script[] =
 	"umask 022 && mkdir -p /run/sbx && exec tar -x -f - -C /run/sbx";
+
+/* The agent's commits tell sbx-init (a checkpoint hint; sbx/proto.h, NOTE). */
+#define SBX_HOOKS_LINE \
+	"if [ -x " SBX_NOTE_HOOKS "/post-commit ]; then git config core.hooksPath " SBX_NOTE_HOOKS "; fi\n"
 
 /*
  * The agent user's clone of the base.  `git clone` cannot take a cut
@@ -25,6 +30,7 @@ const char sbx_task_clone_script[] =
 	"git reset -q --hard \"refs/remotes/host/$SBX_BRANCH\"\n"
 	"git config user.name \"$SBX_USER_NAME\"\n"
 	"git config user.email \"$SBX_USER_EMAIL\"\n"
+	SBX_HOOKS_LINE
 	"rm -f /run/sbx/base.bundle 2>/dev/null || true\n";
 
 /*
@@ -50,7 +56,8 @@ const char sbx_task_update_script[] =
 	"    grep -vxF -e \"refs/heads/$SBX_BRANCH\" -e \"refs/remotes/host/$SBX_BRANCH\" |\n"
 	"    sed 's/^/delete /'; } | git update-ref --stdin\n"
 	"git config user.name \"$SBX_USER_NAME\"\n"
-	"git config user.email \"$SBX_USER_EMAIL\"\n";
+	"git config user.email \"$SBX_USER_EMAIL\"\n"
+	SBX_HOOKS_LINE;
 
 /*
  * The agent: $SBX_PROMPT comes from the staged file (a prompt may be larger
