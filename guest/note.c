@@ -74,27 +74,29 @@ size_t note_poll(struct pollfd *pfd)
 
 void note_io(const struct pollfd *pfd, size_t n)
 {
-	unsigned seen = 0, k;
-	uint8_t buf[16];
+	uint8_t buf[64], last[PROTO_NOTE_MAX + 1][1 + PROTO_NOTE_OID_LEN];
+	size_t len[PROTO_NOTE_MAX + 1] = { 0 };
+	unsigned k;
 	int i;
 
 	if (!n || !(pfd[0].revents & POLLIN))
 		return;
-	/* A bounded round: a flood waits for the next one. */
+	/* A bounded round: a flood waits for the next one; the last of each kind wins. */
 	for (i = 0; i < 64; i++) {
 		ssize_t got = recv(note_fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (got < 0)
 			break;
-		if (got == 1 && buf[0] >= 1 && buf[0] <= PROTO_NOTE_MAX)
-			seen |= 1u << buf[0];
+		if (got < 1 || buf[0] < 1 || buf[0] > PROTO_NOTE_MAX)
+			continue;
+		if (got != 1 && (buf[0] != PROTO_NOTE_COMMIT || got != 1 + PROTO_NOTE_OID_LEN))
+			continue;
+		memcpy(last[buf[0]], buf, (size_t)got);
+		len[buf[0]] = (size_t)got;
 	}
 	for (k = 1; k <= PROTO_NOTE_MAX; k++)
-		if (seen & (1u << k)) {
-			uint8_t b = (uint8_t)k;
-
-			send_frame(PROTO_NOTE, 0, 0, &b, 1);
-		}
+		if (len[k])
+			send_frame(PROTO_NOTE, 0, 0, last[k], (uint32_t)len[k]);
 }
 
 void note_stop(void)
@@ -110,7 +112,7 @@ void note_install(void)
 {
 	static const char hook[] = "#!/bin/sh\n"
 				   "# git-sbx: tell the host a commit was made (a checkpoint hint)\n"
-				   "exec " SBX_NOTE_CLIENT " --note commit\n";
+				   "exec " SBX_NOTE_CLIENT " --note commit \"$(git rev-parse -q --verify HEAD)\"\n";
 	char buf[65536];
 	int in, out = -1, fd;
 	ssize_t n;
@@ -141,27 +143,57 @@ void note_install(void)
 		close(in);
 }
 
-/* `sbx-init --note KIND [--socket PATH]`: 0 sent or dropped (never an error to git), 2 usage. */
-int note_client(const char *kind, const char *path)
+static int hexval(char c)
 {
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * `sbx-init --note KIND [OID] [--socket PATH]`: 0 sent or dropped (never
+ * an error to git), 2 usage.  A commit note may name the commit (40 hex).
+ */
+int note_client(const char *kind, const char *oid, const char *path)
+{
+	uint8_t b[1 + PROTO_NOTE_OID_LEN];
 	struct sockaddr_un a;
-	uint8_t b = 0;
+	size_t len = 1, i;
 	unsigned k;
 	int fd;
 
+	b[0] = 0;
 	for (k = 1; k <= PROTO_NOTE_MAX; k++)
 		if (kinds[k] && !strcmp(kinds[k], kind))
-			b = (uint8_t)k;
-	if (!b) {
+			b[0] = (uint8_t)k;
+	if (!b[0]) {
 		fprintf(stderr, "sbx-init: unknown note '%s' (known: commit)\n", kind);
 		return 2;
+	}
+	if (oid && *oid) {
+		if (b[0] != PROTO_NOTE_COMMIT || strlen(oid) != 2 * PROTO_NOTE_OID_LEN) {
+			fprintf(stderr, "sbx-init: a note names a commit by 40 hex digits\n");
+			return 2;
+		}
+		for (i = 0; i < PROTO_NOTE_OID_LEN; i++) {
+			int hi = hexval(oid[2 * i]), lo = hexval(oid[2 * i + 1]);
+
+			if (hi < 0 || lo < 0) {
+				fprintf(stderr, "sbx-init: a note names a commit by 40 hex digits\n");
+				return 2;
+			}
+			b[1 + i] = (uint8_t)(hi << 4 | lo);
+		}
+		len += PROTO_NOTE_OID_LEN;
 	}
 	if (addr_of(&a, path))
 		return 2;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	sendto(fd, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&a, sizeof(a));
+	sendto(fd, b, len, MSG_DONTWAIT, (struct sockaddr *)&a, sizeof(a));
 	close(fd);
 	return 0;
 }

@@ -40,7 +40,7 @@ static const char usage[] =
 	"usage: sbx-init            (as PID 1 inside the git-sbx VM)\n"
 	"   or: sbx-init --serve [--proxy-listen ADDR:PORT] [--note-socket PATH]\n"
 	"                           (serve the channel on stdin/stdout, for tests)\n"
-	"   or: sbx-init --note commit [--socket PATH]\n"
+	"   or: sbx-init --note commit [COMMIT] [--socket PATH]\n"
 	"                           (tell the host a commit was made: a checkpoint hint)\n";
 
 int main(int argc, char **argv)
@@ -63,12 +63,20 @@ int main(int argc, char **argv)
 		return sbx_serve(0, 1) < 0 ? 0 : 0;
 	}
 	if (argc > 2 && !strcmp(argv[1], "--note")) {
-		if (argc == 3)
-			return note_client(argv[2], SBX_NOTE_SOCKET);
-		if (argc == 5 && !strcmp(argv[3], "--socket"))
-			return note_client(argv[2], argv[4]);
-		fputs(usage, stderr);
-		return 2;
+		const char *oid = NULL, *sock = SBX_NOTE_SOCKET;
+
+		i = 3;
+		if (i < argc && strcmp(argv[i], "--socket"))
+			oid = argv[i++];
+		if (i + 1 < argc && !strcmp(argv[i], "--socket")) {
+			sock = argv[i + 1];
+			i += 2;
+		}
+		if (i != argc) {
+			fputs(usage, stderr);
+			return 2;
+		}
+		return note_client(argv[2], oid, sock);
 	}
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(usage, stdout);

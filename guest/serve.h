@@ -41,7 +41,7 @@ size_t note_poll(struct pollfd *pfd);
 void note_io(const struct pollfd *pfd, size_t n);
 void note_stop(void);
 void note_install(void);
-int note_client(const char *kind, const char *path);
+int note_client(const char *kind, const char *oid, const char *path);
 
 /* exec.c */
 #define EXEC_POLL_MAX	(3 * PROTO_MAX_STREAMS)

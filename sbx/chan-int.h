@@ -94,7 +94,7 @@ struct sbx_session {
 	} qz;
 	bool held, in_between;
 	struct outq held_q;
-	unsigned notes;
+	struct sbx_session_notes notes;
 	/* The exec in progress (one at a time). */
 	struct {
 		uint32_t id;

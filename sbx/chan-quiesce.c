@@ -19,10 +19,16 @@ int chan_quiesce_frame(struct sbx_session *s, const struct proto_hdr *h, const u
 		s->qz.got = true;
 		return 0;
 	}
-	/* NOTE */
-	if (h->stream || h->flags || h->length != 1 || p[0] < 1 || p[0] > PROTO_NOTE_MAX)
+	/* NOTE: a kind, and for a COMMIT maybe its id */
+	if (h->stream || h->flags || h->length < 1 || p[0] < 1 || p[0] > PROTO_NOTE_MAX ||
+	    (h->length != 1 && (p[0] != PROTO_NOTE_COMMIT || h->length != 1 + PROTO_NOTE_OID_LEN)))
 		return SBX_CORRUPT("channel: bad NOTE (%u bytes on stream %u)", h->length, h->stream);
-	s->notes |= 1u << p[0];
+	s->notes.kinds |= 1u << p[0];
+	if (p[0] == PROTO_NOTE_COMMIT) {
+		s->notes.has_commit = h->length > 1;
+		if (h->length > 1)
+			memcpy(s->notes.commit, p + 1, PROTO_NOTE_OID_LEN);
+	}
 	return 0;
 }
 
@@ -67,10 +73,8 @@ int sbx_session_resume(struct sbx_session *s, bool restored)
 	return err;
 }
 
-unsigned sbx_session_take_notes(struct sbx_session *s)
+void sbx_session_take_notes(struct sbx_session *s, struct sbx_session_notes *out)
 {
-	unsigned n = s->notes;
-
-	s->notes = 0;
-	return n;
+	*out = s->notes;
+	memset(&s->notes, 0, sizeof(s->notes));
 }

@@ -160,10 +160,15 @@ unsigned sbx_session_streams(const struct sbx_session *s);
 int sbx_session_quiesce(struct sbx_session *s, uint64_t timeout_ms);
 int sbx_session_resume(struct sbx_session *s, bool restored);
 /*
- * The guest's notes (NOTE frames) since the last call, as a mask of
- * 1u << PROTO_NOTE_*; cleared.  A hint only: rate-limit what it leads to.
+ * The guest's notes (NOTE frames) since the last call; cleared.  A hint
+ * only: rate-limit what it leads to, look up the commit it names.
  */
-unsigned sbx_session_take_notes(struct sbx_session *s);
+struct sbx_session_notes {
+	unsigned kinds;			/* 1u << PROTO_NOTE_* */
+	bool has_commit;		/* the last COMMIT note named one: */
+	uint8_t commit[PROTO_NOTE_OID_LEN];
+};
+void sbx_session_take_notes(struct sbx_session *s, struct sbx_session_notes *out);
 
 /* The guest's banner from HELLO ("sbx-init"). */
 const char *sbx_session_banner(const struct sbx_session *s);

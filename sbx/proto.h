@@ -65,9 +65,10 @@
  * is new: sbx-init ends every command it ran (SIGKILL to their process
  * groups) and drops every stream, telling the host nothing of them.  A
  * host sends RESUME(RESTORED) after every restore, checkpoint or not.
- * NOTE (guest->host, stream 0, u8 kind) is a hint from a program in the
- * guest (the post-commit hook: PROTO_NOTE_COMMIT); the host may take a
- * checkpoint, within its own limits, and never trusts it further.
+ * NOTE (guest->host, stream 0, u8 kind [+ 20-byte commit id]) is a hint
+ * from a program in the guest (the post-commit hook: PROTO_NOTE_COMMIT with
+ * the new HEAD); the host may take a checkpoint, within its own limits, and
+ * never trusts it further (a commit it names is looked up, not believed).
  */
 #ifndef SBX_PROTO_H
 #define SBX_PROTO_H
@@ -120,7 +121,8 @@ enum proto_type {
 	PROTO_QUIESCE = 0x08,	/* host->guest (v4): no payload; answered by */
 	PROTO_QUIESCED = 0x09,	/* guest->host (v4): no payload; nothing more until RESUME */
 	PROTO_RESUME = 0x0a,	/* host->guest (v4): u32 flags (PROTO_RESUME_*) */
-	PROTO_NOTE = 0x0b,	/* guest->host (v4): u8 kind (enum proto_note) */
+	PROTO_NOTE = 0x0b,	/* guest->host (v4): u8 kind (enum proto_note), then for a
+				   COMMIT none or the commit's 20-byte SHA-1 */
 	PROTO_EXEC = 0x10,	/* host->guest: TLVs (enum proto_tlv) */
 	PROTO_DATA = 0x11,	/* flags = fd; payload = bytes */
 	PROTO_EOF = 0x12,	/* flags = fd; no payload */
@@ -153,6 +155,7 @@ enum proto_note {
 	PROTO_NOTE_COMMIT = 1,	/* the agent made a commit (the guest's post-commit hook) */
 };
 #define PROTO_NOTE_MAX		PROTO_NOTE_COMMIT
+#define PROTO_NOTE_OID_LEN	20u	/* a COMMIT note's optional SHA-1 */
 
 /* RESEEDED flags: what sbx-init did with a RESEED. */
 #define PROTO_RESEED_RNG	(1u << 0)	/* RNDADDENTROPY (credited) and RNDRESEEDCRNG both worked */

@@ -42,7 +42,7 @@ struct watch {
 	size_t len;
 	int mode;		/* 1: quiesce+check+resume once; 2: notes; 3: quiesce and leave */
 	int done;
-	unsigned notes;
+	struct sbx_session_notes notes;
 	long silent_ms;		/* how long the channel stayed silent while quiesced */
 };
 
@@ -112,7 +112,13 @@ static int between(void *opaque, struct sbx_session *s)
 	long t0;
 	int err;
 
-	w->notes |= sbx_session_take_notes(s);
+	{
+		struct sbx_session_notes n;
+
+		sbx_session_take_notes(s, &n);
+		if (n.kinds)
+			w->notes = n;
+	}
 	if (w->done || w->len < 20)
 		return 0;
 	if (w->mode == 1 || w->mode == 3) {
@@ -184,14 +190,26 @@ static void test_notes(void **state)
 
 	(void)state;
 	start_guest(&g);
+	struct sbx_session_notes n;
+	int i;
+
 	assert_int_equal(run_watched(&g, &w, "\"$1\" --note commit --socket \"$2\"; sleep 0.5; "
+				     "\"$1\" --note commit 00112233445566778899aabbccddeeff00112233 "
+				     "--socket \"$2\"; sleep 0.5; "
 				     "\"$1\" --note bogus --socket \"$2\" 2>/dev/null; echo rc=$?; "
+				     "\"$1\" --note commit 0011zz --socket \"$2\" 2>/dev/null; echo rc=$?; "
 				     "sleep 0.2", &res), 0);
 	assert_int_equal(res.code, 0);
-	w.notes |= sbx_session_take_notes(g.s);
-	assert_true(w.notes & (1u << PROTO_NOTE_COMMIT));
-	assert_non_null(strstr(w.out, "rc=2"));
-	assert_int_equal(sbx_session_take_notes(g.s), 0);
+	sbx_session_take_notes(g.s, &n);
+	if (n.kinds)
+		w.notes = n;
+	assert_true(w.notes.kinds & (1u << PROTO_NOTE_COMMIT));
+	assert_true(w.notes.has_commit);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(w.notes.commit[i], (uint8_t)((i % 16) * 0x11));
+	assert_non_null(strstr(w.out, "rc=2\nrc=2\n"));
+	sbx_session_take_notes(g.s, &n);
+	assert_int_equal(n.kinds, 0);
 	stop_guest(&g);
 }
 
@@ -294,6 +312,18 @@ static void test_hostile(void **state)
 	proto_hdr_encode(f, PROTO_NOTE, 0, 0, 2);
 	f[PROTO_HDR_SIZE] = f[PROTO_HDR_SIZE + 1] = PROTO_NOTE_COMMIT;
 	assert_int_equal(hostile(f, PROTO_HDR_SIZE + 2, false), SBX_ECORRUPT);
+	{
+		uint8_t g[PROTO_HDR_SIZE + 1 + PROTO_NOTE_OID_LEN + 1] = { 0 };
+
+		/* a commit id one byte short and one byte long */
+		proto_hdr_encode(g, PROTO_NOTE, 0, 0, PROTO_NOTE_OID_LEN);
+		g[PROTO_HDR_SIZE] = PROTO_NOTE_COMMIT;
+		assert_int_equal(hostile(g, PROTO_HDR_SIZE + PROTO_NOTE_OID_LEN, false), SBX_ECORRUPT);
+		proto_hdr_encode(g, PROTO_NOTE, 0, 0, PROTO_NOTE_OID_LEN + 2);
+		assert_int_equal(hostile(g, sizeof(g), false), SBX_ECORRUPT);
+		proto_hdr_encode(g, PROTO_NOTE, 0, 0, PROTO_NOTE_OID_LEN + 1);
+		assert_int_equal(hostile(g, sizeof(g) - 1, false), 0);
+	}
 	proto_hdr_encode(f, PROTO_NOTE, 0, 7, 1);
 	f[PROTO_HDR_SIZE] = PROTO_NOTE_COMMIT;
 	assert_int_equal(hostile(f, PROTO_HDR_SIZE + 1, false), SBX_ECORRUPT);
