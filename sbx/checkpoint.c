@@ -143,6 +143,9 @@ int sbx_ckpt_record_format(char **out, size_t *len, const struct sbx_ckpt *c)
 	textrec_printf(&b, "disk-bytes %llu\n", (unsigned long long)c->disk_bytes);
 	if (c->memory[0])
 		textrec_printf(&b, "memory-bytes %llu\n", (unsigned long long)c->memory_bytes);
+	if (c->parent)
+		textrec_printf(&b, "parent %u\n", c->parent);
+	textrec_printf(&b, "pause-us %llu\n", (unsigned long long)c->pause_us);
 	if (!b.oom)
 		textrec_printf(&b, "checksum %08x\n", crc32c(0, b.p, b.len));
 	if (b.oom) {
@@ -155,7 +158,7 @@ int sbx_ckpt_record_format(char **out, size_t *len, const struct sbx_ckpt *c)
 }
 
 enum { F_ID = 1, F_TIME = 2, F_REASON = 4, F_HEAD = 8, F_LAYER = 16, F_MEMORY = 32,
-       F_DISK = 64, F_MEMBYTES = 128 };
+       F_DISK = 64, F_MEMBYTES = 128, F_PARENT = 256, F_PAUSE = 512 };
 #define F_REQUIRED (F_ID | F_TIME | F_REASON | F_HEAD | F_LAYER | F_DISK)
 
 static int copy_name(char *dst, size_t cap, const char *v)
@@ -210,6 +213,14 @@ static int parse_line(struct sbx_ckpt *c, const char *key, const char *v, unsign
 	} else if (!strcmp(key, "memory-bytes")) {
 		bit = F_MEMBYTES;
 		if (parse_u64(v, UINT64_MAX, &c->memory_bytes))
+			return -1;
+	} else if (!strcmp(key, "parent")) {
+		bit = F_PARENT;
+		if (!(c->parent = parse_id(v)) || c->parent >= c->id)
+			return -1;
+	} else if (!strcmp(key, "pause-us")) {
+		bit = F_PAUSE;
+		if (parse_u64(v, UINT64_MAX, &c->pause_us))
 			return -1;
 	} else {
 		return 0;	/* a key a later version added */

@@ -42,6 +42,13 @@ struct sbx_ckpt {
 	char memory[SBX_CKPT_MEMORY_MAX + 1];	/* its memory snapshot directory in <n>/; "" none */
 	uint64_t disk_bytes;			/* the layer's allocated bytes */
 	uint64_t memory_bytes;			/* the memory snapshot's, 0 without one */
+	/*
+	 * The checkpoint whose state this one's VM had restored or last
+	 * taken (its memory is a diff over that one's); 0: the VM started
+	 * from a boot or a warm base.  Rewinds make the checkpoints a tree.
+	 */
+	unsigned parent;
+	uint64_t pause_us;			/* how long the guest was paused for it */
 };
 
 const char *sbx_ckpt_reason_name(enum sbx_ckpt_reason r);

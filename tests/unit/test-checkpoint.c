@@ -91,6 +91,8 @@ static void test_record(void **state)
 	c.reason = SBX_CKPT_MANUAL;
 	snprintf(c.memory, sizeof(c.memory), "memory");
 	c.memory_bytes = 12345;
+	c.parent = 2;
+	c.pause_us = 777;
 	assert_int_equal(sbx_ckpt_record_format(&text, &len, &c), 0);
 	assert_int_equal(sbx_ckpt_record_parse(&d, text, len), 0);
 	assert_memory_equal(&c, &d, sizeof(c));
@@ -111,6 +113,9 @@ static void test_record(void **state)
 	assert_int_equal(parse_text(BODY("a.qcow2", "memory m/x\n")), SBX_ECORRUPT);
 	assert_int_equal(parse_text(BODY("a.qcow2", "id 3\n")), SBX_ECORRUPT);	/* repeated */
 	assert_int_equal(parse_text(BODY("a.qcow2", "future-key whatever\n")), 0);
+	assert_int_equal(parse_text(BODY("a.qcow2", "parent 2\n")), 0);
+	assert_int_equal(parse_text(BODY("a.qcow2", "parent 3\n")), SBX_ECORRUPT);	/* not earlier */
+	assert_int_equal(parse_text(BODY("a.qcow2", "parent 0\n")), SBX_ECORRUPT);
 	assert_int_equal(parse_text("sbx-checkpoint 1\nid 3\ntime 5\nreason exit\nlayer a\n"
 				    "disk-bytes 0\n"), SBX_ECORRUPT);	/* no head */
 	assert_int_equal(parse_text("sbx-checkpoint 1\nid 3\ntime 5\nreason nap\nhead " HEAD "\n"
