@@ -79,6 +79,9 @@ int sbx_settings_read(struct sbx_settings *s, struct sbx_config *cfg)
 	s->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
 	s->warm = true;
 	s->check_timeout_ms = SBX_SETTINGS_DEFAULT_CHECK_TIMEOUT_MS;
+	s->checkpoints = true;
+	s->checkpoint_interval_ms = SBX_SETTINGS_DEFAULT_CHECKPOINT_INTERVAL_MS;
+	s->max_checkpoints = SBX_SETTINGS_DEFAULT_MAX_CHECKPOINTS;
 
 	if ((err = keep(sbx_config_duration_ms(cfg, "sbx.timeout", &s->timeout_ms))) ||
 	    (err = keep(sbx_config_size(cfg, "sbx.maxLogSize", 1, &s->log_max))) ||
@@ -91,6 +94,10 @@ int sbx_settings_read(struct sbx_settings *s, struct sbx_config *cfg)
 	    (err = keep(sbx_config_string(cfg, "user.name", &s->user_name))) ||
 	    (err = keep(sbx_config_string(cfg, "user.email", &s->user_email))) ||
 	    (err = keep(sbx_config_duration_ms(cfg, "sbx.checkTimeout", &s->check_timeout_ms))) ||
+	    (err = keep(sbx_config_bool(cfg, "sbx.checkpoints", &s->checkpoints))) ||
+	    (err = keep(sbx_config_duration_ms(cfg, "sbx.checkpointInterval",
+					       &s->checkpoint_interval_ms))) ||
+	    (err = keep(sbx_config_size(cfg, "sbx.maxCheckpoints", 1, &s->max_checkpoints))) ||
 	    (err = sbx_config_strings(cfg, "sbx.check", &s->checks, &s->nchecks)) ||
 	    (err = keep(sbx_config_string(cfg, "sbx.gate", &gate))))
 		goto out;
@@ -123,6 +130,11 @@ int sbx_settings_read(struct sbx_settings *s, struct sbx_config *cfg)
 		s->setup_timeout_ms = SBX_WARM_DEFAULT_SETUP_TIMEOUT_MS;
 	if (!s->check_timeout_ms)
 		s->check_timeout_ms = SBX_SETTINGS_DEFAULT_CHECK_TIMEOUT_MS;
+	if (s->max_checkpoints < 2 || s->max_checkpoints > 1000) {
+		err = sbx_error_set(SBX_EINVAL, "sbx.maxCheckpoints: %llu is not between 2 and 1000",
+				    (unsigned long long)s->max_checkpoints);
+		goto out;
+	}
 	if (!s->user_name)
 		s->user_name = strdup("git-sbx agent");
 	if (!s->user_email)

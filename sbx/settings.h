@@ -17,6 +17,8 @@ struct sbx_config;
 
 #define SBX_SETTINGS_DEFAULT_TIMEOUT_MS (2ull * 60 * 60 * 1000)
 #define SBX_SETTINGS_DEFAULT_CHECK_TIMEOUT_MS (30ull * 60 * 1000)
+#define SBX_SETTINGS_DEFAULT_CHECKPOINT_INTERVAL_MS (10ull * 1000)
+#define SBX_SETTINGS_DEFAULT_MAX_CHECKPOINTS 20u
 
 /* sbx.gate: what a failing check does to a task's result. */
 enum sbx_gate_mode {
@@ -41,6 +43,10 @@ struct sbx_settings {
 	char **checks;			/* sbx.check, every value in config order */
 	size_t nchecks;
 	uint64_t check_timeout_ms;	/* sbx.checkTimeout (30m), for each check */
+	/* Checkpoints (docs/design.md, "Checkpoints") */
+	bool checkpoints;		/* sbx.checkpoints (true): take them where the VMM can */
+	uint64_t checkpoint_interval_ms;/* sbx.checkpointInterval (10s): at most one per commit burst */
+	uint64_t max_checkpoints;	/* sbx.maxCheckpoints (20, at least 2): the oldest go */
 };
 
 /*
