@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The checkpoint store's layers: new names, dropping a checkpoint, gc (sbx/checkpoint.h). */
 #include "sbx/checkpoint.h"
+#include "sbx/machine.h"
+#include "vmm/vm.h"
 #include "sbx/fsutil.h"
 #include "snapshot/qcow2.h"
 #include "util/error.h"
@@ -264,6 +266,106 @@ static int gc_temp(struct sbx_ckpt_gc_result *res, const char *task_dir)
 	return err;
 }
 
+/* The allocated bytes of the files in a directory (a snapshot's: memory, state, machine). */
+static uint64_t dir_bytes(const char *path)
+{
+	uint64_t total = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && !fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			total += (uint64_t)st.st_blocks * 512;
+	closedir(d);
+	return total;
+}
+
+/*
+ * Memory snapshot directories in checkpoints/memory/ that no record's
+ * memory chain reaches (a diff names the snapshot under it in its
+ * `machine`, sbx/machine.h), or that a crash left half written.
+ */
+static int gc_memory(struct sbx_ckpt_gc_result *res, const char *task_dir,
+		     const struct sbx_ckpt *cs, size_t n)
+{
+	char *dir = sbx_path_join(task_dir, "checkpoints/memory"), **live = NULL, *p, rp[PATH_MAX];
+	size_t nlive = 0, i, j;
+	struct dirent *e;
+	DIR *d = NULL;
+	int err = 0;
+
+	if (!dir)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if (!(d = opendir(dir))) {
+		err = errno == ENOENT ? 0 : sbx_error_errno(SBX_EIO, "cannot read '%s'", dir);
+		goto out;
+	}
+	for (i = 0; i < n && !err; i++) {
+		char *state = NULL, *mem[VM_MAX_MEM_LAYERS], **grown;
+		unsigned nm = 0, k;
+
+		if (!cs[i].memory[0] || !(p = sbx_path_join(task_dir, cs[i].memory)))
+			continue;
+		/* A broken chain cannot be restored anyway: what it reaches stays. */
+		if (!sbx_snapdir_paths(p, &state, mem, &nm)) {
+			grown = realloc(live, (nlive + nm) * sizeof(*live));
+			if (!grown)
+				err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			else
+				live = grown;
+			for (k = 0; k < nm; k++) {
+				char *slash = strrchr(mem[k], '/');
+
+				if (slash)
+					*slash = 0;
+				if (!err && realpath(mem[k], rp) && (live[nlive] = strdup(rp)))
+					nlive++;
+				free(mem[k]);
+			}
+			free(state);
+		}
+		free(p);
+	}
+	while (!err && (e = readdir(d))) {
+		struct stat st;
+		bool keep = false;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (!(p = sbx_path_join(dir, e->d_name))) {
+			err = sbx_error_set(SBX_ENOMEM, "out of memory");
+			break;
+		}
+		for (j = 0; j < nlive && realpath(p, rp); j++)
+			if (!strcmp(live[j], rp))
+				keep = true;
+		if (!keep && !lstat(p, &st)) {
+			uint64_t bytes = dir_bytes(p);
+
+			if (sbx_rmtree(p))
+				err = sbx_error_errno(SBX_EIO, "cannot remove '%s'", p);
+			else {
+				res->memory_removed++;
+				res->bytes_freed += bytes;
+			}
+		}
+		free(p);
+	}
+	if (!err && res->memory_removed)
+		err = sbx_fsync_dir(dir);
+out:
+	if (d)
+		closedir(d);
+	for (i = 0; i < nlive; i++)
+		free(live[i]);
+	free(live);
+	free(dir);
+	return err;
+}
+
 int sbx_ckpt_gc(struct sbx_ckpt_gc_result *res, const char *task_dir, const char *const *keep)
 {
 	struct sbx_ckpt *cs = NULL;
@@ -279,6 +381,8 @@ int sbx_ckpt_gc(struct sbx_ckpt_gc_result *res, const char *task_dir, const char
 	/* A damaged record names a layer we cannot know: remove none. */
 	if ((err = sbx_ckpt_list(&cs, &n, task_dir)))
 		return sbx_error_prefix(err, "no layer removed");
+	if ((err = gc_memory(res, task_dir, cs, n)))
+		goto out;
 	if ((err = layers_scan(&ls, task_dir)) || !ls.n)
 		goto out;
 	for (i = 0; i < n || (keep && keep[i - n]); i++) {

@@ -87,7 +87,7 @@ static bool valid(const struct sbx_ckpt *c)
 	return c->id && c->id <= SBX_CKPT_MAX_ID && c->time_ms >= 0 &&
 	       (unsigned)c->reason <= SBX_CKPT_MANUAL && is_hex40(c->head) &&
 	       safe_name(c->layer, SBX_CKPT_LAYER_MAX, true) &&
-	       (!c->memory[0] || safe_name(c->memory, SBX_CKPT_MEMORY_MAX, false)) &&
+	       (!c->memory[0] || safe_name(c->memory, SBX_CKPT_MEMORY_MAX, true)) &&
 	       strcmp(c->memory, "record");
 }
 

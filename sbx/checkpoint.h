@@ -4,7 +4,9 @@
  *
  *   <task dir>/checkpoints/
  *     <n>/record        one checkpoint: the text record below
- *     <n>/<memory>/     its memory snapshot, when it has one
+ *     <n>/<memory>/     its memory snapshot, when moved in by sbx_ckpt_create
+ *     memory/<n>/       or there (what the session does: later snapshots' chains
+ *                       name it, so it outlives its record while they need it)
  *     current           "<n>\n": the checkpoint the task's state is (rewind moves it)
  *     layers/<k>.qcow2  disk layers: frozen ones named by records, and the
  *                       running disk's writable top
@@ -39,7 +41,8 @@ struct sbx_ckpt {
 	enum sbx_ckpt_reason reason;
 	char head[41];				/* the guest's HEAD, 40 lowercase hex */
 	char layer[SBX_CKPT_LAYER_MAX + 1];	/* its frozen disk layer, relative to the task dir */
-	char memory[SBX_CKPT_MEMORY_MAX + 1];	/* its memory snapshot directory in <n>/; "" none */
+	char memory[SBX_CKPT_MEMORY_MAX + 1];	/* its memory snapshot directory, in <n>/ (one
+						   component) or relative to the task dir; "" none */
 	uint64_t disk_bytes;			/* the layer's allocated bytes */
 	uint64_t memory_bytes;			/* the memory snapshot's, 0 without one */
 	/*
@@ -98,6 +101,7 @@ int sbx_ckpt_drop(const char *task_dir, unsigned id);
 struct sbx_ckpt_gc_result {
 	unsigned temp_removed;		/* .tmp-*, .del-*, current.tmp.* */
 	unsigned layers_removed;	/* files in layers/ nothing needs */
+	unsigned memory_removed;	/* directories in memory/ no record's chain reaches */
 	uint64_t bytes_freed;
 };
 

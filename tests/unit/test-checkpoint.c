@@ -110,7 +110,8 @@ static void test_record(void **state)
 	assert_int_equal(parse_text(BODY("/abs.qcow2", "")), SBX_ECORRUPT);
 	assert_int_equal(parse_text(BODY("a\\nb", "")), SBX_ECORRUPT);
 	assert_int_equal(parse_text(BODY("a.qcow2", "memory record\n")), SBX_ECORRUPT);
-	assert_int_equal(parse_text(BODY("a.qcow2", "memory m/x\n")), SBX_ECORRUPT);
+	assert_int_equal(parse_text(BODY("a.qcow2", "memory checkpoints/memory/3\n")), 0);
+	assert_int_equal(parse_text(BODY("a.qcow2", "memory m/../x\n")), SBX_ECORRUPT);
 	assert_int_equal(parse_text(BODY("a.qcow2", "id 3\n")), SBX_ECORRUPT);	/* repeated */
 	assert_int_equal(parse_text(BODY("a.qcow2", "future-key whatever\n")), 0);
 	assert_int_equal(parse_text(BODY("a.qcow2", "parent 2\n")), 0);
@@ -319,12 +320,45 @@ static void test_layers_drop_gc(void **state)
 	sh_ok("test -e checkpoints/layers/9.qcow2");
 }
 
+/*
+ * Memory snapshots in checkpoints/memory/ outlive their records while a
+ * kept record's chain reaches them; the rest, and half-written ones, go.
+ */
+static void test_memory_gc(void **state)
+{
+	struct sbx_ckpt_gc_result gc;
+	struct sbx_ckpt c = ck(3, "disk.qcow2");
+
+	(void)state;
+	sh_ok("mkdir -p checkpoints/memory/1 checkpoints/memory/2 checkpoints/memory/3 "
+	      "checkpoints/memory/4 && : > disk.qcow2 && "
+	      "for i in 1 2 3; do head -c 8192 /dev/urandom > checkpoints/memory/$i/memory; "
+	      "echo s > checkpoints/memory/$i/state; done && "
+	      "echo 'cpus 1' > checkpoints/memory/1/machine && "
+	      "printf 'cpus 1\\nparent %%s\\n' \"$PWD/checkpoints/memory/1\" > checkpoints/memory/2/machine && "
+	      "echo 'cpus 1' > checkpoints/memory/3/machine && echo half > checkpoints/memory/4/memory.tmp");
+	/* Record 3's memory is memory/2, a diff over memory/1 (whose record was dropped). */
+	snprintf(c.memory, sizeof(c.memory), "checkpoints/memory/2");
+	assert_int_equal(sbx_ckpt_create(tq_dir, &c, NULL), 0);
+	assert_int_equal(sbx_ckpt_gc(&gc, tq_dir, NULL), 0);
+	assert_int_equal(gc.memory_removed, 2);	/* 3 (nobody's) and 4 (half written) */
+	assert_true(gc.bytes_freed >= 8192);
+	sh_ok("test -f checkpoints/memory/1/memory && test -f checkpoints/memory/2/memory && "
+	      "! test -e checkpoints/memory/3 && ! test -e checkpoints/memory/4");
+	/* Without the record nothing reaches them. */
+	assert_int_equal(sbx_ckpt_delete(tq_dir, 3), 0);
+	assert_int_equal(sbx_ckpt_gc(&gc, tq_dir, NULL), 0);
+	assert_int_equal(gc.memory_removed, 2);
+	sh_ok("! test -e checkpoints/memory/1 && ! test -e checkpoints/memory/2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layers_drop_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_gc, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
