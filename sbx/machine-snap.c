@@ -88,7 +88,7 @@ out:
 	return ret;
 }
 
-int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
+int sbx_snapdir_write_machine(const char *dir, const struct sbx_machine *m)
 {
 	char buf[PATH_MAX + 256], *path;
 	int ret;
@@ -109,6 +109,13 @@ int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
 		return SBX_ENOMEM;
 	ret = sbx_write_atomic(path, buf, strlen(buf));
 	free(path);
+	return ret;
+}
+
+int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
+{
+	int ret = sbx_snapdir_write_machine(dir, m);
+
 	if (!ret)
 		ret = sync_rename(dir, MEM_TMP, "memory");
 	if (!ret)

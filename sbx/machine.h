@@ -83,6 +83,11 @@ struct sbx_machine_result {
 int sbx_snapdir_prepare(const char *dir, int *mem_fd, int *state_fd);
 /* The save succeeded: sync, rename into place, write `machine`. */
 int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m);
+/*
+ * Only the `machine` file (atomically; the memory and state files are
+ * already in `dir`, as a checkpoint's are: sbx/task-ckpt.c).
+ */
+int sbx_snapdir_write_machine(const char *dir, const struct sbx_machine *m);
 /* The save did not happen or failed: remove the temporary files. */
 void sbx_snapdir_abort(const char *dir);
 /* Fill m's cpus, memory, rng and console_port from dir's `machine` (strings kept in *owned). */
