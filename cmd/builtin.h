@@ -68,5 +68,8 @@ int cmd_apply(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_warm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_hooks(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_checkpoint(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_checkpoints(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_rewind(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif

@@ -584,3 +584,30 @@ out:
 	free(to);
 	return err;
 }
+
+int sbx_ckpt_request(const char *task_dir)
+{
+	char *p = sbx_path_join(task_dir, "checkpoint-request");
+	int fd;
+
+	if (!p)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	free(p);
+	if (fd < 0)
+		return sbx_error_errno(SBX_EIO, "cannot ask for a checkpoint");
+	close(fd);
+	return 0;
+}
+
+int sbx_ckpt_take_request(const char *task_dir)
+{
+	char *p = sbx_path_join(task_dir, "checkpoint-request");
+	int ret;
+
+	if (!p)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	ret = unlink(p) ? 0 : 1;
+	free(p);
+	return ret;
+}

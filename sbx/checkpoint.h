@@ -98,6 +98,14 @@ int sbx_ckpt_new_layer(char **out, const char *task_dir);
  */
 int sbx_ckpt_drop(const char *task_dir, unsigned id);
 
+/*
+ * `git sbx checkpoint ID`: ask the session running the task for one now
+ * (a request file in the task dir that the session polls and removes).
+ * take_request: 1 when there was one (now gone), 0 when none.
+ */
+int sbx_ckpt_request(const char *task_dir);
+int sbx_ckpt_take_request(const char *task_dir);
+
 struct sbx_ckpt_gc_result {
 	unsigned temp_removed;		/* .tmp-*, .del-*, current.tmp.* */
 	unsigned layers_removed;	/* files in layers/ nothing needs */

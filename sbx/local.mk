@@ -28,7 +28,8 @@ libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h sbx/ta
 	sbx/task-transfer.c sbx/task-warm.c sbx/tar.c sbx/tar.h
 # warm bases: memory snapshots of a set-up guest that tasks restore (store, build)
 libsbx_a_SOURCES += sbx/warm.c sbx/warm-gc.c sbx/warm-build.c sbx/warm.h
-libsbx_a_SOURCES += sbx/checkpoint.c sbx/checkpoint-gc.c sbx/checkpoint.h
+libsbx_a_SOURCES += sbx/checkpoint.c sbx/checkpoint-gc.c sbx/checkpoint.h \
+	sbx/rewind.c sbx/rewind.h
 # secrets and TLS interception for the hosts that carry one (OpenSSL)
 libsbx_a_SOURCES += sbx/secret.c sbx/secret-http.c sbx/secret.h sbx/tls-ca.c sbx/tls-ca.h \
 	sbx/mitm.c sbx/mitm-bio.c sbx/mitm.h sbx/mitm-int.h sbx/req-stream.c sbx/req-stream.h

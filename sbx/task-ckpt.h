@@ -29,6 +29,8 @@ struct task_ckpt {
 	struct sbx_sandbox *sb;
 	struct sbx_session *s;
 	const char *task_dir;
+	unsigned cpus;			/* the VM's, for the snapshot's `machine` (set by the caller) */
+	uint64_t memory;
 	char *top;			/* the running disk's top, relative to task_dir */
 	char *parent_mem;		/* the snapshot directory the VM's memory chain ends in */
 	unsigned parent;		/* the last checkpoint taken or restored in this VM; 0 none */
@@ -67,8 +69,5 @@ int task_ckpt_take(struct task_ckpt *c, enum sbx_ckpt_reason why, const char *he
 
 /* The agent exec's sbx_exec_opts.between: notes, the interval, requests. */
 int task_ckpt_between(void *opaque, struct sbx_session *s);
-
-/* `git sbx checkpoint ID`: ask the session running task_dir's task for one. */
-int task_ckpt_request(const char *task_dir);
 
 #endif

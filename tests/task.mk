@@ -26,6 +26,7 @@ UNIT_TESTS += tests/unit/test-agent
 EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh tests/bench/warm.sh
 # The hook gate, host hooks, run --staged (through the QEMU fallback).
 E2E_TESTS += tests/t/t7100-gate.sh tests/t/t7110-hooks.sh tests/t/t7120-run-staged.sh
+E2E_TESTS += tests/t/t7200-checkpoints.sh
 # The gate's pure parts: settings, check results, hooks byte for byte, the pre-push rule.
 check_PROGRAMS += tests/unit/test-gate
 tests_unit_test_gate_SOURCES = tests/unit/test-gate.c tests/unit/git-fixture.h

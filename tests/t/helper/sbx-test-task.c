@@ -13,8 +13,13 @@
  *   sbx-test-task finish ID STATE EXIT [ERR]  -> start and finish a run (with timings)
  *   sbx-test-task hold ID SECONDS             -> "run" the task, writing to its log
  *   sbx-test-task bundle-import BRANCH BASE BUNDLE  -> sbx_bundle_import alone, timed
+ *   sbx-test-task checkpoint ID REASON COMMIT -> a checkpoint record (sbx/checkpoint.h) with an
+ *                                                empty layer file, made current: what a
+ *                                                session files, for the commands that read it
  */
 #include "sbx/bundle.h"
+#include "sbx/checkpoint.h"
+#include "sbx/fsutil.h"
 #include "sbx/repo.h"
 #include "sbx/task.h"
 #include "util/error.h"
@@ -206,6 +211,37 @@ int main(int argc, char **argv)
 		else
 			printf("%s %.3f\n", git_oid_tostr_s(&tip), now() - t0);
 		close(fd);
+	} else if (!strcmp(argv[1], "checkpoint") && argc == 5) {
+		struct sbx_ckpt c;
+		char *layer = NULL, *path = NULL;
+		unsigned prev = 0;
+		int fd;
+
+		memset(&c, 0, sizeof(c));
+		if (!(t = open_id(repo, argv[2]))) {
+			ret = fail("no such task");
+			goto out;
+		}
+		sbx_ckpt_current(&prev, t->dir);
+		if (sbx_ckpt_next_id(&c.id, t->dir) || sbx_ckpt_reason_parse(&c.reason, argv[3]) ||
+		    sbx_ckpt_new_layer(&layer, t->dir) || !(path = sbx_path_join(t->dir, layer))) {
+			ret = fail("cannot make a checkpoint");
+			goto out;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0)
+			close(fd);
+		c.time_ms = (int64_t)time(NULL) * 1000;
+		snprintf(c.head, sizeof(c.head), "%s", argv[4]);
+		snprintf(c.layer, sizeof(c.layer), "%s", layer);
+		c.disk_bytes = 4096u * c.id;
+		c.parent = prev;
+		if (fd < 0 || sbx_ckpt_create(t->dir, &c, NULL) || sbx_ckpt_set_current(t->dir, c.id))
+			ret = fail("cannot make a checkpoint");
+		else
+			printf("%u\n", c.id);
+		free(layer);
+		free(path);
 	} else {
 		fprintf(stderr, "sbx-test-task: bad arguments\n");
 		ret = 129;
