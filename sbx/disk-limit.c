@@ -95,6 +95,30 @@ static int limit_freeze_switch(struct blockdev *bd, const char *path, int *layer
 	return 0;
 }
 
+static int limit_switch_fd(struct blockdev *bd, int overlay_fd, int frozen_fd, const char *name)
+{
+	struct disk_limit *l = bd->priv;
+	struct stat st;
+	int err, fd;
+
+	if (!l->inner->ops->switch_fd)
+		return sbx_error_set(SBX_EUNSUPPORTED, "this disk cannot take checkpoints");
+	if (fstat(l->fd, &st))
+		return sbx_error_errno(SBX_EIO, "task disk");
+	/* Our own descriptor of the new layer for fstat, before the switch that cannot be undone. */
+	fd = fcntl(overlay_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return sbx_error_errno(SBX_EIO, "cannot duplicate a descriptor");
+	if ((err = l->inner->ops->switch_fd(l->inner, overlay_fd, frozen_fd, name))) {
+		close(fd);
+		return err;
+	}
+	l->frozen += (uint64_t)st.st_blocks * 512;
+	close(l->fd);
+	l->fd = fd;
+	return 0;
+}
+
 static int limit_close(struct blockdev *bd)
 {
 	struct disk_limit *l = bd->priv;
@@ -114,6 +138,7 @@ static const struct blockdev_ops limit_ops = {
 	.write_zeroes = limit_write_zeroes,
 	.revert = limit_revert,
 	.freeze_switch = limit_freeze_switch,
+	.switch_fd = limit_switch_fd,
 	.close = limit_close,
 };
 

@@ -4,8 +4,8 @@
  * ext4; the host file stops growing at `max` bytes allocated.  Writes past
  * that fail (virtio-blk reports an I/O error to the guest); zeroing and
  * discarding never allocate, so they pass.  on_hit runs (on the thread that
- * wrote) the first time a write is refused.  A checkpoint (freeze_switch)
- * goes on counting: the cap is on the sum of the layers frozen since the wrap
+ * wrote) the first time a write is refused.  A checkpoint (freeze_switch or
+ * switch_fd) goes on counting: the cap is on the sum of the layers frozen since the wrap
  * (as allocated when they froze) and the current one.
  */
 #ifndef SBX_SBX_DISK_LIMIT_H

@@ -57,6 +57,15 @@ static int qbd_freeze_switch(struct blockdev *bd, const char *path, int *layer_f
 	return qcow2_freeze_switch(&b->q, path, layer_fd);
 }
 
+static int qbd_switch_fd(struct blockdev *bd, int overlay_fd, int frozen_fd, const char *name)
+{
+	struct qbd *b = bd->priv;
+
+	if (bd->read_only)
+		return sbx_error_set(SBX_EINVAL, "a read-only disk has nothing to checkpoint");
+	return qcow2_switch_fd(&b->q, overlay_fd, frozen_fd, name);
+}
+
 static int qbd_close(struct blockdev *bd)
 {
 	struct qbd *b = bd->priv;
@@ -74,6 +83,7 @@ static const struct blockdev_ops qcow2_blockdev_ops = {
 	.write_zeroes = qbd_write_zeroes,
 	.revert = qbd_revert,
 	.freeze_switch = qbd_freeze_switch,
+	.switch_fd = qbd_switch_fd,
 	.close = qbd_close,
 };
 

@@ -231,6 +231,13 @@ int qcow2_squash_named(const char *top, const char *base, const char *name, cons
 /* qcow2.c */
 int qcow2_open_layer(struct qcow2 **out, const char *path, const struct qcow2_open_opts *o,
 		     unsigned depth, struct qcow2 *child);
+/*
+ * The same on an open descriptor (read-write unless o->read_only); `name`
+ * is the layer's name in messages.  On success the layer owns fd; on
+ * failure it is still the caller's.
+ */
+int qcow2_open_layer_fd(struct qcow2 **out, int fd, const char *name,
+			const struct qcow2_open_opts *o, unsigned depth, struct qcow2 *above);
 void qcow2_free(struct qcow2 *q);
 
 #endif

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * Checkpoint layers: freeze the writable top of an open chain and go on in a
- * new overlay (qcow2_freeze_switch), and merge a frozen layer into the one
- * above it (qcow2_squash_into).  Both create their new file under a temp
- * name, sync it and rename it into place before anything in memory or any
- * existing file changes, so a crash at any point leaves every old layer a
- * valid image and the new file at worst an orphan.
+ * new overlay (qcow2_freeze_switch; split for the confined VMM into
+ * qcow2_create_overlay, by a process that may open files, and
+ * qcow2_switch_fd, by the one that holds the disk), and merge a frozen
+ * layer into the one above it (qcow2_squash_into).  Both create their new
+ * file under a temp name, sync it and link or rename it into place before
+ * anything in memory or any existing file changes, so a crash at any point
+ * leaves every old layer a valid image and the new file at worst an orphan.
  */
 #include "snapshot/qcow2-int.h"
 
@@ -85,8 +87,42 @@ done:
 	return 0;
 }
 
+/* The geometry an overlay copies from the layer under it. */
+struct geometry {
+	uint64_t size;
+	unsigned cluster_bits;
+	bool extl2;
+};
+
+/*
+ * `path`'s geometry from its first sector, read without a lock: the layer
+ * may be another process's writable top (its size and cluster layout
+ * never change while it is open).
+ */
+static int read_geometry(const char *path, struct geometry *g)
+{
+	uint8_t h[QCOW2_HDR_V3];
+	ssize_t r;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sbx_error_errno(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open '%s'",
+				       path);
+	r = pread(fd, h, sizeof(h), 0);
+	g->size = r == (ssize_t)sizeof(h) ? get_be64(h + 24) : 0;
+	g->cluster_bits = r == (ssize_t)sizeof(h) ? get_be32(h + 20) : 0;
+	g->extl2 = r == (ssize_t)sizeof(h) && (get_be64(h + 72) & INCOMPAT_EXTL2);
+	if (r != (ssize_t)sizeof(h) || get_be32(h) != QCOW2_MAGIC || get_be32(h + 4) != 3 ||
+	    g->cluster_bits < QCOW2_MIN_CLUSTER_BITS || g->cluster_bits > QCOW2_MAX_CLUSTER_BITS ||
+	    !g->size || g->size > QCOW2_MAX_SIZE || g->size % 512)
+		err = SBX_CORRUPT("'%s' is not a qcow2 version 3 image", path);
+	close(fd);
+	return err;
+}
+
 /* A new, synced, empty qcow2 at `path` (never an existing file) over `backing`. */
-static int create_overlay(const char *path, const struct qcow2 *like, const char *backing)
+static int create_overlay(const char *path, const struct geometry *like, const char *backing)
 {
 	struct qcow2_create_opts co = QCOW2_CREATE_OPTS_INIT;
 	char *tmp = NULL, *dir = dir_of(path), *name = NULL;
@@ -131,17 +167,39 @@ out:
 	return err;
 }
 
-int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd)
+int qcow2_create_overlay(const char *path, const char *top, int *fd)
+{
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct geometry g;
+	int err;
+
+	if (fd)
+		*fd = -1;
+	if ((err = read_geometry(top, &g)) || (err = create_overlay(path, &g, top)))
+		return err;
+	if (!fd)
+		return 0;
+	*fd = open(path, O_RDWR | O_CLOEXEC);
+	if (*fd < 0 || fcntl(*fd, F_OFD_SETLK, &lk)) {
+		err = *fd < 0 ? sbx_error_errno(SBX_EIO, "cannot open '%s'", path) :
+			sbx_error_set(SBX_ELOCKED, "'%s' is in use by another process", path);
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		unlink(path);
+	}
+	return err;
+}
+
+int qcow2_switch_fd(struct qcow2 **top, int overlay_fd, int frozen_fd, const char *name)
 {
 	struct flock lk = { .l_whence = SEEK_SET };
 	struct qcow2_open_opts o = QCOW2_OPEN_OPTS_INIT;
 	struct qcow2 *q = *top, *n = NULL, *l;
 	struct stat st;
 	unsigned depth = 0;
-	int err, rofd = -1, lfd = -1;
+	int err;
 
-	if (layer_fd)
-		*layer_fd = -1;
 	if (q->read_only || q->fmt != FMT_QCOW2)
 		return sbx_error_set(SBX_EINVAL, "'%s' is not a writable qcow2 image", q->path);
 	for (l = q; l; l = l->backing)
@@ -149,6 +207,10 @@ int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd)
 	if (depth + 1 > MAX_CHAIN)
 		return sbx_error_set(SBX_ELIMIT, "'%s' already has %u layers; squash some first",
 				     q->path, depth);
+	/* The descriptor that replaces ours must be of the same file. */
+	if (frozen_fd >= 0 && (fstat(frozen_fd, &st) || st.st_dev != q->dev || st.st_ino != q->ino))
+		return sbx_error_set(SBX_EINVAL, "the descriptor given for '%s' is not of that file "
+				     "(moved or replaced while open?)", q->path);
 	/* 1. Everything written is on disk, and the layer is clean: valid as it is from now on. */
 	if ((err = qcow2_flush(q)))
 		return err;
@@ -157,48 +219,78 @@ int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd)
 		if ((err = qcow2_rebuild_refcounts(q)))
 			return err;
 	}
-	/* 2. The file we reopen as a reader must still be ours. */
-	rofd = open(q->path, O_RDONLY | O_CLOEXEC);
-	if (rofd < 0 || fstat(rofd, &st) || st.st_dev != q->dev || st.st_ino != q->ino) {
-		err = rofd < 0 ? sbx_error_errno(SBX_EIO, "cannot reopen '%s'", q->path) :
-			sbx_error_set(SBX_EIO, "'%s' was moved or replaced while open", q->path);
-		goto out;
-	}
-	/* 3. The new overlay: created, synced and renamed into place. */
-	if ((err = create_overlay(path, q, q->path)))
-		goto out;
+	/* 2. The new overlay: an empty qcow2 of this size over a qcow2 backing file. */
 	o.no_backing = true;
 	o.io = q->io;
 	o.io_ctx = q->io_ctx;
 	o.l2_cache_bytes = (size_t)q->ncache << q->cluster_bits;
-	if ((err = qcow2_open_layer(&n, path, &o, 0, NULL)))
-		goto out_unlink;
-	if (layer_fd && (lfd = fcntl(n->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		err = sbx_error_errno(SBX_EIO, "cannot duplicate a descriptor");
-		goto out_unlink;
+	if ((err = qcow2_open_layer_fd(&n, overlay_fd, name ? name : "the new overlay", &o, 0,
+				       NULL)))
+		return err;
+	if (n->size != q->size || !n->backing_file || !n->backing_fmt ||
+	    strcmp(n->backing_fmt, "qcow2") || !n->l1_empty_at_open || n->dirty_on_disk) {
+		err = sbx_error_set(SBX_EINVAL, "'%s' is not an empty qcow2 overlay of %llu bytes over "
+				    "a qcow2 layer", n->path, (unsigned long long)q->size);
+		goto fail;
 	}
 	/*
-	 * 4. Our exclusive lock becomes a shared one (this cannot conflict),
+	 * 3. Our exclusive lock becomes a shared one (this cannot conflict),
 	 * then the read-only descriptor takes its own and replaces the old.
 	 */
 	lk.l_type = F_RDLCK;
 	if (fcntl(q->fd, F_OFD_SETLK, &lk)) {
 		err = sbx_error_errno(SBX_EIO, "cannot share the lock on '%s'", q->path);
-		goto out_unlink;
+		goto fail;
 	}
-	if (!fcntl(rofd, F_OFD_SETLK, &lk)) {
+	if (frozen_fd >= 0 && !fcntl(frozen_fd, F_OFD_SETLK, &lk)) {
 		close(q->fd);
-		q->fd = rofd;
-		rofd = -1;
+		q->fd = frozen_fd;
+	} else if (frozen_fd >= 0) {
+		close(frozen_fd);	/* ours either way on success; the old one (shared) stays */
 	}
-	/* 5. The switch, in memory: nothing below can fail. */
+	/* 4. The switch, in memory: nothing below can fail. */
 	q->read_only = true;
 	for (l = q; l; l = l->backing)
 		l->depth++;
 	q->above = n;
 	n->backing = q;
 	*top = n;
-	n = NULL;
+	return 0;
+fail:
+	n->fd = -1;	/* still the caller's */
+	qcow2_free(n);
+	return err;
+}
+
+int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd)
+{
+	struct qcow2 *q = *top;
+	struct geometry g = { q->size, q->cluster_bits, q->extl2 };
+	int err, rofd = -1, ofd = -1, lfd = -1;
+
+	if (layer_fd)
+		*layer_fd = -1;
+	if (q->read_only || q->fmt != FMT_QCOW2)
+		return sbx_error_set(SBX_EINVAL, "'%s' is not a writable qcow2 image", q->path);
+	/* The file we go on reading as the frozen layer, checked to be ours by qcow2_switch_fd. */
+	rofd = open(q->path, O_RDONLY | O_CLOEXEC);
+	if (rofd < 0)
+		return sbx_error_errno(SBX_EIO, "cannot reopen '%s'", q->path);
+	/* The new overlay: created, synced and linked into place before anything changes. */
+	if ((err = create_overlay(path, &g, q->path)))
+		goto out;
+	ofd = open(path, O_RDWR | O_CLOEXEC);
+	if (ofd < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot open '%s'", path);
+		goto out_unlink;
+	}
+	if (layer_fd && (lfd = fcntl(ofd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot duplicate a descriptor");
+		goto out_unlink;
+	}
+	if ((err = qcow2_switch_fd(top, ofd, rofd, path)))
+		goto out_unlink;
+	ofd = rofd = -1;	/* the chain's now */
 	if (layer_fd) {
 		*layer_fd = lfd;
 		lfd = -1;
@@ -207,8 +299,8 @@ int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd)
 out_unlink:
 	unlink(path);
 out:
-	if (n)
-		qcow2_close(n);
+	if (ofd >= 0)
+		close(ofd);
 	if (rofd >= 0)
 		close(rofd);
 	if (lfd >= 0)

@@ -34,7 +34,7 @@ void qcow2_free(struct qcow2 *q)
 	free(q);
 }
 
-static int open_fmt(struct qcow2 **out, const char *path, const struct qcow2_open_opts *o,
+static int open_fmt(struct qcow2 **out, const char *path, int fd, const struct qcow2_open_opts *o,
 		    unsigned depth, struct qcow2 *above, enum qcow2_fmt fmt);
 
 static int open_backing(struct qcow2 *q, const struct qcow2_open_opts *o)
@@ -58,14 +58,18 @@ static int open_backing(struct qcow2 *q, const struct qcow2_open_opts *o)
 	if (q->backing_file[0] != '/' && slash &&
 	    asprintf(&full, "%.*s/%s", (int)(slash - q->path), q->path, q->backing_file) < 0)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	err = open_fmt(&q->backing, full ? full : q->backing_file, o, q->depth + 1, q, fmt);
+	err = open_fmt(&q->backing, full ? full : q->backing_file, -1, o, q->depth + 1, q, fmt);
 	free(full);
 	if (err == SBX_ENOTFOUND || err == SBX_EIO)
 		err = sbx_error_prefix(err, "backing file of '%s'", q->path);
 	return err;
 }
 
-static int open_fmt(struct qcow2 **out, const char *path, const struct qcow2_open_opts *o,
+/*
+ * fd >= 0: the file is that descriptor (opened with the access the layer
+ * needs), not opened by path; on failure it is left open, the caller's.
+ */
+static int open_fmt(struct qcow2 **out, const char *path, int fd, const struct qcow2_open_opts *o,
 		    unsigned depth, struct qcow2 *above, enum qcow2_fmt fmt)
 {
 	struct flock lk = { .l_whence = SEEK_SET };
@@ -92,7 +96,7 @@ static int open_fmt(struct qcow2 **out, const char *path, const struct qcow2_ope
 	q->io_ctx = o->io_ctx;
 	q->read_only = o->read_only || depth > 0;
 	q->dbuf_coff = UINT64_MAX;
-	q->fd = open(path, (q->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	q->fd = fd >= 0 ? fd : open(path, (q->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (q->fd < 0) {
 		err = sbx_error_errno(errno == ENOENT ? SBX_ENOTFOUND : SBX_EIO, "cannot open '%s'", path);
 		goto out;
@@ -181,6 +185,8 @@ out:
 	if (err) {
 		qcow2_close(q->backing);
 		q->backing = NULL;
+		if (fd >= 0)
+			q->fd = -1;	/* still the caller's */
 		qcow2_free(q);
 		return err;
 	}
@@ -191,14 +197,20 @@ out:
 int qcow2_open_layer(struct qcow2 **out, const char *path, const struct qcow2_open_opts *o,
 		     unsigned depth, struct qcow2 *above)
 {
-	return open_fmt(out, path, o, depth, above, FMT_QCOW2);
+	return open_fmt(out, path, -1, o, depth, above, FMT_QCOW2);
+}
+
+int qcow2_open_layer_fd(struct qcow2 **out, int fd, const char *name,
+			const struct qcow2_open_opts *o, unsigned depth, struct qcow2 *above)
+{
+	return open_fmt(out, name, fd, o, depth, above, FMT_QCOW2);
 }
 
 int qcow2_open(struct qcow2 **out, const char *path, const struct qcow2_open_opts *opts)
 {
 	struct qcow2_open_opts def = QCOW2_OPEN_OPTS_INIT;
 
-	return open_fmt(out, path, opts ? opts : &def, 0, NULL, FMT_QCOW2);
+	return open_fmt(out, path, -1, opts ? opts : &def, 0, NULL, FMT_QCOW2);
 }
 
 int qcow2_close(struct qcow2 *q)

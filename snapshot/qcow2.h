@@ -166,10 +166,10 @@ int qcow2_check(const char *path, bool repair, struct qcow2_check_result *res);
  * an open chain and go on writing to a new empty overlay at `path` (which
  * must not exist) whose backing file is the old top, named relative to the
  * overlay's directory where the two share more than the root.  In order:
- * flush and rebuild the old top's refcounts (it is a clean image from now
- * on), create the overlay as "<path>.tmp.<pid>", sync it, link it to `path`,
- * sync the directory, open it, turn the old top's exclusive lock into a
- * shared one on a read-only descriptor, and only then switch in memory:
+ * create the overlay as "<path>.tmp.<pid>", sync it, link it to `path`,
+ * sync the directory, open it; flush and rebuild the old top's refcounts
+ * (it is a clean image from now on); turn the old top's exclusive lock into
+ * a shared one on a read-only descriptor, and only then switch in memory:
  * *top is the new overlay, the old top its read-only backing, never written
  * again.  A crash anywhere leaves the old top a valid image and the new
  * file at worst an orphan.  On failure *top is unchanged and still writable
@@ -178,6 +178,31 @@ int qcow2_check(const char *path, bool repair, struct qcow2_check_result *res);
  * this with every other call on the chain (no request in flight).
  */
 int qcow2_freeze_switch(struct qcow2 **top, const char *path, int *layer_fd);
+/*
+ * The same in two halves, for a disk held by a process that cannot open
+ * files (the confined VMM, sbx/vmm-child.c).
+ *
+ * qcow2_create_overlay, by the process that can: a new empty overlay at
+ * `path` (which must not exist) over the image `top`, with top's size and
+ * cluster layout (read from its header without a lock: top may be another
+ * process's writable layer), its backing file named as above; created as
+ * "<path>.tmp.<pid>", synced, linked to `path`, the directory synced.  With
+ * fd, *fd is an O_RDWR descriptor of it that holds the exclusive lock (an
+ * OFD lock: it goes with the descriptor to the process it is passed to).
+ * Until a switch uses it, the file is an orphan a crash may leave.
+ *
+ * qcow2_switch_fd, by the holder of the open chain: the switch of
+ * qcow2_freeze_switch from step "flush" on, with the overlay's descriptor
+ * (read-write) instead of its path and `frozen_fd`, an O_RDONLY descriptor
+ * of the current top that replaces the writable one (-1: keep the old one,
+ * its lock made shared).  The overlay must be an empty qcow2 of the top's
+ * size over a qcow2 backing file (its name cannot be resolved here: the
+ * caller made it with qcow2_create_overlay over this top).  `name` names it
+ * in messages.  On success the chain owns both descriptors; on failure
+ * they are still the caller's and *top is unchanged and still writable.
+ */
+int qcow2_create_overlay(const char *path, const char *top, int *fd);
+int qcow2_switch_fd(struct qcow2 **top, int overlay_fd, int frozen_fd, const char *name);
 /*
  * Squash the frozen layer `lower` into `upper`, whose backing file it is:
  * write upper's content over lower's backing file (none if lower has none)

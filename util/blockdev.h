@@ -49,6 +49,18 @@ struct blockdev_ops {
 	 * not duplicate it after the switch).  No request may be in flight.
 	 */
 	int (*freeze_switch)(struct blockdev *bd, const char *path, int *layer_fd);
+	/*
+	 * The same switch with descriptors, for a process that cannot open
+	 * files (the confined VMM): `overlay_fd` (read-write) is a new empty
+	 * overlay over the disk's current top that another process made
+	 * (qcow2_create_overlay), `frozen_fd` (read-only, or -1) a descriptor
+	 * of the current top that replaces the disk's writable one, `name` the
+	 * overlay's name in messages (NULL: none).  On success the disk owns
+	 * both descriptors; on failure the caller still does and the disk goes
+	 * on as before (NULL: unsupported; qcow2: qcow2_switch_fd).  No request
+	 * may be in flight.
+	 */
+	int (*switch_fd)(struct blockdev *bd, int overlay_fd, int frozen_fd, const char *name);
 	/* Flush if writable and free everything; NULL-safe through blockdev_close(). */
 	int (*close)(struct blockdev *bd);
 };

@@ -6,9 +6,14 @@
  * qemu-img check while the disk is still open; a failed switch changes
  * nothing; squashing a middle layer keeps what every layer above reads.
  * qemu-img is the oracle (compare against raw references we keep); the
- * qemu-img parts skip without it.
+ * qemu-img parts skip without it.  The switch split in two for the
+ * confined VMM (qcow2_create_overlay by one process, the descriptors passed
+ * to the disk's holder, which switches with them: tested across a real
+ * fork and SCM_RIGHTS) keeps every one of those promises and refuses
+ * descriptors that are not what they should be.
  */
 #include <setjmp.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -317,6 +322,327 @@ static void test_switch_through_limit(void **state)
 	free(buf);
 }
 
+/* A file's OFD lock state as another open file description sees it: F_UNLCK, F_RDLCK or F_WRLCK. */
+static int lock_held(const char *name)
+{
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char p[512];
+	int fd = open(tq_path(p, sizeof(p), name), O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_GETLK, &lk), 0);
+	close(fd);
+	return lk.l_type;
+}
+
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* The two halves in one process: overlay made beside a disk that holds its top open. */
+static void test_switch_fd(void **state)
+{
+	struct blockdev *bd = NULL, *other = NULL;
+	char p[512], p2[512];
+	int ofd = -1, rofd;
+
+	(void)state;
+	create_img("top.qcow2", true);
+	sh_ok("mkdir -p layers");
+	assert_int_equal(blockdev_open_qcow2(&bd, tq_path(p, sizeof(p), "top.qcow2"), false), 0);
+	put(bd, 0, 96 * 1024, 1);
+	put(bd, 2 * MiB + 512, 1024, 2);	/* unflushed: the switch flushes it */
+	save_ref("ref0.raw");
+	/* Made while the disk holds top.qcow2 exclusively: no lock is needed to read its geometry. */
+	assert_int_equal(qcow2_create_overlay(tq_path(p2, sizeof(p2), "layers/1.qcow2"), p, &ofd), 0);
+	assert_true(ofd >= 0);
+	assert_int_equal(lock_held("layers/1.qcow2"), F_WRLCK);
+	assert_int_equal(blockdev_open_qcow2(&other, p2, false), SBX_ELOCKED);
+	rofd = open(p, O_RDONLY | O_CLOEXEC);
+	assert_true(rofd >= 0);
+	assert_int_equal(bd->ops->switch_fd(bd, ofd, rofd, "layers/1.qcow2"), 0);
+	reads_ref(bd);
+	/* The frozen top is shared now (a reader may open it), the overlay still exclusive. */
+	assert_int_equal(lock_held("top.qcow2"), F_RDLCK);
+	assert_int_equal(lock_held("layers/1.qcow2"), F_WRLCK);
+	assert_int_equal(blockdev_open_qcow2(&other, p, true), 0);
+	assert_int_equal(blockdev_close(other), 0);
+	qemu_same_open("top.qcow2", "ref0.raw");
+	sh_ok("sha256sum top.qcow2 >frozen.sum");
+	put(bd, 64 * 1024, 64 * 1024, 3);
+	put(bd, 3 * MiB, 4096, 4);
+	save_ref("ref1.raw");
+	reads_ref(bd);
+	assert_int_equal(blockdev_close(bd), 0);
+	sh_ok("sha256sum -c --quiet frozen.sum");
+	qemu_same("top.qcow2", "ref0.raw");
+	qemu_same("layers/1.qcow2", "ref1.raw");
+	/* No temp file left, the backing file named relatively, the image clean. */
+	sh_ok("test -z \"$(ls layers | grep tmp)\"");
+	{
+		struct qcow2_open_opts o = QCOW2_OPEN_OPTS_INIT;
+		struct qcow2_info info;
+		struct qcow2 *q = NULL;
+
+		o.read_only = true;
+		o.no_backing = true;
+		assert_int_equal(qcow2_open(&q, p2, &o), 0);
+		qcow2_get_info(q, &info);
+		assert_string_equal(info.backing_file, "../top.qcow2");
+		assert_string_equal(info.backing_format, "qcow2");
+		assert_true(info.extended_l2);
+		assert_false(info.dirty);
+		qcow2_close(q);
+	}
+}
+
+/*
+ * The VMM's way: the disk is held by another process, which gets the two
+ * descriptors over a Unix socket (SCM_RIGHTS) and switches; the creator
+ * closes its copies.  Three switches in a row, each frozen layer checked.
+ */
+static int send_fds(int sock, int a, int b)
+{
+	char c = 'c';
+	struct iovec iov = { &c, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	int fds[2] = { a, b };
+
+	memset(u.buf, 0, sizeof(u.buf));
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(h), fds, sizeof(fds));
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fds(int sock, int *a, int *b)
+{
+	char c;
+	struct iovec iov = { &c, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h;
+	int fds[2];
+
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	h = CMSG_FIRSTHDR(&m);
+	if (!h || h->cmsg_type != SCM_RIGHTS || h->cmsg_len != CMSG_LEN(sizeof(fds)))
+		return -1;
+	memcpy(fds, CMSG_DATA(h), sizeof(fds));
+	*a = fds[0];
+	*b = fds[1];
+	return 0;
+}
+
+/* The disk's process: write, then on each message switch and write again; 'q' ends it. */
+static int holder(int sock, const char *top)
+{
+	struct blockdev *bd = NULL;
+	int i, ofd, rofd;
+	uint8_t b[4096];
+	struct iovec iov = { b, sizeof(b) };
+
+	if (blockdev_open_qcow2(&bd, top, false))
+		return 10;
+	for (i = 0;; i++) {
+		tq_pattern(b, sizeof(b), (uint64_t)i * MiB, 100 + (uint32_t)i);
+		if (bd->ops->pwritev(bd, &iov, 1, (uint64_t)i * MiB))
+			return 11;
+		if (write(sock, "w", 1) != 1)
+			return 12;
+		if (recv_fds(sock, &ofd, &rofd))
+			break;	/* the test closed its end: done */
+		if (bd->ops->switch_fd(bd, ofd, rofd, "layer"))
+			return 13;
+	}
+	return blockdev_close(bd) ? 14 : 0;
+}
+
+static void test_switch_fd_across_processes(void **state)
+{
+	char p[512], p2[512], name[64], prev[64], raw[64], c;
+	int sv[2], i, status, ofd, rofd;
+	uint8_t b[4096];
+	pid_t pid;
+
+	(void)state;
+	create_img("l0.qcow2", false);
+	tq_path(p, sizeof(p), "l0.qcow2");
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(holder(sv[1], p));
+	}
+	close(sv[1]);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(read(sv[0], &c, 1), 1);	/* it wrote block i */
+		tq_pattern(b, sizeof(b), (uint64_t)i * MiB, 100 + (uint32_t)i);
+		memcpy(ref + (uint64_t)i * MiB, b, sizeof(b));
+		snprintf(raw, sizeof(raw), "ref%d.raw", i);
+		save_ref(raw);
+		snprintf(name, sizeof(name), "l%d.qcow2", i + 1);
+		snprintf(prev, sizeof(prev), "l%d.qcow2", i);
+		assert_int_equal(qcow2_create_overlay(tq_path(p2, sizeof(p2), name),
+						      tq_path(p, sizeof(p), prev), &ofd), 0);
+		rofd = open(p, O_RDONLY | O_CLOEXEC);
+		assert_true(rofd >= 0);
+		assert_int_equal(send_fds(sv[0], ofd, rofd), 0);
+		close(ofd);
+		close(rofd);
+	}
+	assert_int_equal(read(sv[0], &c, 1), 1);
+	tq_pattern(b, sizeof(b), 3ULL * MiB, 103);
+	memcpy(ref + 3 * MiB, b, sizeof(b));
+	save_ref("ref3.raw");
+	/* Still running: the top is its alone, the frozen layers shared and complete. */
+	assert_int_equal(lock_held("l3.qcow2"), F_WRLCK);
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "l%d.qcow2", i);
+		snprintf(raw, sizeof(raw), "ref%d.raw", i);
+		assert_int_equal(lock_held(name), F_RDLCK);
+		qemu_same_open(name, raw);
+	}
+	close(sv[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	for (i = 0; i <= 3; i++) {
+		snprintf(name, sizeof(name), "l%d.qcow2", i);
+		snprintf(raw, sizeof(raw), "ref%d.raw", i);
+		assert_int_equal(lock_held(name), F_UNLCK);
+		qemu_same(name, raw);
+		if (i) {
+			snprintf(prev, sizeof(prev), "l%d.qcow2", i - 1);
+			backing_name_is(name, prev);
+		}
+	}
+}
+
+/* What the holder refuses: the disk goes on unchanged and the descriptors stay the caller's. */
+static void test_switch_fd_refusals(void **state)
+{
+	struct qcow2_create_opts co = QCOW2_CREATE_OPTS_INIT;
+	struct blockdev *bd = NULL, *ro = NULL;
+	char p[512], p2[512], p3[512];
+	int ofd, wrong;
+
+	(void)state;
+	create_img("top.qcow2", false);
+	create_img("unrelated.qcow2", false);
+	assert_int_equal(blockdev_open_qcow2(&bd, tq_path(p, sizeof(p), "top.qcow2"), false), 0);
+	put(bd, 0, 64 * 1024, 1);
+	assert_int_equal(qcow2_create_overlay(tq_path(p2, sizeof(p2), "l1.qcow2"), p, &ofd), 0);
+	/* A "frozen" descriptor of another file. */
+	wrong = open(tq_path(p3, sizeof(p3), "unrelated.qcow2"), O_RDONLY | O_CLOEXEC);
+	assert_int_equal(bd->ops->switch_fd(bd, ofd, wrong, "l1.qcow2"), SBX_EINVAL);
+	assert_true(fd_open(ofd) && fd_open(wrong));
+	close(wrong);
+	/* An overlay that is not empty, one of another size, one with no backing file. */
+	sh_ok("cp top.qcow2 full.qcow2");
+	wrong = open(tq_path(p3, sizeof(p3), "full.qcow2"), O_RDWR | O_CLOEXEC);
+	assert_int_equal(bd->ops->switch_fd(bd, wrong, -1, "full.qcow2"), SBX_EINVAL);
+	assert_true(fd_open(wrong));
+	close(wrong);
+	co.size = SIZE * 2;
+	co.backing_file = "top.qcow2";
+	co.backing_format = "qcow2";
+	assert_int_equal(qcow2_create(tq_path(p3, sizeof(p3), "big.qcow2"), &co), 0);
+	wrong = open(p3, O_RDWR | O_CLOEXEC);
+	assert_int_equal(bd->ops->switch_fd(bd, wrong, -1, "big.qcow2"), SBX_EINVAL);
+	close(wrong);
+	wrong = open(tq_path(p3, sizeof(p3), "unrelated.qcow2"), O_RDWR | O_CLOEXEC);
+	assert_int_equal(bd->ops->switch_fd(bd, wrong, -1, "unrelated.qcow2"), SBX_EINVAL);
+	close(wrong);
+	/* A read-only descriptor for the overlay: it cannot be written. */
+	wrong = open(p2, O_RDONLY | O_CLOEXEC);
+	assert_int_not_equal(bd->ops->switch_fd(bd, wrong, -1, "l1.qcow2"), 0);
+	close(wrong);
+	/* Still writing to top.qcow2, alone. */
+	put(bd, 64 * 1024, 4096, 2);
+	reads_ref(bd);
+	assert_int_equal(lock_held("top.qcow2"), F_WRLCK);
+	/* A read-only disk has nothing to switch. */
+	assert_int_equal(blockdev_open_qcow2(&ro, p3, true), 0);
+	assert_int_equal(ro->ops->switch_fd(ro, ofd, -1, NULL), SBX_EINVAL);
+	assert_int_equal(blockdev_close(ro), 0);
+	/* And the real overlay, with no frozen descriptor: the old one is kept, its lock shared. */
+	assert_int_equal(bd->ops->switch_fd(bd, ofd, -1, "l1.qcow2"), 0);
+	assert_int_equal(lock_held("top.qcow2"), F_RDLCK);
+	save_ref("ref0.raw");
+	put(bd, 128 * 1024, 4096, 3);
+	save_ref("ref1.raw");
+	assert_int_equal(blockdev_close(bd), 0);
+	qemu_same("top.qcow2", "ref0.raw");
+	qemu_same("l1.qcow2", "ref1.raw");
+}
+
+/* qcow2_create_overlay never replaces a file, and wants a qcow2 v3 under it. */
+static void test_create_overlay_refusals(void **state)
+{
+	char p[512], p2[512];
+	int fd = 5;
+
+	(void)state;
+	create_img("top.qcow2", false);
+	sh_ok("echo keep >l1.qcow2 && echo notqcow >raw.img");
+	assert_int_equal(qcow2_create_overlay(tq_path(p2, sizeof(p2), "l1.qcow2"),
+					      tq_path(p, sizeof(p), "top.qcow2"), &fd), SBX_EEXISTS);
+	assert_int_equal(fd, -1);
+	sh_ok("grep -qx keep l1.qcow2");
+	assert_int_equal(qcow2_create_overlay(tq_path(p2, sizeof(p2), "l2.qcow2"),
+					      tq_path(p, sizeof(p), "raw.img"), NULL), SBX_ECORRUPT);
+	assert_int_equal(qcow2_create_overlay(p2, tq_path(p, sizeof(p), "nothere.qcow2"), NULL),
+			 SBX_ENOTFOUND);
+	sh_ok("test \"$(ls | sort | tr '\\n' ' ')\" = 'l1.qcow2 raw.img top.qcow2 '");
+	/* Without fd: created and closed, no lock held. */
+	assert_int_equal(qcow2_create_overlay(p2, tq_path(p, sizeof(p), "top.qcow2"), NULL), 0);
+	assert_int_equal(lock_held("l2.qcow2"), F_UNLCK);
+	backing_name_is("l2.qcow2", "top.qcow2");
+}
+
+/* Through the disk-limit wrapper: forwarded, and the frozen layer still counts. */
+static void test_switch_fd_through_limit(void **state)
+{
+	struct blockdev *q = NULL, *bd = NULL;
+	char p[512], p2[512];
+	uint8_t *buf = malloc(MiB);
+	struct iovec iov = { buf, MiB };
+	uint64_t off;
+	int fd, ofd, rofd, err = 0;
+
+	(void)state;
+	create_img("top.qcow2", false);
+	assert_int_equal(blockdev_open_qcow2(&q, tq_path(p, sizeof(p), "top.qcow2"), false), 0);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(sbx_disk_limit_wrap(&bd, q, fd, 2 * MiB + 512 * 1024, NULL, NULL), 0);
+	memset(buf, 0x5a, MiB);
+	assert_int_equal(bd->ops->pwritev(bd, &iov, 1, 0), 0);
+	assert_int_equal(qcow2_create_overlay(tq_path(p2, sizeof(p2), "l1.qcow2"), p, &ofd), 0);
+	rofd = open(p, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(bd->ops->switch_fd(bd, ofd, rofd, "l1.qcow2"), 0);
+	for (off = MiB; off < SIZE && !err; off += MiB)
+		err = bd->ops->pwritev(bd, &iov, 1, off);
+	assert_int_equal(err, SBX_ELIMIT);
+	assert_int_equal(blockdev_close(bd), 0);
+	free(buf);
+}
+
 static void test_squash_middle(void **state)
 {
 	struct blockdev *bd = NULL;
@@ -417,6 +743,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_switch_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_other_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_through_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_fd_across_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_fd_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_overlay_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_fd_through_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_squash_middle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_squash_other_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_name, setup, teardown),
