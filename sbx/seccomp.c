@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
@@ -40,6 +41,9 @@ enum how {
 			 * may only add a filter to itself, which can only narrow it */
 	OWN_PROCESS,	/* tgkill: arg 0 (tgid) is this process; a signal to any other
 			 * process of the user's would be a way out */
+	LOCK_OR_DUP,	/* fcntl: arg 1 (cmd) is F_OFD_SETLK or F_DUPFD_CLOEXEC, what a
+			 * checkpoint's disk switch needs (locks on fds it was given, an
+			 * fd for the disk limit's fstat); no F_SETFL, F_SETOWN, ... */
 };
 
 static const struct rule {
@@ -91,9 +95,13 @@ static const struct rule {
 	/* the event loop */
 	{ SYS_epoll_wait, ALLOW, B(SBX_FILTER_BASE) | B(SBX_FILTER_EVENT) },
 	{ SYS_epoll_pwait, ALLOW, B(SBX_FILTER_BASE) | B(SBX_FILTER_EVENT) },
-	/* the caller's thread: stopping, statistics */
-	{ SYS_close, ALLOW, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	/* the caller's thread: stopping, statistics; the control thread: fds it was sent */
+	{ SYS_close, ALLOW, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) | B(SBX_FILTER_CONTROL) },
 	{ SYS_mincore, ALLOW, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	/* the parent's requests, a checkpoint's files with them (SCM_RIGHTS) */
+	{ SYS_recvmsg, ALLOW, B(SBX_FILTER_BASE) | B(SBX_FILTER_CONTROL) },
+	/* a checkpoint's disk switch, on the caller's thread with the machine paused */
+	{ SYS_fcntl, LOCK_OR_DUP, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
 	/* starting threads (BASE only: no thread starts one after vm_run's) */
 	{ SYS_clone, THREADS_ONLY, B(SBX_FILTER_BASE) },
 	{ SYS_clone3, NO_CLONE3, B(SBX_FILTER_BASE) },
@@ -147,6 +155,8 @@ static const struct kvm_req {
 	{ KVM_SET_CLOCK, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
 	/* diff snapshots: the guest's writes since the restore */
 	{ KVM_GET_DIRTY_LOG, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
+	/* a booted VM's first checkpoint turns its dirty log on (the same RAM, a flag) */
+	{ KVM_SET_USER_MEMORY_REGION, B(SBX_FILTER_BASE) | B(SBX_FILTER_MAIN) },
 };
 
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
@@ -213,6 +223,15 @@ static void emit_rule(struct prog *p, const struct rule *r, enum sbx_filter kind
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)r->nr, 0, 4);
 		emit(p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), 0, 0);
 		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)getpid(), 0, 1);
+		ret(p, SECCOMP_RET_ALLOW);
+		ret(p, SECCOMP_RET_KILL_PROCESS);
+		break;
+	case LOCK_OR_DUP:
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)r->nr, 0, 6);
+		emit(p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), 0, 0);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, F_OFD_SETLK, 0, 1);
+		ret(p, SECCOMP_RET_ALLOW);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, F_DUPFD_CLOEXEC, 0, 1);
 		ret(p, SECCOMP_RET_ALLOW);
 		ret(p, SECCOMP_RET_KILL_PROCESS);
 		break;

@@ -60,7 +60,9 @@ struct dev_slot {
 struct save_req {
 	bool reset;			/* vm_reset, not vm_save */
 	int mem_fd, state_fd;
-	unsigned flags;
+	unsigned flags;			/* VM_SAVE_*, VM_CKPT_FULL, SAVE_CHECKPOINT */
+	const struct vm_disk_switch *sw;	/* a checkpoint's disk switches */
+	unsigned nsw;
 	struct vm_save_info *info;
 	bool done;
 	int ret;
@@ -72,7 +74,10 @@ struct vm {
 	int kvm_fd, vm_fd;
 	size_t run_size;
 	struct guest_mem mem;
-	uint8_t mem_id[16];		/* the restored memory file's id (snapshot/memfile.h) */
+	uint8_t mem_id[16];		/* the last memory file of the VM's chain (snapshot/memfile.h) */
+	unsigned mem_chain;		/* files in that chain: 0 for a booted VM never saved */
+	uint8_t restore_mem_id[16];	/* the restored snapshot's, for in-place resets */
+	bool disk_switched;		/* a checkpoint switched a disk: no in-place reset */
 	struct vmstate *snap;		/* the restored state, for in-place resets */
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu vcpus[VM_MAX_CPUS];
@@ -118,7 +123,8 @@ void vm_resume(struct vm *vm);
 void vm_park(struct vm *vm, struct vcpu *c);
 
 /* vmm/vm-state.c */
-int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info);
+#define SAVE_CHECKPOINT	0x100u	/* vm_checkpoint: a diff when the VM has a chain */
+int vm_save_now(struct vm *vm, const struct save_req *req);
 int vm_reset_now(struct vm *vm, struct vm_save_info *info);
 /* Load a snapshot into a machine vm_create made (vCPUs created, nothing running). */
 int vm_restore_state(struct vm *vm);

@@ -264,8 +264,7 @@ int vm_run(struct vm *vm, struct vm_result *res)
 		if (sr && !sr->done) {
 			/* vm_save from another thread: do it here, with the lock dropped. */
 			pthread_mutex_unlock(&vm->end_lock);
-			sr->ret = sr->reset ? vm_reset_now(vm, sr->info) :
-				  vm_save_now(vm, sr->mem_fd, sr->state_fd, sr->flags, sr->info);
+			sr->ret = sr->reset ? vm_reset_now(vm, sr->info) : vm_save_now(vm, sr);
 			if (sr->ret)
 				snprintf(sr->error, sizeof(sr->error), "%s", sbx_error());
 			pthread_mutex_lock(&vm->end_lock);

@@ -373,21 +373,98 @@ static void kvmclock_ctrl(struct vm *vm)
 		kvm_ioctl(vm->vcpus[i].fd, KVM_KVMCLOCK_CTRL, NULL);
 }
 
-int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info)
+/* Put pages taken from the dirty log back (a save that failed holds none of them). */
+static void give_back_dirty(struct vm *vm, const uint64_t *dirty)
 {
+	uint64_t i, words = memfile_bitmap_words(vm->mem.size);
+
+	if (!dirty || !vm->mem.dirty)
+		return;
+	for (i = 0; i < words; i++)
+		if (dirty[i])
+			__atomic_fetch_or(&vm->mem.dirty[i], dirty[i], __ATOMIC_RELAXED);
+}
+
+/* Start logging the pages written from now on (a booted VM's first save that goes on). */
+static int start_dirty_log(struct vm *vm)
+{
+	int ret;
+
+	if (vm->mem.dirty)
+		return 0;
+	vm->mem.dirty = calloc(memfile_bitmap_words(vm->mem.size), 8);
+	if (!vm->mem.dirty)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	ret = set_dirty_logging(vm);
+	if (ret) {
+		free(vm->mem.dirty);
+		vm->mem.dirty = NULL;
+	}
+	return ret;
+}
+
+/* What can be refused before the guest is paused. */
+static int check_save(struct vm *vm, const struct save_req *r, bool diff)
+{
+	uint32_t seen = 0;
+	unsigned i;
+
+	if (diff && !vm->mem_chain)
+		return sbx_error_set(SBX_EINVAL, "a diff snapshot needs a memory file under it (a "
+				     "restored VM, or one saved before without stopping)");
+	if (diff && vm->mem_chain + 1 > VM_MAX_MEM_LAYERS)
+		return sbx_error_set(SBX_ELIMIT, "the VM's memory chain already has %u files, the "
+				     "most a restore maps (VM_MAX_MEM_LAYERS): take a full snapshot "
+				     "(or squash the chain) first", vm->mem_chain);
+	if (r->nsw && (r->flags & VM_SAVE_STOP))
+		return sbx_error_set(SBX_EINVAL, "a save that stops the VM switches no disk");
+	for (i = 0; i < r->nsw; i++) {
+		const struct vm_disk_switch *w = &r->sw[i];
+		struct blockdev *bd = w->disk < vm->cfg.ndisks ? vm->cfg.disks[w->disk] : NULL;
+
+		if (!bd)
+			return sbx_error_set(SBX_EINVAL, "the VM has no disk %u", w->disk + 1);
+		if (seen & (1u << w->disk))
+			return sbx_error_set(SBX_EINVAL, "disk %u is named twice", w->disk + 1);
+		seen |= 1u << w->disk;
+		if (bd->read_only)
+			return sbx_error_set(SBX_EINVAL, "disk %u is read-only: nothing to switch",
+					     w->disk + 1);
+		if (!bd->ops->switch_fd)
+			return sbx_error_set(SBX_EUNSUPPORTED, "disk %u cannot take checkpoints (a "
+					     "qcow2 disk can)", w->disk + 1);
+	}
+	return 0;
+}
+
+int vm_save_now(struct vm *vm, const struct save_req *r)
+{
+	struct vm_save_info *info = r->info;
 	struct vmstate_writer *w = NULL;
 	struct memfile_info mi;
 	struct kvm_pit_state2 pit;
 	struct kvm_clock_data clock;
 	struct stat st;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), *dirty = NULL;
+	bool diff, goes_on = !(r->flags & VM_SAVE_STOP);
 	unsigned i;
 	int ret;
 
 	memset(info, 0, sizeof(*info));
-	ret = vm_pause(vm);
+	if (r->flags & SAVE_CHECKPOINT)
+		diff = !(r->flags & VM_CKPT_FULL) && vm->mem_chain > 0 && vm->mem.dirty;
+	else
+		diff = r->flags & VM_SAVE_DIFF;
+	ret = check_save(vm, r, diff);
 	if (ret)
 		return sbx_error_prefix(ret, "cannot save the VM");
+	if (vm->mem.dirty && !(dirty = calloc(memfile_bitmap_words(vm->mem.size), 8)))
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	ret = vm_pause(vm);
+	if (ret) {
+		free(dirty);
+		return sbx_error_prefix(ret, "cannot save the VM");
+	}
 	ret = vmstate_writer_new(&w);
 	if (!ret)
 		ret = save_machine(w, vm);
@@ -407,41 +484,60 @@ int vm_save_now(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct 
 				"KVM_GET_CLOCK");
 	if (!ret)
 		ret = save_devices(w, vm);
-	if (!ret && (flags & VM_SAVE_DIFF)) {
-		/* Only the pages changed since the snapshot this VM was restored from. */
-		uint64_t *dirty = NULL;
-
-		if (!vm->mem.dirty)
-			ret = sbx_error_set(SBX_EINVAL, "a diff snapshot is of a restored VM");
-		else if (!(dirty = calloc(((vm->mem.size >> 12) + 63) / 64, 8)))
-			ret = sbx_error_set(SBX_ENOMEM, "out of memory");
-		if (!ret)
-			ret = take_dirty(vm, dirty);
-		if (!ret)
-			ret = memfile_write(mem_fd, vm->mem.host, vm->mem.size, dirty, vm->mem_id, &mi);
-		free(dirty);
-	} else if (!ret) {
-		ret = memfile_write(mem_fd, vm->mem.host, vm->mem.size, NULL, NULL, &mi);
-	}
+	/*
+	 * The pages written since the chain's last file: a diff holds them; a
+	 * full file (all of RAM) makes them moot, and the log starts afresh.
+	 */
+	if (!ret && dirty)
+		ret = take_dirty(vm, dirty);
+	if (!ret)
+		ret = memfile_write(r->mem_fd, vm->mem.host, vm->mem.size, diff ? dirty : NULL,
+				    diff ? vm->mem_id : NULL, &mi);
 	if (!ret)
 		ret = vmstate_put(w, REC_MEMORY, 0, mi.id, sizeof(mi.id));
 	if (!ret)
-		ret = vmstate_write_fd(w, state_fd);
-	if (!ret && fstat(state_fd, &st) == 0)
+		ret = vmstate_write_fd(w, r->state_fd);
+	if (!ret && fstat(r->state_fd, &st) == 0)
 		info->state_bytes = (uint64_t)st.st_size;
 	info->mem_bytes = ret ? 0 : mi.data_bytes;
 	vmstate_writer_free(w);
+	/* A VM that goes on logs what changes from here, for the next diff. */
+	if (!ret && goes_on)
+		ret = start_dirty_log(vm);
+	/* The disks, last: a switch cannot be undone. */
+	for (i = 0; i < r->nsw && !ret; i++) {
+		struct blockdev *bd = vm->cfg.disks[r->sw[i].disk];
+
+		ret = bd->ops->switch_fd(bd, r->sw[i].overlay_fd, r->sw[i].frozen_fd, r->sw[i].name);
+		if (ret) {
+			sbx_error_prefix(ret, "disk %u", r->sw[i].disk + 1);
+		} else {
+			info->switched |= 1u << r->sw[i].disk;
+			vm->disk_switched = true;
+		}
+	}
 	if (ret) {
+		give_back_dirty(vm, dirty);
 		sbx_error_prefix(ret, "cannot save the VM");
-	} else if (flags & VM_SAVE_STOP) {
+	} else if (!goes_on) {
 		vm_request_end(vm, VM_END_SAVED, "the VM was saved and stopped");
 	} else {
+		memcpy(vm->mem_id, mi.id, sizeof(vm->mem_id));
+		vm->mem_chain = diff ? vm->mem_chain + 1 : 1;
 		kvmclock_ctrl(vm);
 	}
+	if (!ret) {
+		info->diff = diff;
+		info->chain = diff ? vm->mem_chain + !goes_on : 1;
+	}
+	if (ret && goes_on)
+		kvmclock_ctrl(vm);
 	info->pause_ns = now_ns() - t0;
 	vm_resume(vm);
-	pr_debug("vm: saved in %llu us (%llu bytes of RAM data)",
-		 (unsigned long long)(info->pause_ns / 1000), (unsigned long long)info->mem_bytes);
+	free(dirty);
+	pr_debug("vm: saved in %llu us (%llu bytes of RAM data%s)",
+		 (unsigned long long)(info->pause_ns / 1000), (unsigned long long)info->mem_bytes,
+		 diff ? ", a diff" : "");
 	return ret;
 }
 
@@ -469,9 +565,22 @@ static int hand_over(struct vm *vm, struct save_req *req_)
 
 int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info)
 {
-	struct save_req req = { .mem_fd = mem_fd, .state_fd = state_fd, .flags = flags,
-				.info = info };
+	struct save_req req = { .mem_fd = mem_fd, .state_fd = state_fd,
+				.flags = flags & (VM_SAVE_STOP | VM_SAVE_DIFF), .info = info };
 
+	return hand_over(vm, &req);
+}
+
+int vm_checkpoint(struct vm *vm, int mem_fd, int state_fd, const struct vm_disk_switch *sw,
+		  unsigned nsw, unsigned flags, struct vm_save_info *info)
+{
+	struct save_req req = { .mem_fd = mem_fd, .state_fd = state_fd,
+				.flags = SAVE_CHECKPOINT | (flags & VM_CKPT_FULL), .sw = sw,
+				.nsw = nsw, .info = info };
+
+	memset(info, 0, sizeof(*info));
+	if (nsw > VM_MAX_DISKS)
+		return sbx_error_set(SBX_EINVAL, "at most %d disks", VM_MAX_DISKS);
 	return hand_over(vm, &req);
 }
 
@@ -495,13 +604,16 @@ int vm_restore_memory(struct vm *vm)
 					     "the machine has %llu MiB",
 					     (unsigned long long)(mi.ram_size >> 20),
 					     (unsigned long long)(vm->mem.size >> 20));
-		if (i == vm->cfg.restore_nmem - 1)
+		if (i == vm->cfg.restore_nmem - 1) {
 			memcpy(vm->mem_id, mi.id, sizeof(vm->mem_id));
+			memcpy(vm->restore_mem_id, mi.id, sizeof(vm->restore_mem_id));
+		}
 	}
 	ret = memfile_map_chain(vm->mem.host, vm->mem.size, vm->cfg.restore_mem_fds,
 				vm->cfg.restore_nmem);
 	if (ret)
 		return ret;
+	vm->mem_chain = vm->cfg.restore_nmem;
 	/* From here on, what changes is what a diff snapshot of this VM holds. */
 	vm->mem.dirty = calloc(((vm->mem.size >> 12) + 63) / 64, 8);
 	if (!vm->mem.dirty)
@@ -841,6 +953,9 @@ int vm_reset_now(struct vm *vm, struct vm_save_info *info)
 	memset(info, 0, sizeof(*info));
 	if (!vm->snap)
 		return sbx_error_set(SBX_EINVAL, "only a restored VM can be reset");
+	if (vm->disk_switched)
+		return sbx_error_set(SBX_EINVAL, "a checkpoint switched the VM's disks since its "
+				     "restore: they cannot be reverted to it (restore it anew)");
 	ret = vm_pause(vm);
 	if (ret)
 		return sbx_error_prefix(ret, "cannot reset the VM");
@@ -860,6 +975,10 @@ int vm_reset_now(struct vm *vm, struct vm_save_info *info)
 					vm->cfg.restore_nmem);
 	if (!ret)
 		ret = take_dirty(vm, NULL);	/* the snapshot is the base again */
+	if (!ret) {
+		memcpy(vm->mem_id, vm->restore_mem_id, sizeof(vm->mem_id));
+		vm->mem_chain = vm->cfg.restore_nmem;
+	}
 	if (!ret)
 		ret = load_state(vm, vm->snap);
 	info->pause_ns = now_ns() - t0;

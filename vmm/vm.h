@@ -193,15 +193,55 @@ struct vm_save_info {
 	uint64_t pause_ns;	/* how long the guest was paused */
 	uint64_t mem_bytes;	/* bytes of RAM data written (not holes) */
 	uint64_t state_bytes;	/* size of the state file */
+	bool diff;		/* the memory file is a diff over the VM's memory chain */
+	unsigned chain;		/* memory files a restore of this save maps (1: a full file) */
+	uint32_t switched;	/* vm_checkpoint: bit i set = disk i was switched */
 };
+/*
+ * A save without VM_SAVE_STOP leaves the VM running with its memory chain
+ * ending in the new file: a later diff (VM_SAVE_DIFF, a checkpoint) holds
+ * the pages written since this save and goes over it.  A diff needs a chain
+ * under it (a restored VM, or one saved before) and room in it: a restore
+ * maps at most VM_MAX_MEM_LAYERS files, so a diff that would make the
+ * chain longer is refused (SBX_ELIMIT, saying so; take a full one).
+ */
 int vm_save(struct vm *vm, int mem_fd, int state_fd, unsigned flags, struct vm_save_info *info);
+
+/*
+ * A checkpoint of a running VM: in one pause, a save (no VM_SAVE_STOP: the
+ * VM goes on) and a switch of each disk in sw[0..nsw) to a new overlay
+ * (blockdev_ops.switch_fd), so the memory and state files and the frozen
+ * disk layers hold the same instant.  The memory file is a diff over the
+ * VM's chain when it has one (a restored VM, or after an earlier
+ * checkpoint), else full; VM_CKPT_FULL asks for a full one (a new chain).
+ * A booted VM's first checkpoint is full and starts its dirty log (KVM's
+ * and the VMM's own), so later ones are diffs.  On success each switched
+ * disk owns its two fds and info->chain says how many memory files a
+ * restore of this checkpoint maps.  On failure the memory chain is as
+ * before (the pages the save took from the dirty log are put back); a disk
+ * switch that failed stops the rest, and info->switched says which disks
+ * did switch (they own their fds and write to their new overlays now; the
+ * caller closes the fds of the others).  Disks not named are not touched
+ * (a read-only one needs nothing; a writable one not switched goes on
+ * writing to the layer that was to be frozen).  Threads as for vm_save.
+ */
+#define VM_CKPT_FULL	4u
+struct vm_disk_switch {
+	unsigned disk;		/* index in vm_config.disks */
+	int overlay_fd;		/* blockdev_ops.switch_fd's arguments */
+	int frozen_fd;
+	const char *name;
+};
+int vm_checkpoint(struct vm *vm, int mem_fd, int state_fd, const struct vm_disk_switch *sw,
+		  unsigned nsw, unsigned flags, struct vm_save_info *info);
 /*
  * In-place reset of a restored VM (cfg.restore_state_fd was set): back to
  * that snapshot without a new process or KVM VM: RAM mapped from the
  * memory files again, every writable disk reverted (blockdev_ops.revert:
  * a fresh qcow2 overlay), the state loaded again, a new VM generation.
  * Threads as for vm_save; info->pause_ns is how long it took.  A failure
- * half way ends the VM (VM_END_ERROR).
+ * half way ends the VM (VM_END_ERROR).  Refused (before anything changes)
+ * once a checkpoint switched a disk: the disk cannot go back past that.
  */
 int vm_reset(struct vm *vm, struct vm_save_info *info);
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -138,6 +140,64 @@ static void test_ioctl_requests(void **state)
 	/* KVM_RUN belongs to vCPU threads only */
 	assert_sigsys(in_child(SBX_FILTER_EVENT, do_kvm_run_on_bad_fd));
 	assert_sigsys(in_child(SBX_FILTER_MAIN, do_kvm_run_on_bad_fd));
+}
+
+static int do_lock_and_dup(void)
+{
+	struct flock lk = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int fd;
+
+	/* allowed: a lock on an fd (the kernel's answer does not matter) and an O_CLOEXEC dup */
+	(void)fcntl(STDERR_FILENO, F_OFD_SETLK, &lk);
+	fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	return fd > STDERR_FILENO && close(fd) == 0 ? 0 : 1;
+}
+
+static int do_setfl(void)
+{
+	fcntl(STDERR_FILENO, F_SETFL, 0);
+	return 0;
+}
+
+static int do_dup_inheritable(void)
+{
+	fcntl(STDERR_FILENO, F_DUPFD, 0);
+	return 0;
+}
+
+static int do_recvmsg_close(void)
+{
+	struct msghdr m = { 0 };
+
+	/* the filter lets both through; the kernel says EBADF */
+	if (recvmsg(-1, &m, MSG_CMSG_CLOEXEC) != -1 || errno != EBADF)
+		return 1;
+	return close(-1) == -1 && errno == EBADF ? 0 : 2;
+}
+
+static int do_set_memory_region(void)
+{
+	return syscall(SYS_ioctl, -1, KVM_SET_USER_MEMORY_REGION, 0) < 0 && errno == EBADF ? 0 : 1;
+}
+
+/* What a checkpoint needs: fds received on the control thread, locks and a dup on the main one. */
+static void test_checkpoint_calls(void **state)
+{
+	(void)state;
+	assert_exit(in_child(SBX_FILTER_MAIN, do_lock_and_dup), 0);
+	assert_exit(in_child(SBX_FILTER_BASE, do_lock_and_dup), 0);
+	assert_sigsys(in_child(SBX_FILTER_MAIN, do_setfl));
+	assert_sigsys(in_child(SBX_FILTER_MAIN, do_dup_inheritable));
+	assert_sigsys(in_child(SBX_FILTER_VCPU, do_lock_and_dup));
+	assert_sigsys(in_child(SBX_FILTER_EVENT, do_lock_and_dup));
+	assert_sigsys(in_child(SBX_FILTER_CONTROL, do_lock_and_dup));
+	assert_exit(in_child(SBX_FILTER_CONTROL, do_recvmsg_close), 0);
+	assert_sigsys(in_child(SBX_FILTER_VCPU, do_recvmsg_close));
+	assert_sigsys(in_child(SBX_FILTER_EVENT, do_recvmsg_close));
+	assert_sigsys(in_child(SBX_FILTER_MAIN, do_recvmsg_close));
+	assert_exit(in_child(SBX_FILTER_MAIN, do_set_memory_region), 0);
+	assert_sigsys(in_child(SBX_FILTER_VCPU, do_set_memory_region));
+	assert_sigsys(in_child(SBX_FILTER_EVENT, do_set_memory_region));
 }
 
 static void *thread_fn(void *arg)
@@ -271,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_allowed_and_forbidden),
 		cmocka_unit_test(test_no_exec_mappings),
 		cmocka_unit_test(test_ioctl_requests),
+		cmocka_unit_test(test_checkpoint_calls),
 		cmocka_unit_test(test_threads_not_processes),
 		cmocka_unit_test(test_signals_only_its_own_threads),
 		cmocka_unit_test(test_no_threads_after_base),
