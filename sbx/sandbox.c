@@ -49,6 +49,11 @@ const char sbx_sandbox_cmdline[] = CMDLINE;
 #define RESEED_MS		15000
 #define SAVE_END_MS		120000
 #define SAVE_STREAMS_MS		5000
+/* A checkpoint's answer from the VMM (a booted VM's first writes all of RAM). */
+#define CKPT_MS			120000
+#define TASK_DISK		1	/* its index among the VMM's disks */
+
+_Static_assert(SBX_SANDBOX_MAX_MEM == VM_MAX_MEM_LAYERS, "a restore's chain is the VMM's");
 
 struct sbx_sandbox {
 	enum sbx_backend backend;
@@ -74,6 +79,12 @@ struct sbx_sandbox {
 	int threads_before;		/* our VMM with SBX_CHECK_LEAKS=1, else 0 */
 	bool restored;
 	struct sbx_reseed_result reseed;
+	/* checkpoints: the task disk's writable layer, and the VMM's answer (vm_thread sets it) */
+	char *top;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_done;
+	struct sbx_vmm_ckpt_result ckpt;
 };
 
 pid_t sbx_sandbox_pid(const struct sbx_sandbox *sb)
@@ -166,8 +177,23 @@ static void *vm_thread(void *arg)
 
 	sb->vm_err = sbx_vmm_wait(sb->vmm, &sb->vres);
 	sb->vr = sb->vres.vr;
+	pthread_mutex_lock(&sb->ckpt_lock);
 	sb->vm_done = 1;
+	pthread_cond_broadcast(&sb->ckpt_cond);
+	pthread_mutex_unlock(&sb->ckpt_lock);
 	return NULL;
+}
+
+/* On vm_thread: the VMM's answer to a checkpoint. */
+static void on_checkpoint(void *opaque, const struct sbx_vmm_ckpt_result *r)
+{
+	struct sbx_sandbox *sb = opaque;
+
+	pthread_mutex_lock(&sb->ckpt_lock);
+	sb->ckpt = *r;
+	sb->ckpt_done = true;
+	pthread_cond_broadcast(&sb->ckpt_cond);
+	pthread_mutex_unlock(&sb->ckpt_lock);
 }
 
 static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
@@ -208,11 +234,21 @@ static int start_vmm(struct sbx_sandbox *sb, const struct sbx_sandbox_opts *o)
 		spec.save_mem_fd = o->save_mem_fd;
 		spec.save_state_fd = o->save_state_fd;
 	}
-	if (o->restore_state) {
+	if (o->restore_state && o->restore_nmem) {
+		if (o->restore_nmem > VM_MAX_MEM_LAYERS)
+			return sbx_error_set(SBX_ELIMIT, "a restore maps at most %d memory files",
+					     VM_MAX_MEM_LAYERS);
+		spec.restore_state = o->restore_state;
+		for (unsigned i = 0; i < o->restore_nmem; i++)
+			spec.restore_mem[i] = o->restore_mem_chain[i];
+		spec.restore_nmem = o->restore_nmem;
+	} else if (o->restore_state) {
 		spec.restore_state = o->restore_state;
 		spec.restore_mem[0] = o->restore_mem;
 		spec.restore_nmem = 1;
 	}
+	spec.on_checkpoint = on_checkpoint;
+	spec.on_checkpoint_opaque = sb;
 	err = sbx_vmm_start(&sb->vmm, &spec);
 	if (err)
 		return err;
@@ -499,6 +535,9 @@ static void free_sandbox(struct sbx_sandbox *sb)
 		close(sb->serial_fd);
 	/* The VM and QEMU are gone, so are the console's writers: the rest, then EOF. */
 	sbx_console_log_stop(sb->console, NULL);
+	pthread_mutex_destroy(&sb->ckpt_lock);
+	pthread_cond_destroy(&sb->ckpt_cond);
+	free(sb->top);
 	free(sb);
 }
 
@@ -516,6 +555,13 @@ int sbx_sandbox_start(struct sbx_sandbox **out, const struct sbx_sandbox_opts *o
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	sb->chan = sb->vm_chan = sb->serial_fd = -1;
 	sb->backend = o->backend;
+	pthread_mutex_init(&sb->ckpt_lock, NULL);
+	pthread_cond_init(&sb->ckpt_cond, NULL);
+	sb->top = strdup(o->task_disk);
+	if (!sb->top) {
+		free_sandbox(sb);
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
 	/*
 	 * Auto runs the whole KVM check and falls back with its reason.  An
 	 * explicit kvm was checked by the command before anything was made
@@ -748,5 +794,168 @@ int sbx_sandbox_save(struct sbx_sandbox *sb, struct sbx_sandbox_saved *info)
 		if (err)
 			sbx_error_set(err, "%s", msg);
 	}
+	return err;
+}
+
+const char *sbx_sandbox_top(const struct sbx_sandbox *sb)
+{
+	return sb->top;
+}
+
+/* A new file for the VMM to write (never an existing one). */
+static int create_new(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return sbx_error_errno(errno == EEXIST ? SBX_EEXISTS : SBX_EIO, "cannot create '%s'",
+				       path);
+	return fd;
+}
+
+static int sync_file_and_dir(int fd, const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int dfd, err = 0;
+
+	if (fsync(fd))
+		return sbx_error_errno(SBX_EIO, "cannot sync '%s'", path);
+	if (!dir)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd))
+		err = sbx_error_errno(SBX_EIO, "cannot sync the directory of '%s'", path);
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return err;
+}
+
+int sbx_sandbox_checkpoint(struct sbx_sandbox *sb, const char *mem_path, const char *state_path,
+			   const char *new_layer, unsigned flags, struct sbx_sandbox_saved *info)
+{
+	struct sbx_vmm_ckpt_disk d = { .disk = TASK_DISK, .overlay_fd = -1, .frozen_fd = -1 };
+	struct sbx_vmm_ckpt_result r;
+	int mem_fd = -1, state_fd = -1, err;
+	bool created = false, mem_made = false, state_made = false, answered = false;
+	uint64_t deadline;
+	char *top = NULL;
+
+	if (info)
+		memset(info, 0, sizeof(*info));
+	if (!sb->vmm)
+		return sbx_error_set(SBX_EUNSUPPORTED, "checkpoints need our VMM (KVM); the QEMU "
+				     "backend cannot take them");
+	if (sb->vm_done)
+		return sbx_error_set(SBX_ERROR, "the VM has ended");
+	if (!(top = strdup(new_layer)))
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	if ((mem_fd = create_new(mem_path)) < 0) {
+		err = mem_fd;
+		goto out;
+	}
+	mem_made = true;
+	if ((state_fd = create_new(state_path)) < 0) {
+		err = state_fd;
+		goto out;
+	}
+	state_made = true;
+	if ((err = qcow2_create_overlay(new_layer, sb->top, &d.overlay_fd)))
+		goto out;
+	created = true;
+	d.frozen_fd = open(sb->top, O_RDONLY | O_CLOEXEC);
+	if (d.frozen_fd < 0) {
+		err = sbx_error_errno(SBX_EIO, "cannot open '%s'", sb->top);
+		goto out;
+	}
+	pthread_mutex_lock(&sb->ckpt_lock);
+	sb->ckpt_done = false;
+	pthread_mutex_unlock(&sb->ckpt_lock);
+	err = sbx_vmm_checkpoint(sb->vmm, mem_fd, state_fd, &d, 1,
+				 (flags & SBX_SANDBOX_CKPT_FULL) ? SBX_VMM_CKPT_FULL : 0);
+	/* The VMM has its copies (or nothing was sent): ours go. */
+	close(d.overlay_fd);
+	close(d.frozen_fd);
+	d.overlay_fd = d.frozen_fd = -1;
+	if (err)
+		goto out;
+	deadline = now_ms() + CKPT_MS;
+	pthread_mutex_lock(&sb->ckpt_lock);
+	while (!sb->ckpt_done && !sb->vm_done && now_ms() < deadline) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 50 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sb->ckpt_cond, &sb->ckpt_lock, &until);
+	}
+	answered = sb->ckpt_done;
+	r = sb->ckpt;
+	pthread_mutex_unlock(&sb->ckpt_lock);
+	if (!answered) {
+		/* Switched or not, we cannot tell: the VM must not go on behind our back. */
+		created = false;
+		if (sb->vm_done) {
+			err = sbx_error_set(SBX_ERROR, "the VM ended during the checkpoint: %s",
+					    sb->vr.message[0] ? sb->vr.message : "no reason given");
+		} else {
+			sbx_vmm_kill(sb->vmm);
+			err = sbx_error_set(SBX_ETIMEDOUT, "the VMM did not answer a checkpoint within "
+					    "%d s: stopped it", CKPT_MS / 1000);
+		}
+		goto out;
+	}
+	if (r.info.switched & (1u << TASK_DISK)) {
+		/* the disk writes to new_layer now, whatever else happened */
+		created = false;
+		free(sb->top);
+		sb->top = top;
+		top = NULL;
+	}
+	if (r.err) {
+		err = sbx_error_set(r.err, "%s", r.error);
+		goto out;
+	}
+	if ((err = sync_file_and_dir(mem_fd, mem_path)) ||
+	    (err = sync_file_and_dir(state_fd, state_path)))
+		goto out;
+	mem_made = state_made = false;	/* kept */
+	if (info) {
+		info->pause_ns = r.info.pause_ns;
+		info->mem_bytes = r.info.mem_bytes;
+		info->state_bytes = r.info.state_bytes;
+		info->diff = r.info.diff;
+		info->chain = r.info.chain;
+	}
+out:
+	if (err) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", sbx_error());
+		if (mem_made)
+			unlink(mem_path);
+		if (state_made)
+			unlink(state_path);
+		if (created)
+			unlink(new_layer);
+		sbx_error_set(err, "cannot take a checkpoint: %s", msg);
+	}
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (state_fd >= 0)
+		close(state_fd);
+	if (d.overlay_fd >= 0)
+		close(d.overlay_fd);
+	if (d.frozen_fd >= 0)
+		close(d.frozen_fd);
+	free(top);
 	return err;
 }

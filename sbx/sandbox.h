@@ -24,6 +24,8 @@ enum sbx_backend {
 	SBX_BACKEND_QEMU,
 };
 
+#define SBX_SANDBOX_MAX_MEM 16	/* memory files a restore maps (vmm/vm.h VM_MAX_MEM_LAYERS) */
+
 struct sbx_sandbox_opts {
 	const struct sbx_image *image;
 	const char *task_disk;		/* a qcow2 image; see sbx_sandbox_make_disk() */
@@ -49,6 +51,13 @@ struct sbx_sandbox_opts {
 	bool save;
 	int save_mem_fd, save_state_fd;
 	const char *restore_state, *restore_mem;
+	/*
+	 * Or a chain of memory files (a full one, then its diffs in order:
+	 * a checkpoint's, sbx_sandbox_checkpoint); restore_nmem > 0 wins over
+	 * restore_mem.
+	 */
+	const char *restore_mem_chain[SBX_SANDBOX_MAX_MEM];
+	unsigned restore_nmem;
 };
 /* The console log's cap (sbx.maxConsoleLogSize for tasks): the guest is root and may flood it. */
 #define SBX_SANDBOX_DEFAULT_SERIAL_MAX (4ULL << 20)
@@ -93,8 +102,40 @@ const struct sbx_reseed_result *sbx_sandbox_reseed(const struct sbx_sandbox *sb)
  */
 struct sbx_sandbox_saved {
 	uint64_t pause_ns, mem_bytes, state_bytes;
+	bool diff;		/* checkpoints: the memory file is a diff over the chain before it */
+	unsigned chain;		/* checkpoints: memory files a restore of it maps (1: a full one) */
 };
 int sbx_sandbox_save(struct sbx_sandbox *sb, struct sbx_sandbox_saved *info);
+
+/*
+ * A checkpoint of the running VM (our VMM only; QEMU: SBX_EUNSUPPORTED):
+ * the guest paused at a clean point, its memory and state written to
+ * `mem_path` and `state_path` and the task disk switched to a new empty
+ * overlay `new_layer` over its current layer, which is frozen from then on
+ * (the layer that belongs with this checkpoint), then the guest resumes;
+ * the session goes on as before.  The three files must not exist; this
+ * creates them (the VMM cannot) and syncs them.  The memory file is a diff
+ * over the VM's memory chain (the restored snapshot's files, then each
+ * checkpoint's since) when there is one, else full (a booted VM's first);
+ * SBX_SANDBOX_CKPT_FULL asks for a full one, which starts a new chain.  A
+ * diff that would make the chain longer than SBX_SANDBOX_MAX_MEM is
+ * refused with SBX_ELIMIT (take a full one).  To restore checkpoint k:
+ * opts.restore_mem_chain = its chain (info->chain files: the last ones of
+ * the chain before it, then mem_path), restore_state = state_path, and a
+ * task disk made over the frozen layer (sbx_sandbox_make_disk_over).
+ *
+ * The current layer is opts.task_disk at first, then each successful
+ * checkpoint's new_layer.  On failure the memory and state files are
+ * removed, and new_layer too unless the VMM switched to it anyway (then it
+ * is the current layer: sbx_sandbox_top() says which).  No answer from the
+ * VMM within its deadline kills the VM (SBX_ETIMEDOUT), leaving new_layer
+ * (an orphan or the last layer written) for the caller's gc.
+ */
+#define SBX_SANDBOX_CKPT_FULL 1u
+int sbx_sandbox_checkpoint(struct sbx_sandbox *sb, const char *mem_path, const char *state_path,
+			   const char *new_layer, unsigned flags, struct sbx_sandbox_saved *info);
+/* The task disk's current (writable) layer: opts.task_disk or the last checkpoint's new_layer. */
+const char *sbx_sandbox_top(const struct sbx_sandbox *sb);
 
 struct sbx_sandbox_end {
 	bool clean;		/* sbx-init powered the VM off when asked */

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -164,14 +165,116 @@ static void reset(void)
 }
 
 /*
+ * A checkpoint request with its descriptors (sbx/vmm-proc.h): the VM
+ * checkpointed into them, the descriptors not now a disk's closed, the
+ * outcome reported.  The VM goes on either way.
+ */
+static void checkpoint(const struct sbx_vmm_ckpt_msg *msg, int *fds, unsigned nfds, bool bad)
+{
+	struct sbx_vmm_report r = { .type = SBX_VMM_CHECKPOINT };
+	struct vm_disk_switch sw[VM_MAX_DISKS] = { { 0 } };
+	char names[VM_MAX_DISKS][48];
+	struct vm_save_info info;
+	unsigned i, nd = msg->ndisks;
+	int err = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (bad || nd > VM_MAX_DISKS || nfds != 2 + 2 * nd)
+		err = sbx_error_set(SBX_EINVAL, "a malformed checkpoint request (%u descriptors, "
+				    "%u disks)", nfds, nd);
+	for (i = 0; !err && i < nd; i++) {
+		if (msg->disk[i] >= child.cfg.ndisks) {
+			err = sbx_error_set(SBX_EINVAL, "a checkpoint of disk %u: the VM has %u",
+					    msg->disk[i] + 1, child.cfg.ndisks);
+			break;
+		}
+		snprintf(names[i], sizeof(names[i]), "disk %u's checkpoint overlay", msg->disk[i] + 1);
+		sw[i] = (struct vm_disk_switch){ msg->disk[i], fds[2 + 2 * i], fds[3 + 2 * i],
+						 names[i] };
+	}
+	if (!err)
+		err = vm_checkpoint(child.vm, fds[0], fds[1], sw, nd,
+				    (msg->flags & SBX_VMM_CKPT_FULL) ? VM_CKPT_FULL : 0, &info);
+	for (i = 0; i < nfds; i++) {
+		/* a switched disk's overlay and frozen top are its own now */
+		unsigned d = i >= 2 && (i - 2) / 2 < nd ? msg->disk[(i - 2) / 2] : VM_MAX_DISKS;
+
+		if (d >= VM_MAX_DISKS || !(info.switched & (1u << d)))
+			close(fds[i]);
+	}
+	if (err) {
+		r.err = err;
+		snprintf(r.error, sizeof(r.error), "%s", sbx_error());
+	}
+	r.save_pause_ns = info.pause_ns;
+	r.save_mem_bytes = info.mem_bytes;
+	r.save_state_bytes = info.state_bytes;
+	r.ckpt_diff = info.diff;
+	r.ckpt_chain = (uint8_t)info.chain;
+	r.ckpt_switched = (uint8_t)info.switched;
+	report(&r);
+}
+
+/*
+ * One message from the parent (a SOCK_SEQPACKET socket: one request each)
+ * and the descriptors that came with it; *bad when it did not fit (the
+ * kernel closed what did not).  Returns recvmsg's count.
+ */
+static ssize_t recv_request(void *buf, size_t len, int *fds, unsigned *nfds, bool *bad)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(SBX_VMM_CKPT_MAX_FDS * sizeof(int))];
+	} u;
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *h;
+	ssize_t n;
+
+	*nfds = 0;
+	*bad = false;
+	do
+		n = recvmsg(FD_CONTROL, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return n;
+	for (h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		size_t k, count;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+		    h->cmsg_len < CMSG_LEN(0))
+			continue;
+		count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < count; k++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + k * sizeof(int), sizeof(int));
+			if (*nfds < SBX_VMM_CKPT_MAX_FDS)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd), *bad = true;
+		}
+	}
+	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		*bad = true;
+	return n;
+}
+
+/*
  * Reads the parent's requests: 's' saves the VM and ends it ('d': a diff
- * snapshot of a restored VM), 'r' resets a
- * restored VM in place, any other byte ends it, and EOF (the parent went
- * away) ends it too.
+ * snapshot of a restored VM), 'r' resets a restored VM in place, a
+ * checkpoint request checkpoints it, any other byte ends it, and EOF (the
+ * parent went away) ends it too.  Descriptors that come with anything but
+ * a checkpoint are closed.
  */
 static void *control_thread(void *arg)
 {
-	char c;
+	struct sbx_vmm_ckpt_msg msg;
+	int fds[SBX_VMM_CKPT_MAX_FDS];
+	unsigned nfds, i;
+	bool bad;
+	char c = 0;
 	ssize_t n;
 
 	(void)arg;
@@ -181,9 +284,15 @@ static void *control_thread(void *arg)
 	}
 	try_forbidden("control");
 	for (;;) {
-		do
-			n = read(FD_CONTROL, &c, 1);
-		while (n < 0 && errno == EINTR);
+		memset(&msg, 0, sizeof(msg));
+		n = recv_request(&msg, sizeof(msg), fds, &nfds, &bad);
+		c = n > 0 ? (char)msg.op : 0;
+		if (n > 0 && c == SBX_VMM_CKPT_OP) {
+			checkpoint(&msg, fds, nfds, bad || n != (ssize_t)sizeof(msg));
+			continue;
+		}
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
 		if (n == 1 && c == 'r') {
 			reset();
 			continue;

@@ -35,6 +35,8 @@ struct sbx_vmm {
 	siginfo_t how;
 	void (*on_reset)(void *opaque, int err, const char *error, uint64_t pause_ns);
 	void *on_reset_opaque;
+	void (*on_checkpoint)(void *opaque, const struct sbx_vmm_ckpt_result *r);
+	void *on_checkpoint_opaque;
 };
 
 struct child_args {
@@ -179,7 +181,8 @@ static int read_report(int fd, struct sbx_vmm_report *r)
 	if (n < 0)
 		return sbx_error_errno(SBX_EIO, "reading the VMM's report");
 	if (n != (ssize_t)sizeof(*r) || r->magic != SBX_VMM_REPORT_MAGIC ||
-	    r->type < SBX_VMM_READY || r->type > SBX_VMM_RESET || r->end > VM_END_LAST)
+	    r->type < SBX_VMM_READY || r->type > SBX_VMM_REPORT_LAST || r->end > VM_END_LAST ||
+	    r->ckpt_chain > VM_MAX_MEM_LAYERS)
 		return SBX_CORRUPT("the VMM sent a malformed report (%zd bytes)", n);
 	r->message[sizeof(r->message) - 1] = 0;
 	r->error[sizeof(r->error) - 1] = 0;
@@ -216,7 +219,9 @@ int sbx_vmm_start(struct sbx_vmm **out, const struct sbx_vmm_spec *spec)
 	v->report_fd = v->control_fd = -1;
 	v->on_reset = spec->on_reset;
 	v->on_reset_opaque = spec->on_reset_opaque;
-	if (pipe2(rp, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) ||
+	v->on_checkpoint = spec->on_checkpoint;
+	v->on_checkpoint_opaque = spec->on_checkpoint_opaque;
+	if (pipe2(rp, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cp) ||
 	    (null_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		rc = sbx_error_errno(SBX_EIO, "cannot make the VMM process's pipes");
 		goto fail;
@@ -293,6 +298,20 @@ int sbx_vmm_wait(struct sbx_vmm *v, struct sbx_vmm_result *res)
 		} else if (r.type == SBX_VMM_RESET) {
 			if (v->on_reset)
 				v->on_reset(v->on_reset_opaque, r.err, r.error, r.save_pause_ns);
+		} else if (r.type == SBX_VMM_CHECKPOINT) {
+			struct sbx_vmm_ckpt_result c = { .err = r.err };
+
+			if (c.err > 0)
+				c.err = SBX_ERROR;
+			snprintf(c.error, sizeof(c.error), "%s", r.error);
+			c.info.pause_ns = r.save_pause_ns;
+			c.info.mem_bytes = r.save_mem_bytes;
+			c.info.state_bytes = r.save_state_bytes;
+			c.info.diff = r.ckpt_diff != 0;
+			c.info.chain = r.ckpt_chain;
+			c.info.switched = r.ckpt_switched;
+			if (v->on_checkpoint)
+				v->on_checkpoint(v->on_checkpoint_opaque, &c);
 		} else if (r.type == SBX_VMM_SAVED) {
 			res->saved = true;
 			res->save_err = r.err;
@@ -370,6 +389,53 @@ int sbx_vmm_reset(struct sbx_vmm *v)
 		n = send(v->control_fd, "r", 1, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	return n == 1 ? 0 : sbx_error_errno(SBX_EIO, "cannot ask the VMM to reset");
+}
+
+int sbx_vmm_checkpoint(struct sbx_vmm *v, int mem_fd, int state_fd,
+		       const struct sbx_vmm_ckpt_disk *d, unsigned n, unsigned flags)
+{
+	struct sbx_vmm_ckpt_msg msg = { .op = SBX_VMM_CKPT_OP };
+	int fds[SBX_VMM_CKPT_MAX_FDS], nfds = 0;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} u;
+	struct iovec iov = { &msg, sizeof(msg) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf };
+	struct cmsghdr *h;
+	unsigned i;
+	ssize_t sent;
+
+	if (!v || v->control_fd < 0)
+		return sbx_error_set(SBX_EINVAL, "no VMM to checkpoint");
+	if (n > VM_MAX_DISKS || mem_fd < 0 || state_fd < 0)
+		return sbx_error_set(SBX_EINVAL, "a checkpoint needs its two files and at most %d disks",
+				     VM_MAX_DISKS);
+	msg.flags = flags & SBX_VMM_CKPT_FULL;
+	msg.ndisks = (uint8_t)n;
+	fds[nfds++] = mem_fd;
+	fds[nfds++] = state_fd;
+	for (i = 0; i < n; i++) {
+		if (d[i].disk >= VM_MAX_DISKS || d[i].overlay_fd < 0 || d[i].frozen_fd < 0)
+			return sbx_error_set(SBX_EINVAL, "checkpoint disk %u: bad index or descriptor",
+					     i + 1);
+		msg.disk[i] = (uint8_t)d[i].disk;
+		fds[nfds++] = d[i].overlay_fd;
+		fds[nfds++] = d[i].frozen_fd;
+	}
+	memset(u.buf, 0, sizeof(u.buf));
+	m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+	h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+	memcpy(CMSG_DATA(h), fds, (size_t)nfds * sizeof(int));
+	do
+		sent = sendmsg(v->control_fd, &m, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent != (ssize_t)sizeof(msg))
+		return sbx_error_errno(SBX_EIO, "cannot ask the VMM for a checkpoint");
+	return 0;
 }
 
 int sbx_vmm_control_fd(const struct sbx_vmm *v)

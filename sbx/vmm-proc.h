@@ -11,9 +11,11 @@
  *   0, 1  the console's input and output (the channel), or /dev/null
  *   2     the parent's stderr (the VMM's warnings)
  *   3     the report pipe, child -> parent (struct sbx_vmm_report)
- *   4     the control socket (a socketpair, so the parent's send() cannot
- *         raise SIGPIPE): one byte asks the VM to end; EOF (the parent
- *         went away) ends it too
+ *   4     the control socket (a SOCK_SEQPACKET socketpair: the parent's
+ *         send() cannot raise SIGPIPE, and a request is one message):
+ *         one byte asks the VM to end; EOF (the parent went away) ends it
+ *         too; a struct sbx_vmm_ckpt_msg with its files (SCM_RIGHTS)
+ *         takes a checkpoint (below)
  *   5     the serial console's pipe or file (only with a serial log)
  *   6, 7  where a save writes the memory file and the state file (only
  *         with save_mem_fd/save_state_fd: the child cannot open files
@@ -21,6 +23,13 @@
  *         ends it (a SAVED report, then END; 'd': a diff snapshot of a
  *         restored VM, vm.h VM_SAVE_DIFF); 'r' resets a restored VM
  *         in place to its snapshot (a RESET report)
+ *
+ * A checkpoint (vm_checkpoint) never needs the child to open a file: the
+ * parent creates the memory file, the state file and, per disk switched,
+ * the new overlay over its current top (qcow2_create_overlay, holding the
+ * overlay's exclusive lock) and opens the top read-only, and sends the
+ * descriptors with the request; the VM goes on running (a CHECKPOINT
+ * report).
  *
  * The child opens the disks, /dev/kvm, the kernel and the initramfs, makes
  * the VM, then denies itself the filesystem (Landlock), reports READY,
@@ -35,6 +44,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+struct sbx_vmm_ckpt_result;
 
 struct sbx_vmm_disk {
 	const char *path;
@@ -61,6 +72,9 @@ struct sbx_vmm_spec {
 	/* Told about each in-place reset (sbx_vmm_reset) on sbx_vmm_wait's thread; NULL: nobody. */
 	void (*on_reset)(void *opaque, int err, const char *error, uint64_t pause_ns);
 	void *on_reset_opaque;
+	/* Told about each checkpoint (sbx_vmm_checkpoint) on sbx_vmm_wait's thread; NULL: nobody. */
+	void (*on_checkpoint)(void *opaque, const struct sbx_vmm_ckpt_result *r);
+	void *on_checkpoint_opaque;
 };
 #define SBX_VMM_SPEC_INIT { .cpus = 1, .mem_size = 256ULL << 20, .serial_fd = -1, \
 			    .console_in_fd = -1, .console_out_fd = -1, .rng = true, \
@@ -75,12 +89,18 @@ enum sbx_vmm_report_type {
 	SBX_VMM_END,		/* the VM ended: err, end, status, message, statistics */
 	SBX_VMM_SAVED,		/* a save asked by sbx_vmm_save: err, error, save_* */
 	SBX_VMM_RESET,		/* an in-place reset asked by sbx_vmm_reset: err, error, save_pause_ns */
+	SBX_VMM_CHECKPOINT,	/* a checkpoint asked by sbx_vmm_checkpoint: err, error, save_*, ckpt_* */
 };
+#define SBX_VMM_REPORT_LAST SBX_VMM_CHECKPOINT
 struct sbx_vmm_report {
 	uint32_t magic, type;
 	int32_t err;
 	uint32_t end;			/* enum vm_end */
-	uint8_t status_set, status, pad[6];
+	uint8_t status_set, status;
+	uint8_t ckpt_diff;		/* the memory file is a diff over the VM's chain */
+	uint8_t ckpt_chain;		/* memory files a restore of it maps, 1..VM_MAX_MEM_LAYERS */
+	uint8_t ckpt_switched;		/* bit i: disk i was switched (also after a failure) */
+	uint8_t pad[3];
 	uint64_t rss, guest_resident;
 	uint64_t save_pause_ns, save_mem_bytes, save_state_bytes;
 	char message[256];		/* vm_result.message */
@@ -122,6 +142,45 @@ void sbx_vmm_stop(struct sbx_vmm *v);
 int sbx_vmm_save(struct sbx_vmm *v);
 /* Ask the VMM to reset its restored VM in place; how it went goes to spec.on_reset. */
 int sbx_vmm_reset(struct sbx_vmm *v);
+/*
+ * A checkpoint request: this, sent as one message with 2 + 2 * ndisks
+ * descriptors (SCM_RIGHTS) in this order: the memory file and the state
+ * file (both read-write, empty), then for disk[i] the new overlay
+ * (read-write, its exclusive OFD lock held) and its current top
+ * (read-only).  A malformed request is answered with a failed CHECKPOINT
+ * report and its descriptors closed; the VM goes on.
+ */
+#define SBX_VMM_CKPT_OP		'c'
+#define SBX_VMM_CKPT_FULL	1u	/* a full memory file (vm.h VM_CKPT_FULL) */
+struct sbx_vmm_ckpt_msg {
+	uint8_t op;			/* SBX_VMM_CKPT_OP */
+	uint8_t flags;			/* SBX_VMM_CKPT_FULL */
+	uint8_t ndisks;			/* disks switched, 0..VM_MAX_DISKS */
+	uint8_t disk[VM_MAX_DISKS];	/* their indices in the spec's disks */
+};
+#define SBX_VMM_CKPT_MAX_FDS	(2 + 2 * VM_MAX_DISKS)
+
+/* How a checkpoint went, for spec.on_checkpoint. */
+struct sbx_vmm_ckpt_result {
+	int err;			/* 0, or the negative SBX_ code */
+	char error[512];
+	struct vm_save_info info;	/* pause_ns, mem_bytes, state_bytes, diff, chain, switched */
+};
+
+/* A disk to switch at a checkpoint: its index in the spec and the two descriptors. */
+struct sbx_vmm_ckpt_disk {
+	unsigned disk;
+	int overlay_fd;			/* qcow2_create_overlay's, read-write and locked */
+	int frozen_fd;			/* the disk's current top, read-only */
+};
+/*
+ * Ask the VMM to checkpoint the VM (vm_checkpoint) into mem_fd and
+ * state_fd and to switch each disk in d[0..n); flags: SBX_VMM_CKPT_FULL.
+ * The descriptors are sent (copies): the caller closes its own when this
+ * returns.  How it went comes to spec.on_checkpoint; one at a time.
+ */
+int sbx_vmm_checkpoint(struct sbx_vmm *v, int mem_fd, int state_fd,
+		       const struct sbx_vmm_ckpt_disk *d, unsigned n, unsigned flags);
 /* The control socket, for a signal handler that sends 's' itself (send is async-signal-safe). */
 int sbx_vmm_control_fd(const struct sbx_vmm *v);
 /* SIGKILL the VMM's process group; any thread.  sbx_vmm_wait then returns. */
