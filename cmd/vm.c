@@ -25,17 +25,24 @@ static const char *const vm_run_usage[] = {
 	"        [--disk <file>[,ro]]... [--console-socket <path> | --console-stdio]",
 	"        [--console-port <name>]",
 	"        [--cpus <n>] [--memory <size>] [--timeout <duration>] [--serial-log <file>]",
-	"        [--save <dir>]",
+	"        [--save <dir>] [--checkpoints <dir>]",
 	"",
 	"With --save, SIGUSR1 to this process saves the running VM into <dir>",
 	"(a memory snapshot: guest RAM, vCPUs, devices) and ends it; restore it",
 	"with `git sbx vm restore <dir>` over the same disks.",
+	"",
+	"With --checkpoints, each SIGHUP takes checkpoint N into <dir>/N while the",
+	"VM goes on: a memory snapshot (the first full, later ones diffs over the",
+	"one before) and, for each writable disk (qcow2), its layer frozen as it",
+	"was then and a new overlay <dir>/N/disk<SLOT>.qcow2 it goes on writing to.",
+	"Restore one with `git sbx vm restore <dir>/N --overlays <new-dir>`.",
 	NULL,
 };
 
 static const char *const vm_restore_usage[] = {
-	"git sbx vm restore <dir> [--disk <file>[,ro]]... [--console-socket <path> | --console-stdio]",
-	"        [--timeout <duration>] [--serial-log <file>] [--save <dir>]",
+	"git sbx vm restore <dir> [--disk <file>[,ro]]... [--overlays <dir>]",
+	"        [--console-socket <path> | --console-stdio]",
+	"        [--timeout <duration>] [--serial-log <file>] [--save <dir>] [--checkpoints <dir>]",
 	"",
 	"Start the VM saved in <dir> (by `git sbx vm run --save`) where it stood: its",
 	"memory copy-on-write from the snapshot (never written), the same vCPUs,",
@@ -46,6 +53,12 @@ static const char *const vm_restore_usage[] = {
 	"memory as saved again, each writable disk (a fresh qcow2 overlay) emptied.",
 	"With --save, SIGUSR1 saves a diff snapshot: only the memory pages changed",
 	"since <dir>, which restoring it needs too (its `machine` names <dir>).",
+	"",
+	"A checkpoint (`vm run --checkpoints`) names the disk layers it froze:",
+	"--overlays makes a new overlay over each in <dir> (disk<SLOT>.qcow2) and",
+	"gives it to the VM in that slot; --disk gives the other slots in order.",
+	"--checkpoints takes more on SIGHUP, as for `vm run` (diffs over <dir>);",
+	"an in-place reset is refused once one has switched the disks.",
 	NULL,
 };
 
@@ -123,6 +136,8 @@ static int vm_run_or_restore(int argc, const char **argv, bool restore)
 		OPT_BOOL(0, "rng", &rng, "offer a virtio-rng (default on)"),
 		OPT_STRING(0, "save", &m.save_dir, "dir",
 			   "on SIGUSR1, save the VM into this directory and end it"),
+		OPT_STRING(0, "checkpoints", &m.checkpoint_dir, "dir",
+			   "on each SIGHUP, take a checkpoint into <dir>/<n> and go on"),
 		OPT_END(),
 	};
 	const struct option restore_opts[] = {
@@ -134,6 +149,10 @@ static int vm_run_or_restore(int argc, const char **argv, bool restore)
 		OPT_STRING(0, "serial-log", &m.serial_log, "file", "write the serial console here, not to stderr"),
 		OPT_STRING(0, "save", &m.save_dir, "dir",
 			   "on SIGUSR1, save a diff snapshot over <dir> here and end the VM"),
+		OPT_STRING(0, "overlays", &m.overlay_dir, "dir",
+			   "a new overlay here over each disk layer the checkpoint names"),
+		OPT_STRING(0, "checkpoints", &m.checkpoint_dir, "dir",
+			   "on each SIGHUP, take a checkpoint into <dir>/<n> and go on"),
 		OPT_END(),
 	};
 	const char *const *usage = restore ? vm_restore_usage : vm_run_usage;
@@ -176,6 +195,10 @@ static int vm_run_or_restore(int argc, const char **argv, bool restore)
 			usage_msg_opt(sbx_error(), usage, restore ? restore_opts : opts);
 		m.timeout_ms = v;
 	}
+	/* A diff save of a restored VM goes over its snapshot, not over a checkpoint since. */
+	if (restore && m.save_dir && m.checkpoint_dir)
+		usage_msg_opt("--save and --checkpoints are exclusive for a restore", usage,
+			      restore_opts);
 	if (disks.nr > SBX_MACHINE_MAX_DISKS)
 		usage_msg_opt("too many --disk options", usage, restore ? restore_opts : opts);
 	for (i = 0; i < disks.nr; i++) {

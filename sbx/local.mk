@@ -13,7 +13,7 @@ libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h \
 	sbx/chan-parse.c sbx/chan-stream.c sbx/chan-quiesce.c sbx/chan-int.h
 # the machine description that cmd/vm.c and the core layer hand to vmm/
-libsbx_a_SOURCES += sbx/machine.c sbx/machine-snap.c sbx/machine.h
+libsbx_a_SOURCES += sbx/machine.c sbx/machine-snap.c sbx/machine-ckpt.c sbx/machine-ckpt.h sbx/machine.h
 # the VMM in a confined process of its own (fork+exec, Landlock, seccomp)
 libsbx_a_SOURCES += sbx/vmm-proc.c sbx/vmm-proc.h sbx/vmm-child.c \
 	sbx/seccomp.c sbx/seccomp.h sbx/landlock.c sbx/landlock.h \

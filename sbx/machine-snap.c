@@ -88,33 +88,55 @@ out:
 	return ret;
 }
 
-int sbx_snapdir_write_machine(const char *dir, const struct sbx_machine *m)
+/* `machine`, atomically: with `parent` when not NULL, then `extra` lines. */
+static int write_machine(const char *dir, const struct sbx_machine *m, const char *parent,
+			 const char *extra)
 {
-	char buf[PATH_MAX + 256], *path;
-	int ret;
-	char parent[PATH_MAX] = "";
+	char *buf = NULL, *path;
+	int ret, n;
 
-	/* A save of a restored VM is a diff on top of the snapshot it came from. */
-	if (m->restore_dir && !realpath(m->restore_dir, parent))
-		return sbx_error_errno(SBX_EIO, "'%s'", m->restore_dir);
-	if (strchr(parent, '\n'))
+	if (parent && strchr(parent, '\n'))
 		return sbx_error_set(SBX_EINVAL, "'%s': a newline in the path", parent);
-	snprintf(buf, sizeof(buf), "cpus %u\nmemory %llu\nrng %d\n%s%s%s%s%s%s", m->cpus,
-		 (unsigned long long)((m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1)),
-		 m->rng, m->console_port ? "console-port " : "",
-		 m->console_port ? m->console_port : "", m->console_port ? "\n" : "",
-		 *parent ? "parent " : "", parent, *parent ? "\n" : "");
+	n = asprintf(&buf, "cpus %u\nmemory %llu\nrng %d\n%s%s%s%s%s%s%s", m->cpus,
+		     (unsigned long long)((m->memory + (2ULL << 20) - 1) & ~((2ULL << 20) - 1)),
+		     m->rng, m->console_port ? "console-port " : "",
+		     m->console_port ? m->console_port : "", m->console_port ? "\n" : "",
+		     parent ? "parent " : "", parent ? parent : "", parent ? "\n" : "",
+		     extra ? extra : "");
+	if (n < 0)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	path = join(dir, "machine");
-	if (!path)
+	if (!path) {
+		free(buf);
 		return SBX_ENOMEM;
+	}
 	ret = sbx_write_atomic(path, buf, strlen(buf));
 	free(path);
+	free(buf);
 	return ret;
 }
 
-int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
+/* A save of a restored VM is a diff on top of the snapshot it came from. */
+static int restored_from(char parent[PATH_MAX], const struct sbx_machine *m)
 {
-	int ret = sbx_snapdir_write_machine(dir, m);
+	if (m->restore_dir && !realpath(m->restore_dir, parent))
+		return sbx_error_errno(SBX_EIO, "'%s'", m->restore_dir);
+	return 0;
+}
+
+int sbx_snapdir_write_machine(const char *dir, const struct sbx_machine *m)
+{
+	char parent[PATH_MAX];
+	int ret = restored_from(parent, m);
+
+	return ret ? ret : write_machine(dir, m, m->restore_dir ? parent : NULL, NULL);
+}
+
+/* `machine`, then the two files synced and renamed into place. */
+static int commit(const char *dir, const struct sbx_machine *m, const char *parent,
+		  const char *extra)
+{
+	int ret = write_machine(dir, m, parent, extra);
 
 	if (!ret)
 		ret = sync_rename(dir, MEM_TMP, "memory");
@@ -123,6 +145,81 @@ int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
 	if (!ret)
 		ret = sbx_fsync_dir(dir);
 	return ret ? sbx_error_prefix(ret, "snapshot directory '%s'", dir) : 0;
+}
+
+int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m)
+{
+	char parent[PATH_MAX];
+	int ret = restored_from(parent, m);
+
+	return ret ? ret : commit(dir, m, m->restore_dir ? parent : NULL, NULL);
+}
+
+int sbx_snapdir_commit_checkpoint(const char *dir, const struct sbx_machine *m,
+				  const char *parent, char *const *layers, unsigned nlayers)
+{
+	char *extra = NULL, *more;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < nlayers; i++) {
+		if (!layers[i])
+			continue;
+		if (strchr(layers[i], '\n')) {
+			free(extra);
+			return sbx_error_set(SBX_EINVAL, "'%s': a newline in the path", layers[i]);
+		}
+		if (asprintf(&more, "%slayer %u %s\n", extra ? extra : "", i, layers[i]) < 0) {
+			free(extra);
+			return sbx_error_set(SBX_ENOMEM, "out of memory");
+		}
+		free(extra);
+		extra = more;
+	}
+	ret = commit(dir, m, parent, extra);
+	free(extra);
+	return ret;
+}
+
+int sbx_snapdir_layers(const char *dir, char **layers, unsigned max)
+{
+	char *path = join(dir, "machine"), *buf = NULL, *line, *save = NULL;
+	size_t len;
+	unsigned i;
+	uint64_t slot;
+	int ret;
+
+	for (i = 0; i < max; i++)
+		layers[i] = NULL;
+	if (!path)
+		return SBX_ENOMEM;
+	ret = sbx_read_file(&buf, &len, path, MAX_MACHINE);
+	if (ret)
+		sbx_error_prefix(ret, "'%s' is not a snapshot directory", dir);
+	for (line = ret ? NULL : strtok_r(buf, "\n", &save); line && !ret;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *sp;
+
+		if (strncmp(line, "layer ", 6))
+			continue;
+		sp = strchr(line + 6, ' ');
+		if (sp)
+			*sp = 0;
+		if (!sp || parse_uint(line + 6, 0, max - 1, &slot) || !sp[1] || layers[slot]) {
+			ret = sbx_error_set(SBX_ECORRUPT, "'%s': a bad layer line", path);
+			break;
+		}
+		if (!(layers[slot] = strdup(sp + 1)))
+			ret = sbx_error_set(SBX_ENOMEM, "out of memory");
+	}
+	if (ret)
+		for (i = 0; i < max; i++) {
+			free(layers[i]);
+			layers[i] = NULL;
+		}
+	free(buf);
+	free(path);
+	return ret;
 }
 
 void sbx_snapdir_abort(const char *dir)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sbx/machine.h"
+#include "sbx/machine-ckpt.h"
 #include "sbx/fsutil.h"
+#include "snapshot/qcow2.h"
 #include "util/blockdev.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -116,6 +118,63 @@ static enum sbx_machine_end map_end(enum vm_end e)
 	}
 }
 
+/*
+ * The disks, slot by slot: m->disks in order, or with a restore into
+ * m->overlay_dir, a new overlay (owned[slot]) over each layer the snapshot
+ * names in its slot and m->disks in the others.
+ */
+static int place_disks(struct sbx_vmm_spec *spec, char **owned, const struct sbx_machine *m)
+{
+	char *layers[SBX_MACHINE_MAX_DISKS], name[32];
+	unsigned i, j = 0, nl = 0, total;
+	int ret = 0;
+
+	if (!m->restore_dir || !m->overlay_dir) {
+		for (i = 0; i < m->ndisks; i++)
+			spec->disks[i] = (struct sbx_vmm_disk){ m->disks[i].path, m->disks[i].read_only,
+								m->disks[i].format, 0 };
+		spec->ndisks = m->ndisks;
+		return 0;
+	}
+	if ((ret = sbx_snapdir_layers(m->restore_dir, layers, SBX_MACHINE_MAX_DISKS)))
+		return ret;
+	for (i = 0; i < SBX_MACHINE_MAX_DISKS; i++)
+		nl += layers[i] != NULL;
+	total = m->ndisks + nl;
+	if (!nl)
+		ret = sbx_error_set(SBX_EINVAL, "'%s' names no disk layer (not a checkpoint)",
+				    m->restore_dir);
+	else if (total > SBX_MACHINE_MAX_DISKS)
+		ret = sbx_error_set(SBX_EINVAL, "at most %d disks", SBX_MACHINE_MAX_DISKS);
+	else if ((ret = sbx_mkdirs(m->overlay_dir)))
+		sbx_error_prefix(ret, "'%s'", m->overlay_dir);
+	for (i = 0; !ret && i < SBX_MACHINE_MAX_DISKS; i++) {
+		if (layers[i] && i >= total) {
+			ret = sbx_error_set(SBX_EINVAL, "the snapshot's disk %u has a layer, but the "
+					    "VM would have %u disks: give the others with --disk",
+					    i + 1, total);
+		} else if (layers[i]) {
+			snprintf(name, sizeof(name), "disk%u.qcow2", i);
+			if (!(owned[i] = sbx_path_join(m->overlay_dir, name)))
+				ret = sbx_error_set(SBX_ENOMEM, "out of memory");
+			else if ((ret = qcow2_create_overlay(owned[i], layers[i], NULL)))
+				sbx_error_prefix(ret, "disk %u", i + 1);
+			else
+				spec->disks[i] = (struct sbx_vmm_disk){ owned[i], false,
+									BLOCKDEV_FORMAT_QCOW2, 0 };
+		} else if (i < total) {
+			spec->disks[i] = (struct sbx_vmm_disk){ m->disks[j].path,
+								m->disks[j].read_only,
+								m->disks[j].format, 0 };
+			j++;
+		}
+	}
+	spec->ndisks = total;
+	for (i = 0; i < SBX_MACHINE_MAX_DISKS; i++)
+		free(layers[i]);
+	return ret;
+}
+
 int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 {
 	struct sbx_vmm_spec spec = SBX_VMM_SPEC_INIT;
@@ -124,6 +183,8 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	int serial_fd = -1, sock = -1, fds_before = -1, threads_before = -1;
 	int stdin_flags = -1, stdout_flags = -1, save_mem = -1, save_state = -1;
 	char *restore_state = NULL, *restore_mem[VM_MAX_MEM_LAYERS] = { NULL };
+	char *overlays[SBX_MACHINE_MAX_DISKS] = { NULL };
+	struct sbx_machine_ckpt *ckpt = NULL;
 	unsigned nmem = 0;
 	struct sigaction sa_old, sa_new, sa_old2;
 	bool handler = false, handler2 = false;
@@ -176,12 +237,14 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 		spec.serial_fd = STDERR_FILENO;
 	}
 	/* The VMM process opens the disks itself, before it denies itself the filesystem. */
-	for (i = 0; i < m->ndisks; i++) {
-		spec.disks[i].path = m->disks[i].path;
-		spec.disks[i].read_only = m->disks[i].read_only;
-		spec.disks[i].format = m->disks[i].format;
+	if ((ret = place_disks(&spec, overlays, m)))
+		goto out;
+	if (m->checkpoint_dir) {
+		if ((ret = sbx_machine_ckpt_new(&ckpt, m, spec.disks, spec.ndisks)))
+			goto out;
+		spec.on_checkpoint = sbx_machine_ckpt_answer;
+		spec.on_checkpoint_opaque = ckpt;
 	}
-	spec.ndisks = m->ndisks;
 	spec.console_port = m->console_port;
 	switch (m->console) {
 	case SBX_CONSOLE_NONE:
@@ -227,7 +290,13 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 		reset_control_fd = sbx_vmm_control_fd(vmm);
 		handler2 = sigaction(SIGUSR2, &sa_new, &sa_old2) == 0;
 	}
+	if (ckpt && (ret = sbx_machine_ckpt_start(ckpt, vmm))) {
+		sbx_vmm_kill(vmm);
+		sbx_vmm_wait(vmm, &vres);
+		goto out;
+	}
 	ret = sbx_vmm_wait(vmm, &vres);
+	sbx_machine_ckpt_stop(ckpt);
 	if (handler) {
 		save_control_fd = -1;
 		sigaction(SIGUSR1, &sa_old, NULL);
@@ -251,7 +320,10 @@ int sbx_machine_run(struct sbx_machine_result *res, const struct sbx_machine *m)
 	res->status = vres.vr.status;
 	snprintf(res->message, sizeof(res->message), "%s", vres.vr.message);
 out:
+	sbx_machine_ckpt_free(ckpt);
 	sbx_vmm_free(vmm);
+	for (i = 0; i < SBX_MACHINE_MAX_DISKS; i++)
+		free(overlays[i]);
 	if (save_mem >= 0)
 		close(save_mem);
 	if (save_state >= 0)

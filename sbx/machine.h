@@ -49,6 +49,24 @@ struct sbx_machine {
 	 */
 	const char *save_dir;
 	const char *restore_dir;
+	/*
+	 * Checkpoints (sbx/machine-ckpt.c): with checkpoint_dir, each SIGHUP
+	 * to this process takes checkpoint n (1, 2, ...) into
+	 * <checkpoint_dir>/<n>/ while the VM goes on: a snapshot directory
+	 * (`memory`, `state`, `machine`; a diff names the snapshot under it,
+	 * `parent DIR`) whose `machine` also names each writable disk's frozen
+	 * layer (`layer SLOT PATH`), and `disk<SLOT>.qcow2`, the new overlay
+	 * that disk goes on writing to.  Each checkpoint is reported on
+	 * stderr ("checkpoint N: ..." or "checkpoint N failed: ...").  Every
+	 * writable disk must be qcow2.
+	 *
+	 * With restore_dir and overlay_dir, each slot the snapshot names a
+	 * layer for gets a new overlay <overlay_dir>/disk<SLOT>.qcow2 over it
+	 * (the disk as it was at the checkpoint); `disks` fill the other
+	 * slots in order.
+	 */
+	const char *checkpoint_dir;
+	const char *overlay_dir;
 };
 #define SBX_MACHINE_INIT { .cpus = 1, .memory = 512ULL << 20, .rng = true }
 
@@ -88,6 +106,15 @@ int sbx_snapdir_commit(const char *dir, const struct sbx_machine *m);
  * already in `dir`, as a checkpoint's are: sbx/task-ckpt.c).
  */
 int sbx_snapdir_write_machine(const char *dir, const struct sbx_machine *m);
+/*
+ * A checkpoint's save succeeded: as sbx_snapdir_commit, with `parent` (the
+ * snapshot directory under a diff; NULL for a full one) and a `layer SLOT
+ * PATH` line for each non-NULL layers[SLOT].
+ */
+int sbx_snapdir_commit_checkpoint(const char *dir, const struct sbx_machine *m,
+				  const char *parent, char *const *layers, unsigned nlayers);
+/* The `layer` lines of dir's `machine`: layers[SLOT] malloc'd, NULL where none (max slots). */
+int sbx_snapdir_layers(const char *dir, char **layers, unsigned max);
 /* The save did not happen or failed: remove the temporary files. */
 void sbx_snapdir_abort(const char *dir);
 /* Fill m's cpus, memory, rng and console_port from dir's `machine` (strings kept in *owned). */
