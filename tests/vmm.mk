@@ -7,6 +7,8 @@ KVM_TESTS += tests/kvm/boot.kvm
 # Memory snapshots: save, restore (two at once), damaged files.
 KVM_TESTS += tests/kvm/snapshot.kvm
 EXTRA_DIST += tests/kvm/statefile.py tests/bench/snapshot.sh
+# Live checkpoints: memory diff + disk switch of a running VM, restored from their chain.
+KVM_TESTS += tests/kvm/checkpoint.kvm
 # The VM generation ID seen by stock kernels: drivers bound, each new generation an interrupt
 # and (-amd64) a CRNG reseed; vmgenid-run runs a VM and bumps it when the guest asks.
 KVM_TESTS += tests/kvm/vmgenid.kvm
