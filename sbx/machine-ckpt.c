@@ -93,6 +93,10 @@ int sbx_machine_ckpt_new(struct sbx_machine_ckpt **out, const struct sbx_machine
 	}
 	if (!ret && (ret = sbx_mkdirs(m->checkpoint_dir)))
 		sbx_error_prefix(ret, "checkpoint directory '%s'", m->checkpoint_dir);
+	/* Numbered from 1 again: an earlier run's would be in the way. */
+	if (!ret && sbx_count_dir(m->checkpoint_dir) != 0)
+		ret = sbx_error_set(SBX_EEXISTS, "checkpoint directory '%s' is not empty",
+				    m->checkpoint_dir);
 	if (!ret && pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK))
 		ret = sbx_error_errno(SBX_EIO, "pipe");
 	if (ret) {
