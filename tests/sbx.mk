@@ -42,6 +42,12 @@ tests_unit_test_checkpoint_SOURCES = tests/unit/test-checkpoint.c tests/unit/qco
 tests_unit_test_checkpoint_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_checkpoint_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-checkpoint
+# Snapshot and checkpoint directories (sbx/machine-snap.c): parents, layers, temp files.
+check_PROGRAMS += tests/unit/test-snapdir
+tests_unit_test_snapdir_SOURCES = tests/unit/test-snapdir.c
+tests_unit_test_snapdir_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_snapdir_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-snapdir
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
 # The VMM process's confinement: seccomp per thread, no_new_privs, Landlock, fds, SIGSYS.
