@@ -8,7 +8,8 @@ libsbx_a_SOURCES += sbx/bundle.c sbx/bundle-header.c sbx/bundle-import.c sbx/bun
 	sbx/pack-scan.c sbx/pack-scan.h sbx/index-pack.c sbx/index-pack.h \
 	sbx/import-check.c sbx/import-check.h \
 	sbx/oidset.c sbx/oidset.h sbx/fsutil.c sbx/fsutil.h sbx/textrec.c sbx/textrec.h \
-	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task.h sbx/task-int.h
+	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task-worktree.c \
+	sbx/task-import.c sbx/task-summary.c sbx/task.h sbx/task-int.h
 libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h \
 	sbx/chan-parse.c sbx/chan-stream.c sbx/chan-int.h
