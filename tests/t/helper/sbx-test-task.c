@@ -142,11 +142,16 @@ int main(int argc, char **argv)
 		}
 		/* SBX_TEST_PHASES=N: only the first N phases ran (the VM never booted for 0). */
 		phases = getenv("SBX_TEST_PHASES") ? atoi(getenv("SBX_TEST_PHASES")) : 5;
-		t->boot_ms = phases > 0 ? 1234 : 0;
-		t->transfer_in_ms = phases > 1 ? 56 : 0;
-		t->agent_ms = phases > 2 ? 7890 : 0;
-		t->transfer_out_ms = phases > 3 ? 12 : 0;
-		t->import_ms = phases > 4 ? 3 : 0;
+		if (phases > 0)
+			sbx_task_step_set(t, SBX_STEP_START, 1234);
+		if (phases > 1)
+			sbx_task_step_set(t, SBX_STEP_TRANSFER_IN, 56);
+		if (phases > 2)
+			sbx_task_step_set(t, SBX_STEP_AGENT, 7890);
+		if (phases > 3)
+			sbx_task_step_set(t, SBX_STEP_TRANSFER_OUT, 12);
+		if (phases > 4)
+			sbx_task_step_set(t, SBX_STEP_IMPORT, 3);
 		if (sbx_task_finish(lock, t, st, atoi(argv[4]), argc == 6 ? argv[5] : NULL))
 			ret = fail("cannot finish");
 	} else if (!strcmp(argv[1], "hold") && argc == 4) {
