@@ -29,7 +29,9 @@ int sbx_task_import_begin_ext(struct sbx_bundle_import **imp, git_oid *old_tip,
 
 	*imp = NULL;
 	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
-	if (git_reference_name_to_id(old_tip, repo->git, refname) < 0)
+	if (t->result_ref && git_reference_name_to_id(old_tip, repo->git, t->result_ref) < 0)
+		return sbx_error_set(SBX_ENOTFOUND, "task %u's '%s' is gone", t->id, t->result_ref);
+	if (!t->result_ref && git_reference_name_to_id(old_tip, repo->git, refname) < 0)
 		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
 	if ((err = sbx_bundle_config_import(repo->git, &opts)))
 		return err;
@@ -37,6 +39,7 @@ int sbx_task_import_begin_ext(struct sbx_bundle_import **imp, git_oid *old_tip,
 	opts.base = t->base;
 	opts.expected_old = old_tip;
 	opts.objects_only = objects_only;
+	opts.ref = t->result_ref;
 	return sbx_bundle_import_begin(imp, repo->git, &opts);
 }
 
@@ -58,10 +61,13 @@ int sbx_task_import_publish(bool *worktree_kept, struct sbx_repo *repo, struct s
 	*worktree_kept = false;
 	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
 	if (git_oid_cmp(old_tip, tip)) {
-		int rc = git_reference_create_matching(&ref, repo->git, refname, tip, 1, old_tip,
-						       "sbx: import result");
+		int rc = git_reference_create_matching(&ref, repo->git,
+						       t->result_ref ? t->result_ref : refname, tip, 1,
+						       old_tip, "sbx: import result");
 
 		git_reference_free(ref);
+		if (rc == GIT_EMODIFIED && t->result_ref)
+			return sbx_error_set(SBX_ELOCKED, "'%s' moved during the task", t->result_ref);
 		if (rc == GIT_EMODIFIED)
 			return sbx_error_set(SBX_ELOCKED, "branch '%s' moved during the task", t->branch);
 		if (rc < 0)
