@@ -29,6 +29,8 @@ libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h sbx/ta
 	sbx/task-transfer.c sbx/task-warm.c sbx/tar.c sbx/tar.h
 # warm bases: memory snapshots of a set-up guest that tasks restore (store, build)
 libsbx_a_SOURCES += sbx/warm.c sbx/warm-gc.c sbx/warm-build.c sbx/warm.h
+# attempts: several sessions of a task from one start, side by side, one chosen
+libsbx_a_SOURCES += sbx/attempt.c sbx/attempt-cmp.c sbx/attempt-pick.c sbx/attempt.h
 libsbx_a_SOURCES += sbx/checkpoint.c sbx/checkpoint-gc.c sbx/checkpoint.h
 # secrets and TLS interception for the hosts that carry one (OpenSSL)
 libsbx_a_SOURCES += sbx/secret.c sbx/secret-http.c sbx/secret.h sbx/tls-ca.c sbx/tls-ca.h \

@@ -16,6 +16,8 @@ int64_t task_now_ms(void);
 char *task_sbx_dir(struct sbx_repo *repo, const char *sub);
 char *task_dir(struct sbx_repo *repo, unsigned id);
 char *task_file(const struct sbx_task *t, const char *name);
+/* Read the record in `dir`, which must be task `id`'s (an attempt's view has its task's id). */
+int task_open_dir(struct sbx_task **out, const char *dir, unsigned id);
 /* Is this directory entry a task id? */
 bool task_id_name(const char *name, unsigned *id);
 bool task_path_exists(const char *p);

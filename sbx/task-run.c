@@ -436,13 +436,27 @@ static int step_stop(struct run *r)
 	return err;
 }
 
+/* Attempts side by side write to one repository: one import (and note) at a time. */
+static int lock_import(struct run *r)
+{
+	int fd = -1;
+
+	if (r->o->import_lock && sbx_lock(&fd, r->o->import_lock, true, true)) {
+		pr_warn("%s", sbx_error());
+		fd = -1;
+	}
+	return fd;
+}
+
 static int step_import(struct run *r)
 {
-	int err;
+	int err, lock;
 
 	run_progress(r, "importing the result");
 	r->import_tried = true;
+	lock = lock_import(r);
 	err = sbx_task_import_objects(&r->res->tip, r->imp);
+	sbx_unlock(lock);
 	r->imp = NULL;
 	return err;
 }
@@ -526,8 +540,13 @@ static void audit_import(struct run *r)
 	}
 	ai.reason = err ? why : NULL;
 	sbx_audit_import(sbx_task_net_audit(r->net), &ai);
-	if (!err && sbx_audit_note_task(r->repo->git, r->task, &r->res->tip))
-		pr_warn("cannot attach the audit summary to the result: %s", sbx_error());
+	if (!err) {
+		int lock = lock_import(r);
+
+		if (sbx_audit_note_task(r->repo->git, r->task, &r->res->tip))
+			pr_warn("cannot attach the audit summary to the result: %s", sbx_error());
+		sbx_unlock(lock);
+	}
 	if (err)
 		sbx_error_set(err, "%s", why);
 }

@@ -276,6 +276,10 @@ int run_start_vm(struct run *r)
 			set_note(r, "booted cold: warm bases (memory snapshots) need our VMM on KVM");
 		return boot_cold(r);
 	}
+	if (r->o->cold_note) {
+		set_note(r, "%s", r->o->cold_note);
+		return boot_cold(r);
+	}
 	if (!r->warm_on)
 		return boot_cold(r);
 	err = get_warm(r, &r->img, &res);
@@ -322,5 +326,50 @@ int run_transfer_in_step(struct run *r)
 		err = transfer_in(r);
 	}
 	sbx_task_step_set(r->task, SBX_STEP_TRANSFER_IN, run_mono_ms() - t);
+	return err;
+}
+
+int sbx_task_prepare_warm(char key[65], char *why, size_t whylen, struct sbx_repo *repo,
+			  struct sbx_task *task, const struct sbx_task_run_opts *o)
+{
+	struct sbx_task_run_result res;
+	struct sbx_warm_get_result wres = { 0 };
+	struct run r;
+	int err;
+
+	key[0] = 0;
+	why[0] = 0;
+	memset(&res, 0, sizeof(res));
+	memset(&r, 0, sizeof(r));
+	r.res = &res;
+	r.o = o;
+	r.repo = repo;
+	r.task = task;
+	r.log_fd = -1;
+	if ((err = run_read_config(&r)))
+		goto out;
+	if (sbx_sandbox_resolve(o->backend, r.qemu_why, sizeof(r.qemu_why)) != SBX_BACKEND_VMM ||
+	    !r.warm_on)
+		goto out;
+	if ((err = sbx_image_resolve(&r.img, o->image))) {
+		sbx_error_prefix(err, "no image to run the task in");
+		goto out;
+	}
+	err = get_warm(&r, &r.img, &wres);
+	if (err && wres.setup_failed)
+		goto out;
+	if (err) {
+		snprintf(why, whylen, "booted cold: no warm base (%s)", sbx_error());
+		err = 0;
+		goto out;
+	}
+	memcpy(key, r.warm->key, 65);
+	task->warm_build_ms = wres.build_ms;
+out:
+	free(r.setup);
+	sbx_warm_free(r.warm);
+	free(r.user_name);
+	free(r.user_email);
+	sbx_settings_clear(&r.set);
 	return err;
 }

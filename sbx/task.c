@@ -75,7 +75,7 @@ int sbx_task_save(struct sbx_task *t)
 	return err;
 }
 
-static int open_dir(struct sbx_task **out, const char *dir, unsigned id)
+int task_open_dir(struct sbx_task **out, const char *dir, unsigned id)
 {
 	char *path = sbx_path_join(dir, "record"), *buf = NULL;
 	size_t len;
@@ -116,7 +116,7 @@ int sbx_task_open(struct sbx_task **out, struct sbx_repo *repo, unsigned id)
 
 	if (!dir)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	err = open_dir(out, dir, id);
+	err = task_open_dir(out, dir, id);
 	free(dir);
 	return err;
 }
