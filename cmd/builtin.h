@@ -68,5 +68,8 @@ int cmd_apply(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_pr(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_warm(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_hooks(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_attempts(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_pick(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_retry(int argc, const char **argv, struct cmd_ctx *ctx);
 
 #endif
