@@ -336,6 +336,8 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 		err |= sbx_json_set(o, "review", json_null());
 	}
 	err |= sbx_json_set(o, "checks", t->checks_run ? checks_json(t) : json_null());
+	err |= sbx_json_set(o, "attempts", json_integer((json_int_t)t->nattempts));
+	err |= sbx_json_set(o, "chosen", t->chosen ? json_integer(t->chosen) : json_null());
 	if (s) {
 		err |= sbx_json_set(o, "branch_exists", json_boolean(s->branch_exists));
 		err |= sbx_json_set(o, "tip", json_oid(&s->tip));

@@ -358,37 +358,43 @@ void sbx_attempt_copy_session(struct sbx_task *t, unsigned n)
 	sbx_task_free(v);
 }
 
-/*
- * sbx/<id> from where it is to attempt n's result, and the worktree after
- * it (a safe checkout; the user's edits in the way keep it as it was, as
- * after an import).
- */
-static int choose(struct coord *c, unsigned n)
+int sbx_attempt_choose(bool *worktree_kept, struct sbx_repo *repo, struct sbx_task *t, unsigned n)
 {
-	struct sbx_task_attempt *a = sbx_task_attempt_get(c->t, n);
+	struct sbx_task_attempt *a = sbx_task_attempt_get(t, n);
 	git_reference *ref = NULL;
 	char name[64], msg[64];
 	git_oid old;
 	int rc, err = 0;
 
-	snprintf(name, sizeof(name), "refs/heads/%s", c->t->branch);
-	if (git_reference_name_to_id(&old, c->repo->git, name) < 0)
-		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", c->t->id, c->t->branch);
+	*worktree_kept = false;
+	if (!a || !a->has_tip)
+		return sbx_error_set(SBX_ENOTFOUND, "attempt %u of task %u has no result", n, t->id);
+	snprintf(name, sizeof(name), "refs/heads/%s", t->branch);
+	if (git_reference_name_to_id(&old, repo->git, name) < 0)
+		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
 	snprintf(msg, sizeof(msg), "sbx: attempt %u chosen", n);
 	if (git_oid_cmp(&old, &a->tip)) {
-		rc = git_reference_create_matching(&ref, c->repo->git, name, &a->tip, 1, &old, msg);
+		rc = git_reference_create_matching(&ref, repo->git, name, &a->tip, 1, &old, msg);
 		git_reference_free(ref);
 		if (rc < 0)
 			return sbx_git_error(SBX_ERROR, "cannot move the task's branch");
-		err = sbx_task_update_worktree(&c->res->worktree_kept, c->t, &old, &a->tip);
+		err = sbx_task_update_worktree(worktree_kept, t, &old, &a->tip);
 	}
-	c->t->chosen = n;
-	c->t->picked = false;
-	c->t->has_result = true;
-	c->t->result = a->tip;
-	sbx_attempt_copy_session(c->t, n);
-	say(c, n, "chosen: %s now points at attempt %u's result %.12s", c->t->branch, n,
-	    git_oid_tostr_s(&a->tip));
+	t->chosen = n;
+	t->picked = false;
+	t->has_result = true;
+	t->result = a->tip;
+	sbx_attempt_copy_session(t, n);
+	return err;
+}
+
+static int choose(struct coord *c, unsigned n)
+{
+	int err = sbx_attempt_choose(&c->res->worktree_kept, c->repo, c->t, n);
+
+	if (!err)
+		say(c, n, "chosen: %s now points at attempt %u's result %.12s", c->t->branch, n,
+		    git_oid_tostr_s(&c->t->result));
 	return err;
 }
 

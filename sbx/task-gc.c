@@ -43,6 +43,26 @@ static int worktree_dirty(bool *dirty, const char *path)
 	return 0;
 }
 
+/* refs/sbx/<id>/...: the attempts' results and rejected ones. */
+static int delete_task_refs(struct sbx_repo *repo, unsigned id)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	char glob[64];
+	int err = 0, rc;
+
+	snprintf(glob, sizeof(glob), "refs/sbx/%u/*", id);
+	if (git_reference_iterator_glob_new(&it, repo->git, glob) < 0)
+		return sbx_git_error(SBX_ERROR, "cannot list the task's refs");
+	while (!err && (rc = git_reference_next(&ref, it)) == 0) {
+		if (git_reference_delete(ref) < 0)
+			err = sbx_git_error(SBX_ERROR, "cannot delete the task's refs");
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	return err;
+}
+
 static int remove_locked(bool *branch_kept, struct sbx_repo *repo, struct sbx_task *t,
 			 unsigned flags)
 {
@@ -57,6 +77,8 @@ static int remove_locked(bool *branch_kept, struct sbx_repo *repo, struct sbx_ta
 	if ((err = task_prune_worktree(repo, t->id, t->worktree)))
 		return sbx_error_prefix(err, "cannot remove task %u's worktree", t->id);
 	if (!(flags & SBX_TASK_RM_KEEP_BRANCH) && (err = task_delete_branch(branch_kept, repo, t->branch)))
+		return err;
+	if (!(flags & SBX_TASK_RM_KEEP_BRANCH) && (err = delete_task_refs(repo, t->id)))
 		return err;
 	return sbx_rmtree(t->dir);
 }

@@ -28,6 +28,7 @@ E2E_TESTS += \
 	tests/t/t5110-task-diff-logs.sh \
 	tests/t/t5120-task-rm-gc.sh \
 	tests/t/t5130-task-hostile-result.sh \
+	tests/t/t5160-attempts.sh \
 	tests/t/t5140-task-escape.sh \
 	tests/t/t5150-task-audit.sh
 EXTRA_DIST += tests/t/helper/make-bomb.py
