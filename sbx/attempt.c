@@ -96,16 +96,19 @@ int sbx_attempt_view(struct sbx_task **out, const struct sbx_task *t, unsigned n
 /* MemAvailable of /proc/meminfo in bytes; 0 when unknown. */
 static uint64_t mem_available(void)
 {
-	char *buf = NULL, *p;
+	FILE *f = fopen("/proc/meminfo", "re");
 	unsigned long long kb;
+	char line[256];
 	uint64_t v = 0;
 
-	if (sbx_read_file(&buf, NULL, "/proc/meminfo", 1 << 16))
+	if (!f)
 		return 0;
-	p = strstr(buf, "MemAvailable:");
-	if (p && sscanf(p + 13, "%llu", &kb) == 1)
-		v = (uint64_t)kb << 10;
-	free(buf);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+			v = (uint64_t)kb << 10;
+			break;
+		}
+	fclose(f);
 	return v;
 }
 
