@@ -405,9 +405,10 @@ int task_cmd_session(struct cmd_ctx *ctx, struct sbx_task *t, const struct sbx_a
 		else
 			print_attempts_summary(ctx, t, &ares);
 		fflush(stdout);
+		/* 0 when one of this run's attempts succeeded (and the task is done) */
 		if (err)
 			ret = 128;
-		else if (t->state != SBX_TASK_DONE || t->exit_status)
+		else if (t->state != SBX_TASK_DONE || !ares.succeeded)
 			ret = 1;
 		else
 			ret = 0;

@@ -401,8 +401,14 @@ static int choose(struct coord *c, unsigned n)
 	return err;
 }
 
+/* What a task that ran once was before the attempts' run started it again. */
+struct first_run {
+	enum sbx_task_state state;
+	int64_t started_ms, finished_ms;
+};
+
 /* A task that ran once becomes attempt 1 (its files stay where they are). */
-static int adopt_first(struct coord *c)
+static int adopt_first(struct coord *c, const struct first_run *was)
 {
 	struct sbx_task *t = c->t;
 	struct sbx_task_attempt *a;
@@ -412,10 +418,10 @@ static int adopt_first(struct coord *c)
 
 	if ((err = sbx_task_attempt_add(&a, t, NULL)))
 		return err;
-	a->state = t->state == SBX_TASK_RUNNING ? SBX_TASK_FAILED : t->state;
+	a->state = was->state;
 	a->exit_status = t->exit_status;
-	a->started_ms = t->started_ms;
-	a->finished_ms = t->finished_ms;
+	a->started_ms = was->started_ms;
+	a->finished_ms = was->finished_ms;
 	a->agent_ms = t->step_ms[SBX_STEP_AGENT];
 	if (t->warm)
 		snprintf(a->warm, sizeof(a->warm), "%s", t->warm);
@@ -547,6 +553,7 @@ int sbx_task_run_attempts(struct sbx_attempts_result *res, struct sbx_repo *repo
 			  struct sbx_task *t, const struct sbx_attempts_opts *o)
 {
 	struct coord c = { .o = o, .repo = repo, .t = t, .res = res };
+	struct first_run was;
 	enum sbx_task_state state;
 	char key[65], why[640], pwhy[256], msg[1200], ref[64];
 	unsigned parallel, i;
@@ -577,9 +584,12 @@ int sbx_task_run_attempts(struct sbx_attempts_result *res, struct sbx_repo *repo
 	c.ro = *o->run;
 	c.ro.progress = coord_progress;
 	c.ro.progress_opaque = &c;
+	was.state = t->state;
+	was.started_ms = t->started_ms;
+	was.finished_ms = t->finished_ms;
 	if ((err = sbx_task_start(&lock, t)))
 		return err;
-	if (retry && !t->nattempts && (err = adopt_first(&c)))
+	if (retry && !t->nattempts && (err = adopt_first(&c, &was)))
 		goto finish;
 	if (o->parallel)
 		parallel = o->parallel < o->count ? o->parallel : o->count;

@@ -175,6 +175,23 @@ test_expect_success 'git sbx retry refuses a task that never ran, one that runs,
 	test_expect_code 129 git sbx retry 2>err
 '
 
+test_expect_success 'git sbx retry of a task that ran once: it becomes attempt 1; new ones run in processes of their own' '
+	cd repo && test "$("$helper" create "four")" = 4 && "$helper" finish 4 done 0 &&
+	git config sbx.parallel 2 && test_when_finished "git config --unset sbx.parallel" &&
+	SBX_CACHE_DIR=$TRASH_DIRECTORY/no-cache test_expect_code 1 git sbx retry --attempts 3 --agent-cmd true -m "other" 4 >out 2>err &&
+	grep "^task 4: 3 more attempts from " err &&
+	grep "^task 4: 3 attempts (2..4) from a cold boot each, 2 at a time (sbx.parallel)$" err &&
+	for n in 2 3 4; do grep "^\[$n\] task 4: no image to run the task in" err || return 1; done &&
+	grep "^task 4 done: attempts 2 to 4, 2 at a time; 0 succeeded; sbx/4 is attempt 1$" out &&
+	r=.git/sbx/tasks/4/record &&
+	grep "^attempt 1 [0-9]* [1-9][0-9]* 7890 0 $(git rev-parse main) - done$" $r &&
+	grep "^attempt 3 [0-9]* [0-9]* 0 - - - failed$" $r && grep "^attempt-prompt 3 other$" $r &&
+	grep "^attempt-error 4 no image to run the task in" $r && grep "^chosen 1 auto$" $r &&
+	grep "^state done$" $r && grep "^agent-command\|^machine" $r >extra; test ! -s extra &&
+	test -f .git/sbx/tasks/4/attempts/3/record && ! test -d .git/sbx/tasks/4/attempts/1 &&
+	test "$(git rev-parse refs/sbx/4/2)" = "$(git rev-parse main)"
+'
+
 test_expect_success 'git sbx rm removes the attempts with their refs' '
 	cd repo && git sbx rm --force 1 &&
 	test -z "$(git for-each-ref refs/sbx/1/)" && ! test -d .git/sbx/tasks/1 &&
