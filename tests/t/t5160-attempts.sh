@@ -192,6 +192,16 @@ test_expect_success 'git sbx retry of a task that ran once: it becomes attempt 1
 	test "$(git rev-parse refs/sbx/4/2)" = "$(git rev-parse main)"
 '
 
+test_expect_success 'git sbx gc marks an interrupted task and its running attempts failed' '
+	cd repo && test "$("$helper" create "five")" = 5 &&
+	test "$("$helper" attempt 5 running -1)" = 1 && "$helper" finish 5 running 0 &&
+	touch .git/sbx/tasks/5/attempts/1/record.tmp.999999 &&
+	git sbx gc >out && r=.git/sbx/tasks/5/record &&
+	grep "^state failed$" $r && grep "^attempt 1 .* failed$" $r &&
+	grep "^attempt-error 1 interrupted: the process running the task died$" $r &&
+	! test -e .git/sbx/tasks/5/attempts/1/record.tmp.999999
+'
+
 test_expect_success 'git sbx rm removes the attempts with their refs' '
 	cd repo && git sbx rm --force 1 &&
 	test -z "$(git for-each-ref refs/sbx/1/)" && ! test -d .git/sbx/tasks/1 &&
