@@ -691,10 +691,15 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 		snprintf(msg, sizeof(msg), "%s", sbx_error());
 	} else if (res->blocked) {
 		state = SBX_TASK_CHECKS_FAILED;
-		snprintf(msg, sizeof(msg), "the checks %s in a fresh VM (sbx.gate=block): %s did not move; "
-			 "the result is kept as %s",
-			 res->checks == SBX_CHECK_FAIL ? "failed" : "could not run", task->branch,
-			 res->rejected_ref);
+		if (task->attempt)
+			snprintf(msg, sizeof(msg), "the checks %s in a fresh VM (sbx.gate=block): the result "
+				 "is %s, which %s does not take", res->checks == SBX_CHECK_FAIL ? "failed" : "could not run",
+				 task->result_ref, task->branch);
+		else
+			snprintf(msg, sizeof(msg), "the checks %s in a fresh VM (sbx.gate=block): %s did not move; "
+				 "the result is kept as %s",
+				 res->checks == SBX_CHECK_FAIL ? "failed" : "could not run", task->branch,
+				 res->rejected_ref);
 	} else if (res->interrupted) {
 		state = SBX_TASK_CANCELLED;
 		snprintf(msg, sizeof(msg), "stopped by the user; the agent's work so far was imported");
