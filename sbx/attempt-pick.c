@@ -112,19 +112,6 @@ out:
 	return err;
 }
 
-/* Is `id` the base or any attempt's result (so moving the branch from it loses nothing)? */
-static bool known_tip(const struct sbx_task *t, const git_oid *id)
-{
-	size_t i;
-
-	if (git_oid_equal(id, &t->base))
-		return true;
-	for (i = 0; i < t->nattempts; i++)
-		if (t->attempts[i].has_tip && git_oid_equal(id, &t->attempts[i].tip))
-			return true;
-	return false;
-}
-
 int sbx_attempt_pick(bool *moved, struct sbx_repo *repo, struct sbx_task *t, unsigned n, bool force)
 {
 	const struct sbx_task_attempt *a = sbx_task_attempt_get(t, n);
@@ -168,7 +155,7 @@ int sbx_attempt_pick(bool *moved, struct sbx_repo *repo, struct sbx_task *t, uns
 		err = sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
 		goto out;
 	}
-	if (!force && !known_tip(t, &old)) {
+	if (!force && !sbx_attempt_known_tip(t, &old)) {
 		err = sbx_error_set(SBX_EEXISTS, "%s is at %.12s, which no attempt made (commits of yours?); "
 				    "keep them on another branch first, then pick with --force",
 				    t->branch, git_oid_tostr_s(&old));

@@ -361,6 +361,18 @@ void sbx_attempt_copy_session(struct sbx_task *t, unsigned n)
 	sbx_task_free(v);
 }
 
+bool sbx_attempt_known_tip(const struct sbx_task *t, const git_oid *id)
+{
+	size_t i;
+
+	if (git_oid_equal(id, &t->base))
+		return true;
+	for (i = 0; i < t->nattempts; i++)
+		if (t->attempts[i].has_tip && git_oid_equal(id, &t->attempts[i].tip))
+			return true;
+	return false;
+}
+
 int sbx_attempt_choose(bool *worktree_kept, struct sbx_repo *repo, struct sbx_task *t, unsigned n)
 {
 	struct sbx_task_attempt *a = sbx_task_attempt_get(t, n);
@@ -375,6 +387,10 @@ int sbx_attempt_choose(bool *worktree_kept, struct sbx_repo *repo, struct sbx_ta
 	snprintf(name, sizeof(name), "refs/heads/%s", t->branch);
 	if (git_reference_name_to_id(&old, repo->git, name) < 0)
 		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
+	if (!sbx_attempt_known_tip(t, &old))
+		return sbx_error_set(SBX_EEXISTS, "%s is at %.12s, which no attempt made (commits of yours?): "
+				     "left it there (git sbx pick --force %u %u moves it)", t->branch,
+				     git_oid_tostr_s(&old), t->id, n);
 	snprintf(msg, sizeof(msg), "sbx: attempt %u chosen", n);
 	if (git_oid_cmp(&old, &a->tip)) {
 		rc = git_reference_create_matching(&ref, repo->git, name, &a->tip, 1, &old, msg);
@@ -633,10 +649,13 @@ int sbx_task_run_attempts(struct sbx_attempts_result *res, struct sbx_repo *repo
 	    o->count == 1 ? "" : "s", res->first, res->last, key[0] ? "warm base " : "a cold boot each",
 	    key, parallel, pwhy);
 	err = run_all(&c, parallel);
-	if (!t->chosen)
-		for (i = 0; i < t->nattempts && !err; i++)
-			if (t->attempts[i].state == SBX_TASK_DONE && t->attempts[i].has_tip)
-				err = choose(&c, t->attempts[i].n);
+	/* none succeeded: the first whose result came back */
+	for (i = 0; i < t->nattempts && !err && !t->chosen; i++)
+		if (t->attempts[i].state == SBX_TASK_DONE && t->attempts[i].has_tip) {
+			if (choose(&c, t->attempts[i].n))
+				pr_warn("cannot choose attempt %u: %s", t->attempts[i].n, sbx_error());
+			break;
+		}
 finish:
 	free((char *)c.ro.import_lock);
 	if (err) {

@@ -120,12 +120,16 @@ int sbx_attempt_pick(bool *moved, struct sbx_repo *repo, struct sbx_task *task, 
 		     bool force);
 /*
  * What the attempts' process does when one succeeds: sbx/<id> from where
- * it is to attempt n's result, and the worktree after it (a safe checkout:
+ * it is (refused, SBX_EEXISTS, when that is neither the base nor an
+ * attempt's result: commits of the user's) to attempt n's result, and the
+ * worktree after it (a safe checkout:
  * the user's edits in the way keep it as it was, *worktree_kept, as after
  * an import); the record says n is chosen (not picked).  The caller holds
  * the task's lock and saves the record.
  */
 int sbx_attempt_choose(bool *worktree_kept, struct sbx_repo *repo, struct sbx_task *task, unsigned n);
+/* Is `id` the task's base or an attempt's result (moving sbx/<id> from it loses nothing)? */
+bool sbx_attempt_known_tip(const struct sbx_task *task, const git_oid *id);
 /* The task's step times, start note and warm base from attempt n's session (for show). */
 void sbx_attempt_copy_session(struct sbx_task *task, unsigned n);
 
