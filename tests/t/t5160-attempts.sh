@@ -202,6 +202,18 @@ test_expect_success 'git sbx gc marks an interrupted task and its running attemp
 	! test -e .git/sbx/tasks/5/attempts/1/record.tmp.999999
 '
 
+test_expect_success 'the automatic choice leaves sbx/<id> alone when it holds commits no attempt made' '
+	cd repo && test "$("$helper" create "six")" = 6 &&
+	test "$("$helper" attempt 6 done 0 ../r1.bundle)" = 1 &&
+	wt=.git/sbx/worktrees/6 && echo mine >$wt/mine.txt && git -C $wt add mine.txt &&
+	git -C $wt commit -qm mine && mine=$(git rev-parse sbx/6) &&
+	test_must_fail "$helper" choose 6 1 2>err &&
+	grep "sbx/6 is at [0-9a-f]\{12\}, which no attempt made (commits of yours?): left it there (git sbx pick --force 6 1 moves it)" err &&
+	test "$(git rev-parse sbx/6)" = "$mine" &&
+	git sbx pick --force 6 1 && test "$(git rev-parse sbx/6)" = "$(git rev-parse refs/sbx/6/1)" &&
+	git reflog sbx/6 | grep "sbx pick 6: attempt 1" && git sbx rm --force 6
+'
+
 test_expect_success 'git sbx rm removes the attempts with their refs' '
 	cd repo && git sbx rm --force 1 &&
 	test -z "$(git for-each-ref refs/sbx/1/)" && ! test -d .git/sbx/tasks/1 &&
