@@ -14,6 +14,8 @@ git_sbx_LDADD = $(SBX_LIBS)
 git_sbx_SOURCES += cmd/audit.c cmd/list.c cmd/show.c cmd/diff.c cmd/logs.c cmd/checkpoint.c cmd/rm.c cmd/gc.c cmd/task-print.c cmd/task-print.h
 # git sbx task and git sbx demo
 git_sbx_SOURCES += cmd/task.c cmd/task-cmd.h cmd/demo.c
+# attempts: git sbx attempts, pick, retry
+git_sbx_SOURCES += cmd/attempts.c cmd/retry.c
 # git sbx warm: warm bases ahead of time, and their list
 git_sbx_SOURCES += cmd/warm.c
 # git sbx hooks: host hooks that run sbx.check in a VM and guard sbx/<id> pushes

@@ -3,6 +3,7 @@
 #include "cmd/builtin.h"
 #include "cmd/pager.h"
 #include "cmd/task-print.h"
+#include "sbx/attempt.h"
 #include "sbx/task.h"
 #include "util/error.h"
 #include "util/quote.h"
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 static const char *const logs_usage[] = {
-	"git sbx logs [-f | --follow] [--raw] <id>",
+	"git sbx logs [-f | --follow] [--raw] [--attempt <n>] <id>",
 	NULL,
 };
 
@@ -58,9 +59,10 @@ int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
 	struct sbx_task *t;
 	bool follow = false, raw = false;
 	char *path;
-	int fd = -1, ret = 0;
+	int fd = -1, ret = 0, attempt = 0;
 	const struct option opts[] = {
 		OPT_BOOL('f', "follow", &follow, "keep printing while the task runs"),
+		OPT_INT(0, "attempt", &attempt, "n", "attempt n's agent output (git sbx attempts)"),
 		OPT_BOOL(0, "raw", &raw, "the agent's bytes unescaped, when they go to a file or pipe"),
 		OPT_END(),
 	};
@@ -76,10 +78,16 @@ int cmd_logs(int argc, const char **argv, struct cmd_ctx *ctx)
 	/* a log that grows is followed on the terminal itself, like tail -f */
 	if (!follow)
 		setup_pager();
-	path = sbx_task_log_path(t);
+	if (attempt && !sbx_task_attempt_get(t, (unsigned)attempt))
+		die("task %u has no attempt %d", t->id, attempt);
+	if (!attempt && t->nattempts > 1)
+		fprintf(stderr, "hint: task %u has %zu attempts; git sbx logs --attempt N %u prints one's "
+			"agent output\n", t->id, t->nattempts, t->id);
+	path = attempt ? sbx_attempt_file(t, (unsigned)attempt, "log") : sbx_task_log_path(t);
 	if (!path)
 		die("out of memory");
 	for (;;) {
+		/* an attempt's log grows while the task (which runs it) runs */
 		bool running = follow && sbx_task_running(t);
 		long n;
 

@@ -171,7 +171,7 @@ static void print_review_checks(const struct sbx_review *r)
 	}
 }
 
-static void print_text(const struct sbx_review *r)
+static void print_text(struct cmd_ctx *ctx, const struct sbx_review *r)
 {
 	const struct sbx_task *t = r->task;
 	char hex[GIT_OID_HEXSZ + 1];
@@ -200,9 +200,14 @@ static void print_text(const struct sbx_review *r)
 		print_task_field("agent:", t->agent);
 	print_task_time("created:", t->created_ms);
 	print_task_time("finished:", t->finished_ms);
-	/* Attempts: listed here once task records keep them (r->attempts > 1). */
-	if (r->attempts > 1)
-		printf("%-10s%u\n", "attempts:", r->attempts);
+	/* Attempts, when there are several: each, and which one sbx/<id> is. */
+	if (r->attempts > 1) {
+		printf("%-10s%u", "attempts:", r->attempts);
+		if (t->chosen)
+			printf(" (%s is attempt %u%s)", t->branch, t->chosen, t->picked ? ", picked" : "");
+		putchar('\n');
+		print_attempts(ctx, t, "    ", false);
+	}
 	print_task_prompt(t->prompt);
 	if (r->summary.ncommits_listed) {
 		printf("\ncommits:\n");
@@ -313,7 +318,7 @@ int cmd_review(int argc, const char **argv, struct cmd_ctx *ctx)
 		fputs(md, stdout);
 		free(md);
 	} else {
-		print_text(r);
+		print_text(ctx, r);
 	}
 	sbx_review_free(r);
 	sbx_task_free(t);

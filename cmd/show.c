@@ -112,6 +112,15 @@ int cmd_show(int argc, const char **argv, struct cmd_ctx *ctx)
 		if (start[0])
 			print_task_field("start:", start);
 	}
+	if (t->nattempts > 1) {
+		printf("%-10s%zu; ", "attempts:", t->nattempts);
+		if (t->chosen)
+			printf("%s is attempt %u (%s)", t->branch, t->chosen,
+			       t->picked ? "picked" : "the first that succeeded");
+		else
+			printf("none chosen");
+		printf("; git sbx attempts %u\n", t->id);
+	}
 	if (has_audit > 0)
 		printf("%-10sallowed %zu, denied %zu connection%s; %zu command%s run\n", "network:",
 		       audit.conns_allowed, audit.conns_denied,

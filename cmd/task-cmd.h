@@ -25,12 +25,27 @@ struct task_cmd_args {
 	size_t nallow;
 	const char *const *allow_presets; /* --allow-preset NAME, repeated */
 	size_t nallow_presets;
+	unsigned attempts;		/* --attempts; 0 or 1: one session, as always */
+	const char *attempt_prompt;	/* retry -m: the new attempts' prompt; NULL: the task's */
 };
 
 /* --memory, --timeout, --backend and --cpus into `a`; SBX_EINVAL with a message. */
 int parse_task_common(struct task_cmd_args *a, const char *memory, const char *timeout,
 		      const char *backend, int cpus);
+struct sbx_agent;
+struct sbx_task;
+/* sbx.timeout (or its default) into a->timeout_ms, for when --timeout is not given. */
+void task_cmd_default_timeout(struct cmd_ctx *ctx, struct task_cmd_args *a);
+/* The prompt from a file ("-": standard input); dies on failure. */
+char *read_prompt_file(const char *path);
 /* Create and run the task in ctx->repo; returns the exit code (0, 1 or 128). */
 int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a);
+/*
+ * Run a created task (one session, or a->attempts side by side), or add
+ * attempts to one that ran (git sbx retry): --detach, the output, Ctrl-C,
+ * the summary.  Returns the exit code.
+ */
+int task_cmd_session(struct cmd_ctx *ctx, struct sbx_task *t, const struct sbx_agent *agent,
+		     const struct task_cmd_args *a);
 
 #endif

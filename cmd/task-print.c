@@ -111,31 +111,35 @@ void format_ms(char *buf, size_t n, uint64_t ms)
 
 void format_phases(char *buf, size_t n, const struct sbx_task *t)
 {
-	const uint64_t ms[] = { t->boot_ms, t->transfer_in_ms, t->agent_ms, t->transfer_out_ms,
-				t->import_ms };
-	const char *const names[] = { t->warm ? "restore" : "boot", "transfer in", "agent",
-				      "transfer out", "import" };
-	size_t i, last = 0, used = 0;
+	static const char *const names[SBX_STEP_COUNT] = {
+		[SBX_STEP_START] = "boot", [SBX_STEP_TRANSFER_IN] = "transfer in",
+		[SBX_STEP_AGENT] = "agent", [SBX_STEP_CHECKPOINT] = "checkpoint",
+		[SBX_STEP_TRANSFER_OUT] = "transfer out", [SBX_STEP_STOP] = "stop",
+		[SBX_STEP_IMPORT] = "import", [SBX_STEP_GATE] = "checks",
+		[SBX_STEP_PUBLISH] = "publish",
+	};
+	size_t used = 0;
+	unsigned i;
 	char v[16];
 
 	/*
-	 * The phases run in order and a measured one is never 0 ms except by
-	 * rounding; those after the last measured one never ran, and are not
-	 * shown as if they took no time.
+	 * The steps that ran, in order; those that never ran are not shown as
+	 * if they took no time, and a session that ended before the import
+	 * says so.
 	 */
-	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
-		if (ms[i])
-			last = i + 1;
 	buf[0] = 0;
-	if (!last) {
+	if (!t->steps_ran) {
 		snprintf(buf, n, "none measured (the VM did not start)");
 		return;
 	}
-	for (i = 0; i < last && used < n; i++) {
-		format_ms(v, sizeof(v), ms[i]);
-		used += (size_t)snprintf(buf + used, n - used, "%s%s %s", i ? ", " : "", names[i], v);
+	for (i = 0; i < SBX_STEP_COUNT && used < n; i++) {
+		if (!sbx_task_step_ran(t, (enum sbx_task_step)i))
+			continue;
+		format_ms(v, sizeof(v), t->step_ms[i]);
+		used += (size_t)snprintf(buf + used, n - used, "%s%s %s", used ? ", " : "",
+					 i == SBX_STEP_START && t->warm ? "restore" : names[i], v);
 	}
-	if (last < sizeof(ms) / sizeof(ms[0]) && used < n)
+	if (!sbx_task_step_ran(t, SBX_STEP_IMPORT) && used < n)
 		snprintf(buf + used, n - used, " (then it ended)");
 }
 
@@ -155,11 +159,12 @@ void format_start(char *buf, size_t n, const struct sbx_task *t)
 	} else if (t->start_note) {
 		/* the record holds what the session said; escaped where it is printed */
 		used += (size_t)snprintf(buf, n, "%s", t->start_note);
-	} else if (t->boot_ms) {
+	} else if (sbx_task_step_ran(t, SBX_STEP_START)) {
 		used += (size_t)snprintf(buf, n, "booted cold");
 	}
-	if (t->boot_ms && t->transfer_in_ms && used < n) {
-		format_ms(agent, sizeof(agent), t->warm_build_ms + t->boot_ms + t->transfer_in_ms);
+	if (sbx_task_step_ran(t, SBX_STEP_START) && sbx_task_step_ran(t, SBX_STEP_TRANSFER_IN) && used < n) {
+		format_ms(agent, sizeof(agent), t->warm_build_ms + t->step_ms[SBX_STEP_START] +
+			  t->step_ms[SBX_STEP_TRANSFER_IN]);
 		snprintf(buf + used, n - used, "; start to agent %s", agent);
 	}
 }
@@ -266,11 +271,24 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 
 	if (!o || !timing)
 		goto oom;
-	err |= sbx_json_set(timing, "boot", json_u64(t->boot_ms));
-	err |= sbx_json_set(timing, "transfer_in", json_u64(t->transfer_in_ms));
-	err |= sbx_json_set(timing, "agent", json_u64(t->agent_ms));
-	err |= sbx_json_set(timing, "transfer_out", json_u64(t->transfer_out_ms));
-	err |= sbx_json_set(timing, "import", json_u64(t->import_ms));
+	err |= sbx_json_set(timing, "boot", json_u64(t->step_ms[SBX_STEP_START]));
+	err |= sbx_json_set(timing, "transfer_in", json_u64(t->step_ms[SBX_STEP_TRANSFER_IN]));
+	err |= sbx_json_set(timing, "agent", json_u64(t->step_ms[SBX_STEP_AGENT]));
+	err |= sbx_json_set(timing, "transfer_out", json_u64(t->step_ms[SBX_STEP_TRANSFER_OUT]));
+	/* the import as version 1 records counted it: the objects and the ref */
+	err |= sbx_json_set(timing, "import", json_u64(t->step_ms[SBX_STEP_IMPORT] + t->step_ms[SBX_STEP_PUBLISH]));
+	{
+		json_t *steps = json_object();
+		unsigned k;
+
+		if (!steps)
+			goto oom;
+		for (k = 0; k < SBX_STEP_COUNT; k++)
+			if (sbx_task_step_ran(t, (enum sbx_task_step)k))
+				err |= sbx_json_set(steps, sbx_task_step_name((enum sbx_task_step)k),
+						    json_u64(t->step_ms[k]));
+		err |= sbx_json_set(timing, "steps", steps);
+	}
 	err |= sbx_json_set(o, "id", json_integer(t->id));
 	err |= sbx_json_set(o, "state", sbx_json_str(task_state_label(t)));
 	err |= sbx_json_set(o, "prompt", sbx_json_str(t->prompt));
@@ -283,7 +301,8 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 	err |= sbx_json_set(o, "started_ms", json_integer(t->started_ms));
 	err |= sbx_json_set(o, "finished_ms", json_integer(t->finished_ms));
 	err |= sbx_json_set(timing, "start_to_agent",
-			    json_u64(t->warm_build_ms + t->boot_ms + t->transfer_in_ms));
+			    json_u64(t->warm_build_ms + t->step_ms[SBX_STEP_START] +
+				     t->step_ms[SBX_STEP_TRANSFER_IN]));
 	err |= sbx_json_set(o, "timing_ms", timing);
 	timing = NULL;
 	if (t->warm) {
@@ -317,6 +336,8 @@ json_t *task_json(const struct sbx_task *t, const struct sbx_task_summary *s)
 		err |= sbx_json_set(o, "review", json_null());
 	}
 	err |= sbx_json_set(o, "checks", t->checks_run ? checks_json(t) : json_null());
+	err |= sbx_json_set(o, "attempts", json_integer((json_int_t)t->nattempts));
+	err |= sbx_json_set(o, "chosen", t->chosen ? json_integer(t->chosen) : json_null());
 	if (s) {
 		err |= sbx_json_set(o, "branch_exists", json_boolean(s->branch_exists));
 		err |= sbx_json_set(o, "tip", json_oid(&s->tip));

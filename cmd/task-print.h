@@ -58,6 +58,11 @@ const char *checks_label(const struct sbx_task *t);
  * `tail_bytes` the end of its log (escaped: it is guest output).
  */
 void print_checks(FILE *f, const struct sbx_task *t, const char *indent, size_t tail_bytes);
+/* cmd/attempts.c: an attempt's state to show ("interrupted" when its process is gone). */
+struct sbx_task_attempt;
+const char *attempt_state_label(const struct sbx_task *t, const struct sbx_task_attempt *a);
+/* The attempts as a table under `indent`, and with `files` which files they agree on. */
+void print_attempts(struct cmd_ctx *ctx, const struct sbx_task *t, const char *indent, bool files);
 /* Print a JSON value on one line (util/json.h) and json_decref() it. */
 void print_json_value(FILE *f, json_t *o);
 

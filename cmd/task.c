@@ -5,6 +5,7 @@
 #include "sbx/gate.h"
 #include "cmd/task-cmd.h"
 #include "sbx/agent.h"
+#include "sbx/attempt.h"
 #include "sbx/config.h"
 #include "sbx/settings.h"
 #include "sbx/repo.h"
@@ -104,6 +105,45 @@ static void out_end(struct out_state *st)
 				  sbx_quote_end(&st->q[i], buf));
 }
 
+/* What the attempts' callbacks get: the task (for progress) and the output's state. */
+struct attempt_ctx {
+	const struct sbx_task *t;
+	struct out_state *out;
+};
+
+/* A line of attempt n's agent output: "[n] " and the line, escaped unless raw, in one write. */
+static int attempt_output(void *opaque, unsigned n, int fd, const uint8_t *line, size_t len)
+{
+	struct out_state *st = ((struct attempt_ctx *)opaque)->out;
+	int i = fd == 2, out = i ? STDERR_FILENO : STDOUT_FILENO;
+	size_t cap = 24 + SBX_QUOTE_MAX(len), k;
+	char *buf = malloc(cap);
+	int err;
+
+	if (!buf)
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	k = (size_t)snprintf(buf, 24, "[%u] ", n);
+	if (st->raw[i]) {
+		memcpy(buf + k, line, len);
+		k += len;
+	} else {
+		k += sbx_quote_mem(&st->q[i], buf + k, line, len);
+	}
+	err = write_all(out, (const uint8_t *)buf, k);
+	free(buf);
+	return err;
+}
+
+static void attempt_progress(void *opaque, unsigned n, const char *what)
+{
+	const struct sbx_task *t = ((struct attempt_ctx *)opaque)->t;
+
+	if (n)
+		fprintf(stderr, "[%u] task %u: %s\n", n, t->id, what);
+	else
+		fprintf(stderr, "task %u: %s\n", t->id, what);
+}
+
 /* A line of ours that carries guest text (commit subjects, error messages). */
 static void print_quoted(const char *prefix, const char *s)
 {
@@ -180,6 +220,35 @@ static void print_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
 		       t->id, t->id, t->id);
 }
 
+static void print_attempts_summary(struct cmd_ctx *ctx, const struct sbx_task *t,
+				   const struct sbx_attempts_result *res)
+{
+	char phases[256];
+
+	printf("\ntask %u %s: attempts %u to %u", t->id, sbx_task_state_name(t->state), res->first, res->last);
+	printf(", %u at a time; %u succeeded", res->parallel, res->succeeded);
+	if (t->chosen)
+		printf("; %s is attempt %u%s\n", t->branch, t->chosen,
+		       t->picked ? " (picked)" : t->chosen >= res->first ? " (the first that succeeded)" : "");
+	else
+		printf("; none chosen: %s is at the base\n", t->branch);
+	if (t->error)
+		print_quoted("  ", t->error);
+	print_attempts(ctx, t, "  ", true);
+	if (t->worktree)
+		printf("  worktree: %s%s\n", t->worktree,
+		       res->worktree_kept ? " (kept as it was: it has changes of yours)" : "");
+	if (t->chosen && t->steps_ran) {
+		format_phases(phases, sizeof(phases), t);
+		printf("  time (attempt %u): %s\n", t->chosen, phases);
+	}
+	printf("compare: git sbx attempts %u    git sbx diff %u --attempt N [--against M]    choose: git sbx pick %u N\n",
+	       t->id, t->id, t->id);
+	if (t->chosen)
+		printf("review: git sbx review %u    accept: git sbx accept %u    reject: git sbx reject --rm %u\n",
+		       t->id, t->id, t->id);
+}
+
 static char *join_args(int argc, const char **argv)
 {
 	size_t len = 1;
@@ -199,7 +268,7 @@ static char *join_args(int argc, const char **argv)
 	return s;
 }
 
-static char *read_prompt_file(const char *path)
+char *read_prompt_file(const char *path)
 {
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
@@ -250,55 +319,19 @@ static int wait_started(pid_t pid, struct sbx_task *t)
 	return 0;
 }
 
-int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
+int task_cmd_session(struct cmd_ctx *ctx, struct sbx_task *t, const struct sbx_agent *agent,
+		     const struct task_cmd_args *a)
 {
-	struct sbx_task_create_opts co = SBX_TASK_CREATE_OPTS_INIT;
 	struct sbx_task_run_opts ro = SBX_TASK_RUN_OPTS_INIT;
+	struct sbx_attempts_opts ao = SBX_ATTEMPTS_OPTS_INIT;
+	struct sbx_attempts_result ares;
 	struct sbx_task_run_result res;
 	struct out_state out = { { SBX_QUOTE_INIT, SBX_QUOTE_INIT }, { false, false } };
-	struct sbx_config *cfg = NULL;
-	struct sbx_agent agent;
-	struct sbx_task *t = NULL;
-	git_object *obj = NULL;
-	git_oid base;
+	struct attempt_ctx actx = { t, &out };
+	bool several = a->attempts > 1 || t->state != SBX_TASK_CREATED;
 	int err, ret;
 
-	if (sbx_config_open(&cfg, ctx->repo))
-		die_sbx("cannot read the configuration");
-	if (sbx_agent_resolve(&agent, cfg, a->agent, a->agent_cmd))
-		die_sbx("cannot use that agent");
-	sbx_config_free(cfg);
-	if (git_revparse_single(&obj, ctx->repo->git, a->base ? a->base : "HEAD") < 0) {
-		sbx_git_error(SBX_ENOTFOUND, a->base ? a->base : "HEAD");
-		die_sbx("no base commit");
-	}
-	{
-		git_object *c = NULL;
-
-		if (git_object_peel(&c, obj, GIT_OBJECT_COMMIT) < 0) {
-			sbx_git_error(SBX_EINVAL, a->base ? a->base : "HEAD");
-			die_sbx("the base is not a commit");
-		}
-		base = *git_object_id(c);
-		git_object_free(c);
-		git_object_free(obj);
-	}
-	{
-		struct sbx_image img;
-
-		if (sbx_image_resolve(&img, a->image))
-			die_sbx("no image to run the task in (git sbx image build makes one)");
-	}
-	co.prompt = a->prompt;
-	co.base = &base;
-	co.agent = agent.label;
-	co.image = a->image ? a->image : SBX_IMAGE_DEFAULT_NAME;
-	if (sbx_task_create(&t, ctx->repo, &co))
-		die_sbx("cannot create the task");
-	fprintf(stderr, "task %u: %s at %.12s%s%s\n", t->id, t->branch, git_oid_tostr_s(&base),
-		t->worktree ? ", worktree " : "", t->worktree ? t->worktree : "");
-
-	ro.agent = &agent;
+	ro.agent = agent;
 	ro.image = a->image;
 	ro.cpus = a->cpus;
 	ro.memory = a->memory;
@@ -311,6 +344,11 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 	ro.nallow = a->nallow;
 	ro.allow_presets = a->allow_presets;
 	ro.nallow_presets = a->nallow_presets;
+	ao.run = &ro;
+	ao.count = a->attempts ? a->attempts : 1;
+	ao.prompt = a->attempt_prompt;
+	ao.progress = attempt_progress;
+	ao.opaque = &actx;
 
 	if (a->detach) {
 		char *logp = sbx_task_log_path(t);
@@ -344,7 +382,7 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 		}
 		free(logp);
 		signal(SIGHUP, SIG_IGN);
-		/* The session writes the agent's output to the log itself. */
+		/* The session writes the agent's output to the log itself (each attempt to its own). */
 	} else {
 		/* --raw reaches only a file or a pipe: a terminal obeys what it is sent. */
 		out.raw[0] = a->raw && !isatty(STDOUT_FILENO);
@@ -354,10 +392,28 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 				"the agent's output to it is escaped\n");
 		ro.output = out_sink;
 		ro.output_opaque = &out;
+		ao.output = attempt_output;
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (several) {
+		err = sbx_task_run_attempts(&ares, ctx->repo, t, &ao);
+		out_end(&out);
+		if (err)
+			error_msg("task %u failed: %s", t->id, sbx_error());
+		else
+			print_attempts_summary(ctx, t, &ares);
+		fflush(stdout);
+		/* 0 when one of this run's attempts succeeded (and the task is done) */
+		if (err)
+			ret = 128;
+		else if (t->state != SBX_TASK_DONE || !ares.succeeded)
+			ret = 1;
+		else
+			ret = 0;
+		return ret;
+	}
 	err = sbx_task_run(&res, ctx->repo, t, &ro);
 	out_end(&out);
 	if (err)
@@ -371,9 +427,80 @@ int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
 		ret = 1;
 	else
 		ret = 0;
+	return ret;
+}
+
+int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)
+{
+	struct sbx_task_create_opts co = SBX_TASK_CREATE_OPTS_INIT;
+	struct sbx_config *cfg = NULL;
+	struct sbx_agent agent;
+	struct sbx_task *t = NULL;
+	git_object *obj = NULL;
+	git_oid base;
+	int ret;
+
+	if (sbx_config_open(&cfg, ctx->repo))
+		die_sbx("cannot read the configuration");
+	if (sbx_agent_resolve(&agent, cfg, a->agent, a->agent_cmd))
+		die_sbx("cannot use that agent");
+	sbx_config_free(cfg);
+	if (git_revparse_single(&obj, ctx->repo->git, a->base ? a->base : "HEAD") < 0) {
+		sbx_git_error(SBX_ENOTFOUND, a->base ? a->base : "HEAD");
+		die_sbx("no base commit");
+	}
+	{
+		git_object *c = NULL;
+
+		if (git_object_peel(&c, obj, GIT_OBJECT_COMMIT) < 0) {
+			sbx_git_error(SBX_EINVAL, a->base ? a->base : "HEAD");
+			die_sbx("the base is not a commit");
+		}
+		base = *git_object_id(c);
+		git_object_free(c);
+		git_object_free(obj);
+	}
+	{
+		struct sbx_image img;
+
+		if (sbx_image_resolve(&img, a->image))
+			die_sbx("no image to run the task in (git sbx image build makes one)");
+	}
+	co.prompt = a->prompt;
+	co.base = &base;
+	co.agent = agent.label;
+	co.image = a->image ? a->image : SBX_IMAGE_DEFAULT_NAME;
+	if (sbx_task_create(&t, ctx->repo, &co))
+		die_sbx("cannot create the task");
+	/* what a retry needs to start the same way */
+	t->cpus = a->cpus;
+	t->memory = a->memory;
+	if (a->agent_cmd && !(t->agent_command = strdup(agent.command)))
+		die("out of memory");
+	fprintf(stderr, "task %u: %s at %.12s%s%s\n", t->id, t->branch, git_oid_tostr_s(&base),
+		t->worktree ? ", worktree " : "", t->worktree ? t->worktree : "");
+	ret = task_cmd_session(ctx, t, &agent, a);
 	sbx_task_free(t);
 	sbx_agent_clear(&agent);
 	return ret;
+}
+
+void task_cmd_default_timeout(struct cmd_ctx *ctx, struct task_cmd_args *a)
+{
+	struct sbx_settings set;
+	struct sbx_config *cfg = NULL;
+	int err;
+
+	/* A guest that stops answering is only noticed past the agent's deadline. */
+	a->timeout_ms = SBX_SETTINGS_DEFAULT_TIMEOUT_MS;
+	if (!sbx_config_open(&cfg, ctx->repo)) {
+		err = sbx_settings_read(&set, cfg);
+		sbx_config_free(cfg);
+		if (err)
+			die_sbx("bad git config");
+		a->timeout_ms = set.timeout_ms;
+		sbx_settings_clear(&set);
+	}
 }
 
 int parse_task_common(struct task_cmd_args *a, const char *memory, const char *timeout,
@@ -406,7 +533,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	const char *memory = NULL, *timeout = NULL, *backend = NULL, *prompt_file = NULL;
 	struct string_list allow = { 0 }, presets = { 0 };
 	char *prompt = NULL;
-	int cpus = 0, n, ret, err;
+	int cpus = 0, attempts = 1, n, ret, err;
 	const struct option opts[] = {
 		OPT_STRING(0, "agent", &a.agent, "name",
 			   "claude, codex, gemini, aider, a sbx-agent.<name> preset, or script:<file>"),
@@ -414,6 +541,8 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		OPT_STRING(0, "base", &a.base, "rev", "start from this commit (default HEAD)"),
 		OPT_STRING(0, "image", &a.image, "name", "the image to run in (default \"default\")"),
 		OPT_STRING('F', "prompt-file", &prompt_file, "file", "read the prompt from a file (- for stdin)"),
+		OPT_INT(0, "attempts", &attempts, "n",
+			"run n attempts side by side from one warm start (default 1); see git sbx attempts"),
 		OPT_INT(0, "cpus", &cpus, "n", "virtual CPUs (default 2)"),
 		OPT_STRING(0, "memory", &memory, "size", "guest memory, e.g. 2G (default 1G)"),
 		OPT_STRING(0, "timeout", &timeout, "duration", "stop the agent after this long (default 2h; 0: never)"),
@@ -439,21 +568,11 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 		die("%s", sbx_error());
 	else if (err)
 		usage_msg_opt(sbx_error(), task_usage, opts);
-	if (!timeout) {
-		struct sbx_settings set;
-		struct sbx_config *cfg = NULL;
-
-		/* A guest that stops answering is only noticed past the agent's deadline. */
-		a.timeout_ms = SBX_SETTINGS_DEFAULT_TIMEOUT_MS;
-		if (!sbx_config_open(&cfg, ctx->repo)) {
-			err = sbx_settings_read(&set, cfg);
-			sbx_config_free(cfg);
-			if (err)
-				die_sbx("bad git config");
-			a.timeout_ms = set.timeout_ms;
-			sbx_settings_clear(&set);
-		}
-	}
+	if (!timeout)
+		task_cmd_default_timeout(ctx, &a);
+	if (attempts < 0 || (unsigned)attempts > SBX_TASK_ATTEMPTS_MAX)
+		usage_msg_opt("--attempts must be 1 to 64", task_usage, opts);
+	a.attempts = (unsigned)attempts;
 	prompt = prompt_file ? read_prompt_file(prompt_file) : join_args(n, argv);
 	if (!*prompt)
 		die("the prompt is empty");

@@ -31,7 +31,9 @@ struct sbx_bundle_import {
 	git_odb *odb;			/* the repository's (not ours) */
 	struct sbx_bundle_import_opts opts;
 	git_oid expected_old;
-	char *refname;
+	char *refname;		/* refs/heads/<branch>: the bundle's ref */
+	char *target;		/* the ref checked and moved: opts.ref, else refname */
+	char *label;		/* for messages: "branch 'sbx/3'" or "'refs/sbx/3/2'" */
 	struct sbx_bundle_parser parser;
 	char *objdir, *qdir;
 	struct sbx_pack_scan scan;	/* every byte, before git sees it */
@@ -51,6 +53,8 @@ void sbx_bundle_import_free(struct sbx_bundle_import *imp)
 		sbx_rmtree(imp->qdir);
 	git_odb_free(imp->odb);
 	free(imp->refname);
+	free(imp->target);
+	free(imp->label);
 	free(imp->objdir);
 	free(imp->qdir);
 	free(imp);
@@ -84,6 +88,20 @@ int sbx_bundle_import_begin(struct sbx_bundle_import **out, git_repository *repo
 	}
 	if (git_reference_name_is_valid(&valid, imp->refname) < 0 || !valid) {
 		err = sbx_error_set(SBX_EINVAL, "'%s' is not a valid branch name", opts->branch);
+		goto fail;
+	}
+	imp->target = strdup(opts->ref ? opts->ref : imp->refname);
+	if (opts->ref ? asprintf(&imp->label, "'%s'", opts->ref) < 0
+		      : asprintf(&imp->label, "branch '%s'", opts->branch) < 0)
+		imp->label = NULL;
+	if (!imp->target || !imp->label) {
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
+		goto fail;
+	}
+	imp->opts.ref = NULL;
+	if (opts->ref && (git_reference_name_is_valid(&valid, imp->target) < 0 || !valid ||
+			  strncmp(imp->target, "refs/", 5))) {
+		err = sbx_error_set(SBX_EINVAL, "'%s' is not a valid ref name", opts->ref);
 		goto fail;
 	}
 	if (git_repository_odb(&imp->odb, repo) < 0) {
@@ -254,21 +272,21 @@ out:
 static int check_ref(struct sbx_bundle_import *imp)
 {
 	git_reference *ref = NULL;
-	int err = git_reference_lookup(&ref, imp->repo, imp->refname);
+	int err = git_reference_lookup(&ref, imp->repo, imp->target);
 
 	if (err == GIT_ENOTFOUND) {
 		if (imp->opts.expected_old)
-			return sbx_error_set(SBX_ENOTFOUND, "branch '%s' does not exist", imp->opts.branch);
+			return sbx_error_set(SBX_ENOTFOUND, "%s does not exist", imp->label);
 		return 0;
 	}
 	if (err < 0)
 		return sbx_git_error(SBX_ERROR, "cannot read the task's branch");
 	err = 0;
 	if (!imp->opts.expected_old)
-		err = sbx_error_set(SBX_EEXISTS, "branch '%s' already exists", imp->opts.branch);
+		err = sbx_error_set(SBX_EEXISTS, "%s already exists", imp->label);
 	else if (git_reference_type(ref) != GIT_REFERENCE_DIRECT ||
 		 git_oid_cmp(git_reference_target(ref), imp->opts.expected_old))
-		err = sbx_error_set(SBX_ELOCKED, "branch '%s' moved during the task", imp->opts.branch);
+		err = sbx_error_set(SBX_ELOCKED, "%s moved during the task", imp->label);
 	git_reference_free(ref);
 	return err;
 }
@@ -409,10 +427,10 @@ static int verify_and_publish(struct sbx_bundle_import *imp, git_oid *tip)
 							   : "sbx: import result";
 
 		if (imp->opts.expected_old)
-			err = git_reference_create_matching(&ref, imp->repo, imp->refname, tip, 1,
+			err = git_reference_create_matching(&ref, imp->repo, imp->target, tip, 1,
 							    imp->opts.expected_old, msg);
 		else
-			err = git_reference_create(&ref, imp->repo, imp->refname, tip, 0, msg);
+			err = git_reference_create(&ref, imp->repo, imp->target, tip, 0, msg);
 		git_reference_free(ref);
 		if (err < 0) {
 			err = sbx_git_error(SBX_ERROR, "cannot move the task's branch");

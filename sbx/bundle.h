@@ -168,11 +168,18 @@ struct sbx_bundle_import_opts {
 	 * expected_old.
 	 */
 	bool objects_only;
+	/*
+	 * The ref checked against expected_old and moved, when not the
+	 * branch: an attempt's refs/sbx/<id>/<n> (sbx/attempt.h).  The
+	 * bundle's own ref is still HEAD or refs/heads/<branch>.  NULL: the
+	 * branch.
+	 */
+	const char *ref;
 };
 #define SBX_BUNDLE_IMPORT_OPTS_INIT \
 	{ NULL, {{0}}, NULL, SBX_BUNDLE_DEFAULT_MAX_SIZE, SBX_BUNDLE_DEFAULT_MAX_OBJECTS, NULL, false, \
 	  SBX_BUNDLE_DEFAULT_MAX_OBJECT_SIZE, SBX_BUNDLE_DEFAULT_MAX_INFLATED, \
-	  SBX_BUNDLE_DEFAULT_MAX_TREE_DEPTH, false, false }
+	  SBX_BUNDLE_DEFAULT_MAX_TREE_DEPTH, false, false, NULL }
 
 struct sbx_bundle_import;
 

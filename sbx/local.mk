@@ -8,7 +8,8 @@ libsbx_a_SOURCES += sbx/bundle.c sbx/bundle-header.c sbx/bundle-import.c sbx/bun
 	sbx/pack-scan.c sbx/pack-scan.h sbx/index-pack.c sbx/index-pack.h \
 	sbx/import-check.c sbx/import-check.h \
 	sbx/oidset.c sbx/oidset.h sbx/fsutil.c sbx/fsutil.h sbx/textrec.c sbx/textrec.h \
-	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task.h sbx/task-int.h
+	sbx/task.c sbx/task-record.c sbx/task-gc.c sbx/task-worktree.c \
+	sbx/task-import.c sbx/task-summary.c sbx/task.h sbx/task-int.h
 libsbx_a_SOURCES += \
 	sbx/channel.c sbx/channel.h sbx/proto.h \
 	sbx/chan-parse.c sbx/chan-stream.c sbx/chan-quiesce.c sbx/chan-int.h
@@ -28,6 +29,8 @@ libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h sbx/ta
 	sbx/task-transfer.c sbx/task-warm.c sbx/tar.c sbx/tar.h
 # warm bases: memory snapshots of a set-up guest that tasks restore (store, build)
 libsbx_a_SOURCES += sbx/warm.c sbx/warm-gc.c sbx/warm-build.c sbx/warm.h
+# attempts: several sessions of a task from one start, side by side, one chosen
+libsbx_a_SOURCES += sbx/attempt.c sbx/attempt-cmp.c sbx/attempt-pick.c sbx/attempt.h
 libsbx_a_SOURCES += sbx/checkpoint.c sbx/checkpoint-gc.c sbx/checkpoint.h \
 	sbx/rewind.c sbx/rewind.h
 # secrets and TLS interception for the hosts that carry one (OpenSSL)

@@ -327,6 +327,7 @@ int sbx_review_open(struct sbx_review **out, struct sbx_repo *repo, const struct
 	if (!r)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
 	r->task = task;
+	r->attempts = (unsigned)task->nattempts;
 	accept_title(r->title, sizeof(r->title), task);
 	if ((err = sbx_task_summarize(&r->summary, repo, task, true)) || (err = make_diff(r, repo)))
 		goto fail;

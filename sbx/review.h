@@ -40,8 +40,8 @@ struct sbx_review {
 	char title[256];		/* the prompt's first line */
 	struct sbx_task_summary summary;
 	/*
-	 * Attempts: 0 today.  When task records keep attempts, this counts
-	 * them and review lists each (only when there are several).
+	 * Attempts (sbx/attempt.h): how many the task has (0: it ran once);
+	 * review lists them when there are several.
 	 */
 	unsigned attempts;
 	struct sbx_check *checks;

@@ -43,6 +43,26 @@ static int worktree_dirty(bool *dirty, const char *path)
 	return 0;
 }
 
+/* refs/sbx/<id>/...: the attempts' results and rejected ones. */
+static int delete_task_refs(struct sbx_repo *repo, unsigned id)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	char glob[64];
+	int err = 0, rc;
+
+	snprintf(glob, sizeof(glob), "refs/sbx/%u/*", id);
+	if (git_reference_iterator_glob_new(&it, repo->git, glob) < 0)
+		return sbx_git_error(SBX_ERROR, "cannot list the task's refs");
+	while (!err && (rc = git_reference_next(&ref, it)) == 0) {
+		if (git_reference_delete(ref) < 0)
+			err = sbx_git_error(SBX_ERROR, "cannot delete the task's refs");
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	return err;
+}
+
 static int remove_locked(bool *branch_kept, struct sbx_repo *repo, struct sbx_task *t,
 			 unsigned flags)
 {
@@ -57,6 +77,8 @@ static int remove_locked(bool *branch_kept, struct sbx_repo *repo, struct sbx_ta
 	if ((err = task_prune_worktree(repo, t->id, t->worktree)))
 		return sbx_error_prefix(err, "cannot remove task %u's worktree", t->id);
 	if (!(flags & SBX_TASK_RM_KEEP_BRANCH) && (err = task_delete_branch(branch_kept, repo, t->branch)))
+		return err;
+	if (!(flags & SBX_TASK_RM_KEEP_BRANCH) && (err = delete_task_refs(repo, t->id)))
 		return err;
 	return sbx_rmtree(t->dir);
 }
@@ -141,6 +163,26 @@ static int gc_temp_files(struct sbx_task_gc_stats *st, const char *dir)
 	return 0;
 }
 
+/* The same in each attempt's directory. */
+static void gc_attempt_temp_files(struct sbx_task_gc_stats *st, const char *task_dir)
+{
+	char *adir = sbx_path_join(task_dir, "attempts");
+	struct dirent *e;
+	DIR *d = adir ? opendir(adir) : NULL;
+
+	while (d && (e = readdir(d))) {
+		char *p;
+
+		if (e->d_name[0] == '.' || !(p = sbx_path_join(adir, e->d_name)))
+			continue;
+		gc_temp_files(st, p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(adir);
+}
+
 static int gc_tasks(struct sbx_task_gc_stats *st, struct sbx_repo *repo)
 {
 	char *tasks = task_sbx_dir(repo, "tasks");
@@ -171,14 +213,27 @@ static int gc_tasks(struct sbx_task_gc_stats *st, struct sbx_repo *repo)
 				if (!remove_locked(&kept, repo, t, SBX_TASK_RM_KEEP_BRANCH))
 					st->finished_removals++;
 			} else if (t->state == SBX_TASK_RUNNING && !sbx_task_running(t)) {
+				size_t i;
+
 				t->state = SBX_TASK_FAILED;
 				free(t->error);
 				t->error = strdup("interrupted: the process running the task died");
 				if (!t->finished_ms)
 					t->finished_ms = task_now_ms();
+				/* its attempts that were running or waiting died with it */
+				for (i = 0; i < t->nattempts; i++) {
+					struct sbx_task_attempt *a = &t->attempts[i];
+
+					if (a->state != SBX_TASK_RUNNING && a->state != SBX_TASK_CREATED)
+						continue;
+					a->state = SBX_TASK_FAILED;
+					free(a->error);
+					a->error = strdup("interrupted: the process running the task died");
+				}
 				if (!(err = sbx_task_save(t)))
 					st->interrupted++;
 			}
+			gc_attempt_temp_files(st, dir);
 		} else {
 			pr_warn("%s", sbx_error());
 		}

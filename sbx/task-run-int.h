@@ -73,6 +73,14 @@ struct run {
 	struct sbx_warm *warm;
 	/* git config, resolved once (the fields above are copied from it) */
 	struct sbx_settings set;
+	/* what the start step needs: the image, the task disk and console paths, the backend */
+	struct sbx_image img;
+	char *disk, *console;
+	enum sbx_backend backend;
+	char qemu_why[512];
+	/* the first error of the steps (sbx/task-run.c); the stop step may reword it */
+	int err;
+	bool import_tried;		/* the import step ran: the audit trail gets its verdict */
 };
 
 uint64_t run_mono_ms(void);
@@ -98,15 +106,20 @@ int run_exec_step(struct run *r, const char *what, const char *const *argv,
 uint64_t run_vm_time_limit(const struct run *r);
 
 /*
- * sbx/task-warm.c: start the VM and bring it to where the agent runs: the
- * CA, the base, the prompt, the setup.  A warm base is restored when the
- * backend is our VMM and sbx.warm is not false (built first when there is
- * none); a restore that fails is said, its warm base removed, and the VM
- * booted cold.  Sets r->sb and r->s (when the VM started, even on a later
- * error), the task's boot (or restore) and transfer-in times and its
- * warm/start-note fields.
+ * sbx/task-warm.c, the session's first two steps.  The start: a warm base
+ * is restored when the backend is our VMM and sbx.warm is not false (built
+ * first when there is none; its build is not the start's time); a restore
+ * that fails is said, its warm base removed, and the VM booted cold.  Sets
+ * r->sb and r->s when the VM started, the start step's time and the task's
+ * warm/start-note fields.  The transfer in: the CA, then the base, the
+ * prompt and the setup (cold) or the commits since the warm base; when a
+ * restored guest cannot take them, the same fall back to a cold boot.
+ * Both time themselves.
  */
-int run_start(struct run *r, const struct sbx_image *img, const char *disk, const char *console);
+int run_start_vm(struct run *r);
+int run_transfer_in_step(struct run *r);
+/* The settings of git config into r (sbx/task-run.c). */
+int run_read_config(struct run *r);
 
 /* sbx/task-transfer.c */
 /* A file into the guest's /run/sbx (as root), from bytes or an fd. */

@@ -63,6 +63,14 @@ struct sbx_task_run_opts {
 	size_t nallow;
 	const char *const *allow_presets; /* --allow-preset NAME */
 	size_t nallow_presets;
+	/*
+	 * For attempts side by side (sbx/attempt.h): boot cold with this
+	 * note instead of restoring (no warm base could be had for them);
+	 * and a file flock()ed around the import and the audit note, which
+	 * write to the same repository.
+	 */
+	const char *cold_note;
+	const char *import_lock;
 };
 #define SBX_TASK_RUN_OPTS_INIT { 0 }
 
@@ -88,5 +96,16 @@ struct sbx_task_run_result {
  */
 int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
 		 const struct sbx_task_run_opts *o);
+
+/*
+ * Before several sessions start from one warm start (sbx/attempt.h): the
+ * warm base a session of this task with these options restores, built now
+ * when there is none (progress through o->progress).  *key is "" when the
+ * sessions boot cold (QEMU, sbx.warm false), with *why saying why when it
+ * is a failure worth saying.  An error when the build's sbx.setup failed
+ * (every session's would).
+ */
+int sbx_task_prepare_warm(char key[65], char *why, size_t whylen, struct sbx_repo *repo,
+			  struct sbx_task *task, const struct sbx_task_run_opts *o);
 
 #endif

@@ -50,33 +50,27 @@ static void started(struct run *r, const char *disk)
 		pr_warn("%s", sbx_error());
 }
 
-static int start_cold(struct run *r, const struct sbx_image *img, const char *disk,
-		      const char *console, enum sbx_backend backend, const char *why)
+/* A cold boot: a new task disk over the image's, the VM booted (the start step's time). */
+static int boot_cold(struct run *r)
 {
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
 	uint64_t t;
 	int err;
 
-	unlink(disk);
-	if ((err = sbx_sandbox_make_disk(img, disk)))
+	unlink(r->disk);
+	if ((err = sbx_sandbox_make_disk(&r->img, r->disk)))
 		return sbx_error_prefix(err, "cannot create the task disk");
-	sandbox_opts(r, &so, img, disk, console);
-	so.backend = backend;
-	so.qemu_why = why;
+	sandbox_opts(r, &so, &r->img, r->disk, r->console);
+	so.backend = r->backend;
+	so.qemu_why = r->qemu_why;
 	run_progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
 	t = run_mono_ms();
-	if ((err = sbx_sandbox_start(&r->sb, &so)))
+	err = sbx_sandbox_start(&r->sb, &so);
+	sbx_task_step_set(r->task, SBX_STEP_START, run_mono_ms() - t);
+	if (err)
 		return sbx_error_prefix(err, "cannot start the sandbox");
-	r->task->boot_ms = run_mono_ms() - t;
-	started(r, disk);
-	t = run_mono_ms();
-	err = run_install_ca(r);
-	if (!err)
-		err = run_transfer_in(r);
-	if (!err)
-		err = run_setup(r);
-	r->task->transfer_in_ms = run_mono_ms() - t;
-	return err;
+	started(r, r->disk);
+	return 0;
 }
 
 static void format_age(char *buf, size_t n, int64_t ms)
@@ -98,16 +92,18 @@ static void format_age(char *buf, size_t n, int64_t ms)
 		snprintf(buf, n, "%lldd", (long long)(d / 86400));
 }
 
-static int start_warm(struct run *r, const struct sbx_image *img, const char *disk,
-		      const char *console)
+/* The warm base restored into a new task disk over its layer (the start step). */
+static int restore_warm(struct run *r)
 {
+	const struct sbx_image *img = &r->img;
+	const char *disk = r->disk, *console = r->console;
 	struct sbx_sandbox_opts so = SBX_SANDBOX_OPTS_INIT;
 	const struct sbx_reseed_result *rs;
 	char *state = NULL, *mem[VM_MAX_MEM_LAYERS] = { NULL };
 	char *layer = sbx_path_join(r->warm->dir, "disk.qcow2"), age[32];
 	char *link_path = NULL;
 	const char *backing;
-	uint64_t t;
+	uint64_t t, ms;
 	unsigned nmem = 0, i;
 	int lock = -1, err;
 
@@ -153,7 +149,8 @@ static int start_warm(struct run *r, const struct sbx_image *img, const char *di
 		goto out;
 	t = run_mono_ms();
 	err = sbx_sandbox_start(&r->sb, &so);
-	r->task->boot_ms = run_mono_ms() - t;
+	ms = run_mono_ms() - t;
+	sbx_task_step_set(r->task, SBX_STEP_START, ms);
 	sbx_unlock(lock);
 	if (err)
 		goto out;
@@ -161,14 +158,8 @@ static int start_warm(struct run *r, const struct sbx_image *img, const char *di
 	rs = sbx_sandbox_reseed(r->sb);
 	if (rs)
 		run_progress(r, "restored in %llu ms; the guest's clock stepped %+.3f s, its RNG reseeded",
-			     (unsigned long long)r->task->boot_ms,
-			     (double)sbx_reseed_clock_step_ns(rs) / 1e9);
+			     (unsigned long long)ms, (double)sbx_reseed_clock_step_ns(rs) / 1e9);
 	started(r, disk);
-	t = run_mono_ms();
-	err = run_install_ca(r);
-	if (!err)
-		err = run_transfer_in_warm(r);
-	r->task->transfer_in_ms = run_mono_ms() - t;
 out:
 	free(state);
 	for (i = 0; i < nmem; i++)
@@ -228,38 +219,16 @@ static int get_warm(struct run *r, const struct sbx_image *img, struct sbx_warm_
 	return sbx_warm_get(&r->warm, res, r->repo, &bo);
 }
 
-int run_start(struct run *r, const struct sbx_image *img, const char *disk, const char *console)
+/*
+ * A restore, or the update of a restored guest, failed: say why, stop that
+ * VM, remove that warm base (the next task builds another) and boot cold.
+ */
+static int fall_back_cold(struct run *r)
 {
-	struct sbx_warm_get_result res;
 	struct sbx_sandbox_end end;
-	enum sbx_backend backend;
-	char why[512], msg[1024], key[65];
-	int err, lock;
+	char msg[1024], key[65];
+	int lock;
 
-	backend = sbx_sandbox_resolve(r->o->backend, why, sizeof(why));
-	if (backend != SBX_BACKEND_VMM) {
-		if (r->warm_on)
-			set_note(r, "booted cold: warm bases (memory snapshots) need our VMM on KVM");
-		return start_cold(r, img, disk, console, backend, why);
-	}
-	if (!r->warm_on)
-		return start_cold(r, img, disk, console, backend, why);
-	err = get_warm(r, img, &res);
-	if (err && res.setup_failed)
-		return err;	/* a cold boot's setup would fail the same way */
-	if (err) {
-		set_note(r, "booted cold: no warm base (%s)", sbx_error());
-		return start_cold(r, img, disk, console, backend, why);
-	}
-	if (!(r->task->warm = strdup(r->warm->key)))
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	r->task->warm_created_ms = r->warm->created_ms;
-	r->task->warm_build_ms = res.build_ms;
-	err = start_warm(r, img, disk, console);
-	if (!err || (r->o->interrupt && *r->o->interrupt))
-		return err;
-
-	/* Say why, remove that warm base (the next task builds another), boot cold. */
 	snprintf(msg, sizeof(msg), "%s", sbx_error());
 	memcpy(key, r->warm->key, sizeof(key));
 	if (r->sb) {
@@ -286,6 +255,121 @@ int run_start(struct run *r, const struct sbx_image *img, const char *disk, cons
 	free(r->task->warm);
 	r->task->warm = NULL;
 	r->task->warm_created_ms = 0;
-	r->task->boot_ms = r->task->transfer_in_ms = 0;
-	return start_cold(r, img, disk, console, backend, why);
+	r->task->steps_ran &= ~((1u << SBX_STEP_START) | (1u << SBX_STEP_TRANSFER_IN));
+	r->task->step_ms[SBX_STEP_START] = r->task->step_ms[SBX_STEP_TRANSFER_IN] = 0;
+	return boot_cold(r);
+}
+
+static bool interrupted(const struct run *r)
+{
+	return r->o->interrupt && *r->o->interrupt;
+}
+
+int run_start_vm(struct run *r)
+{
+	struct sbx_warm_get_result res;
+	int err;
+
+	r->backend = sbx_sandbox_resolve(r->o->backend, r->qemu_why, sizeof(r->qemu_why));
+	if (r->backend != SBX_BACKEND_VMM) {
+		if (r->warm_on)
+			set_note(r, "booted cold: warm bases (memory snapshots) need our VMM on KVM");
+		return boot_cold(r);
+	}
+	if (r->o->cold_note) {
+		set_note(r, "%s", r->o->cold_note);
+		return boot_cold(r);
+	}
+	if (!r->warm_on)
+		return boot_cold(r);
+	err = get_warm(r, &r->img, &res);
+	if (err && res.setup_failed)
+		return err;	/* a cold boot's setup would fail the same way */
+	if (err) {
+		set_note(r, "booted cold: no warm base (%s)", sbx_error());
+		return boot_cold(r);
+	}
+	if (!(r->task->warm = strdup(r->warm->key)))
+		return sbx_error_set(SBX_ENOMEM, "out of memory");
+	r->task->warm_created_ms = r->warm->created_ms;
+	r->task->warm_build_ms = res.build_ms;
+	err = restore_warm(r);
+	if (!err || interrupted(r))
+		return err;
+	return fall_back_cold(r);
+}
+
+/* The CA, then the base and the setup (cold) or the commits since the warm base. */
+static int transfer_in(struct run *r)
+{
+	int err = run_install_ca(r);
+
+	if (!err && r->warm)
+		return run_transfer_in_warm(r);
+	if (!err)
+		err = run_transfer_in(r);
+	if (!err)
+		err = run_setup(r);
+	return err;
+}
+
+int run_transfer_in_step(struct run *r)
+{
+	uint64_t t = run_mono_ms();
+	int err = transfer_in(r);
+
+	if (err && r->warm && !interrupted(r)) {
+		/* The restored guest could not be brought to the task's base: boot cold. */
+		if ((err = fall_back_cold(r)))
+			return err;
+		t = run_mono_ms();
+		err = transfer_in(r);
+	}
+	sbx_task_step_set(r->task, SBX_STEP_TRANSFER_IN, run_mono_ms() - t);
+	return err;
+}
+
+int sbx_task_prepare_warm(char key[65], char *why, size_t whylen, struct sbx_repo *repo,
+			  struct sbx_task *task, const struct sbx_task_run_opts *o)
+{
+	struct sbx_task_run_result res;
+	struct sbx_warm_get_result wres = { 0 };
+	struct run r;
+	int err;
+
+	key[0] = 0;
+	why[0] = 0;
+	memset(&res, 0, sizeof(res));
+	memset(&r, 0, sizeof(r));
+	r.res = &res;
+	r.o = o;
+	r.repo = repo;
+	r.task = task;
+	r.log_fd = -1;
+	if ((err = run_read_config(&r)))
+		goto out;
+	if (sbx_sandbox_resolve(o->backend, r.qemu_why, sizeof(r.qemu_why)) != SBX_BACKEND_VMM ||
+	    !r.warm_on)
+		goto out;
+	if ((err = sbx_image_resolve(&r.img, o->image))) {
+		sbx_error_prefix(err, "no image to run the task in");
+		goto out;
+	}
+	err = get_warm(&r, &r.img, &wres);
+	if (err && wres.setup_failed)
+		goto out;
+	if (err) {
+		snprintf(why, whylen, "booted cold: no warm base (%s)", sbx_error());
+		err = 0;
+		goto out;
+	}
+	memcpy(key, r.warm->key, 65);
+	task->warm_build_ms = wres.build_ms;
+out:
+	free(r.setup);
+	sbx_warm_free(r.warm);
+	free(r.user_name);
+	free(r.user_email);
+	sbx_settings_clear(&r.set);
+	return err;
 }

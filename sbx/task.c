@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Task ids, records on disk, branches, worktrees, running and results.
+ * Task ids, records on disk, creating a task, its run lock and its states.
  * Layout and rules in sbx/task.h; the record format is sbx/task-record.c,
- * removal and gc sbx/task-gc.c.
+ * the worktree sbx/task-worktree.c, the import of results
+ * sbx/task-import.c, summaries sbx/task-summary.c, removal and gc
+ * sbx/task-gc.c.
  */
 #include "sbx/task.h"
 #include "sbx/task-int.h"
-#include "sbx/bundle.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
 #include "util/error.h"
@@ -74,7 +75,7 @@ int sbx_task_save(struct sbx_task *t)
 	return err;
 }
 
-static int open_dir(struct sbx_task **out, const char *dir, unsigned id)
+int task_open_dir(struct sbx_task **out, const char *dir, unsigned id)
 {
 	char *path = sbx_path_join(dir, "record"), *buf = NULL;
 	size_t len;
@@ -115,7 +116,7 @@ int sbx_task_open(struct sbx_task **out, struct sbx_repo *repo, unsigned id)
 
 	if (!dir)
 		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	err = open_dir(out, dir, id);
+	err = task_open_dir(out, dir, id);
 	free(dir);
 	return err;
 }
@@ -297,85 +298,6 @@ int task_lock_repo(int *fd, struct sbx_repo *repo)
 	return err;
 }
 
-static int add_worktree(struct sbx_repo *repo, struct sbx_task *t)
-{
-	git_worktree_add_options opts;
-	git_reference *ref = NULL;
-	git_worktree *wt = NULL;
-	char name[32], *parent = task_sbx_dir(repo, "worktrees");
-	int err = 0;
-
-	if (!parent)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	if ((err = sbx_mkdirs(parent)))
-		goto out;
-	snprintf(name, sizeof(name), "sbx-%u", t->id);
-	{
-		char refname[64];
-
-		snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
-		if (git_reference_lookup(&ref, repo->git, refname) < 0) {
-			err = sbx_git_error(SBX_ERROR, "cannot find the task's branch");
-			goto out;
-		}
-	}
-	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
-	opts.ref = ref;
-	/* A new, empty directory: write every file. */
-	opts.checkout_options.checkout_strategy = GIT_CHECKOUT_FORCE;
-	if (git_worktree_add(&wt, repo->git, name, t->worktree, &opts) < 0)
-		err = sbx_git_error(SBX_ERROR, "cannot create the task's worktree");
-out:
-	git_worktree_free(wt);
-	git_reference_free(ref);
-	free(parent);
-	return err;
-}
-
-int task_prune_worktree(struct sbx_repo *repo, unsigned id, const char *path)
-{
-	git_worktree_prune_options popts;
-	git_worktree *wt = NULL;
-	char name[32];
-
-	snprintf(name, sizeof(name), "sbx-%u", id);
-	if (git_worktree_lookup(&wt, repo->git, name) == 0) {
-		git_worktree_prune_options_init(&popts, GIT_WORKTREE_PRUNE_OPTIONS_VERSION);
-		popts.flags = GIT_WORKTREE_PRUNE_VALID | GIT_WORKTREE_PRUNE_LOCKED |
-			      GIT_WORKTREE_PRUNE_WORKING_TREE;
-		if (git_worktree_prune(wt, &popts) < 0)
-			pr_warn("cannot prune worktree '%s': %s", name,
-				git_error_last() ? git_error_last()->message : "unknown error");
-		git_worktree_free(wt);
-	}
-	/* Whatever libgit2 left (it gives up on some trees) must go, or we say so. */
-	return path ? sbx_rmtree(path) : 0;
-}
-
-int task_delete_branch(bool *kept, struct sbx_repo *repo, const char *branch)
-{
-	git_reference *ref = NULL;
-	int err;
-
-	*kept = false;
-	err = git_branch_lookup(&ref, repo->git, branch, GIT_BRANCH_LOCAL);
-	if (err == GIT_ENOTFOUND)
-		return 0;
-	if (err < 0)
-		return sbx_git_error(SBX_ERROR, "cannot read the task's branch");
-	if (git_branch_is_checked_out(ref) == 1) {
-		pr_warn("branch '%s' is checked out; keeping it", branch);
-		*kept = true;
-		git_reference_free(ref);
-		return 0;
-	}
-	err = git_branch_delete(ref);
-	git_reference_free(ref);
-	if (err < 0)
-		return sbx_git_error(SBX_ERROR, "cannot delete the task's branch");
-	return 0;
-}
-
 int sbx_task_create(struct sbx_task **out, struct sbx_repo *repo,
 		    const struct sbx_task_create_opts *opts)
 {
@@ -439,7 +361,7 @@ int sbx_task_create(struct sbx_task **out, struct sbx_repo *repo,
 	made_branch = true;
 	if (t->worktree) {
 		made_wt = true;
-		if ((err = add_worktree(repo, t)))
+		if ((err = task_add_worktree(repo, t)))
 			goto fail;
 	}
 	git_reference_free(branch);
@@ -516,269 +438,3 @@ int sbx_task_finish(int lock_fd, struct sbx_task *t, enum sbx_task_state state,
 	sbx_unlock(lock_fd);
 	return err;
 }
-
-/* ---- results ---- */
-
-int sbx_task_update_worktree(bool *kept, const struct sbx_task *t,
-			     const git_oid *old_tip, const git_oid *new_tip)
-{
-	git_checkout_options copts;
-	git_repository *wrepo = NULL;
-	git_commit *oldc = NULL, *newc = NULL;
-	git_tree *oldt = NULL;
-	int err = 0, rc;
-
-	*kept = false;
-	if (!t->worktree)
-		return 0;
-	if (git_repository_open(&wrepo, t->worktree) < 0)
-		return sbx_git_error(SBX_ERROR, "cannot open the task's worktree");
-	if (git_commit_lookup(&oldc, wrepo, old_tip) < 0 || git_commit_lookup(&newc, wrepo, new_tip) < 0 ||
-	    git_commit_tree(&oldt, oldc) < 0) {
-		err = sbx_git_error(SBX_ERROR, "cannot read the result");
-		goto out;
-	}
-	git_checkout_options_init(&copts, GIT_CHECKOUT_OPTIONS_VERSION);
-	/* From the old tip's tree to the new one; never over the user's changes. */
-	copts.checkout_strategy = GIT_CHECKOUT_SAFE;
-	copts.baseline = oldt;
-	rc = git_checkout_tree(wrepo, (const git_object *)newc, &copts);
-	if (rc == GIT_ECONFLICT) {
-		/* Nothing was written.  Keep HEAD where the files are. */
-		if (git_repository_set_head_detached(wrepo, old_tip) < 0) {
-			err = sbx_git_error(SBX_ERROR, "cannot detach the task's worktree");
-			goto out;
-		}
-		*kept = true;
-	} else if (rc < 0) {
-		err = sbx_git_error(SBX_ERROR, "cannot update the task's worktree");
-	}
-out:
-	git_tree_free(oldt);
-	git_commit_free(oldc);
-	git_commit_free(newc);
-	git_repository_free(wrepo);
-	return err;
-}
-
-int sbx_task_import_begin(struct sbx_bundle_import **imp, git_oid *old_tip,
-			  struct sbx_repo *repo, const struct sbx_task *t)
-{
-	return sbx_task_import_begin_ext(imp, old_tip, repo, t, false);
-}
-
-int sbx_task_import_begin_ext(struct sbx_bundle_import **imp, git_oid *old_tip,
-			      struct sbx_repo *repo, const struct sbx_task *t, bool objects_only)
-{
-	struct sbx_bundle_import_opts opts = SBX_BUNDLE_IMPORT_OPTS_INIT;
-	char refname[64];
-	int err;
-
-	*imp = NULL;
-	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
-	if (git_reference_name_to_id(old_tip, repo->git, refname) < 0)
-		return sbx_error_set(SBX_ENOTFOUND, "task %u's branch '%s' is gone", t->id, t->branch);
-	if ((err = sbx_bundle_config_import(repo->git, &opts)))
-		return err;
-	opts.branch = t->branch;
-	opts.base = t->base;
-	opts.expected_old = old_tip;
-	opts.objects_only = objects_only;
-	return sbx_bundle_import_begin(imp, repo->git, &opts);
-}
-
-int sbx_task_import_objects(git_oid *tip, struct sbx_bundle_import *imp)
-{
-	int err = sbx_bundle_import_finish(imp, tip);
-
-	sbx_bundle_import_free(imp);
-	return err;
-}
-
-int sbx_task_import_publish(bool *worktree_kept, struct sbx_repo *repo, struct sbx_task *t,
-			    const git_oid *old_tip, const git_oid *tip)
-{
-	git_reference *ref = NULL;
-	char refname[64];
-	int err = 0;
-
-	*worktree_kept = false;
-	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
-	if (git_oid_cmp(old_tip, tip)) {
-		int rc = git_reference_create_matching(&ref, repo->git, refname, tip, 1, old_tip,
-						       "sbx: import result");
-
-		git_reference_free(ref);
-		if (rc == GIT_EMODIFIED)
-			return sbx_error_set(SBX_ELOCKED, "branch '%s' moved during the task", t->branch);
-		if (rc < 0)
-			return sbx_git_error(SBX_ERROR, "cannot move the task's branch");
-	}
-	t->has_result = true;
-	t->result = *tip;
-	if (git_oid_cmp(old_tip, tip))
-		err = sbx_task_update_worktree(worktree_kept, t, old_tip, tip);
-	if (!err)
-		err = sbx_task_save(t);
-	return err;
-}
-
-int sbx_task_import_finish(git_oid *tip, bool *worktree_kept, struct sbx_bundle_import *imp,
-			   const git_oid *old_tip, struct sbx_task *t)
-{
-	int err = sbx_bundle_import_finish(imp, tip);
-
-	sbx_bundle_import_free(imp);
-	*worktree_kept = false;
-	if (err)
-		return err;
-	t->has_result = true;
-	t->result = *tip;
-	if (git_oid_cmp(old_tip, tip))
-		err = sbx_task_update_worktree(worktree_kept, t, old_tip, tip);
-	if (!err)
-		err = sbx_task_save(t);
-	return err;
-}
-
-int sbx_task_import_fd(git_oid *tip, bool *worktree_kept, struct sbx_repo *repo,
-		       struct sbx_task *t, int fd)
-{
-	struct sbx_bundle_import *imp = NULL;
-	char *buf;
-	git_oid old;
-	int err;
-
-	*worktree_kept = false;
-	if ((err = sbx_task_import_begin(&imp, &old, repo, t)))
-		return err;
-	buf = malloc(1 << 16);
-	if (!buf) {
-		sbx_bundle_import_free(imp);
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, 1 << 16);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = sbx_error_errno(SBX_EIO, "cannot read the bundle");
-		else if (n > 0 && (err = sbx_bundle_import_write(imp, buf, (size_t)n)))
-			sbx_error_prefix(err, "rejected the result bundle");
-		if (n <= 0 || err)
-			break;
-	}
-	free(buf);
-	if (err) {
-		sbx_bundle_import_free(imp);
-		return err;
-	}
-	return sbx_task_import_finish(tip, worktree_kept, imp, &old, t);
-}
-
-/* ---- summaries ---- */
-
-void sbx_task_summary_clear(struct sbx_task_summary *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->ncommits_listed; i++)
-		free(s->commits[i]);
-	free(s->commits);
-	free(s->base_subject);
-	memset(s, 0, sizeof(*s));
-}
-
-static char *oneline(git_commit *c)
-{
-	char hex[8], *s;
-	const char *subj = git_commit_summary(c);
-
-	git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
-	if (asprintf(&s, "%s %s", hex, subj ? subj : "") < 0)
-		return NULL;
-	return s;
-}
-
-static int diffstat(struct sbx_task_summary *s, git_repository *git, const git_oid *a, const git_oid *b)
-{
-	git_commit *ca = NULL, *cb = NULL;
-	git_tree *ta = NULL, *tb = NULL;
-	git_diff *diff = NULL;
-	git_diff_stats *stats = NULL;
-	git_diff_options dopts;
-	git_diff_find_options fopts;
-	int err = 0;
-
-	git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
-	git_diff_find_options_init(&fopts, GIT_DIFF_FIND_OPTIONS_VERSION);
-	if (git_commit_lookup(&ca, git, a) < 0 || git_commit_lookup(&cb, git, b) < 0 ||
-	    git_commit_tree(&ta, ca) < 0 || git_commit_tree(&tb, cb) < 0 ||
-	    git_diff_tree_to_tree(&diff, git, ta, tb, &dopts) < 0 ||
-	    git_diff_find_similar(diff, &fopts) < 0 || git_diff_get_stats(&stats, diff) < 0) {
-		err = sbx_git_error(SBX_ERROR, "cannot compute the diffstat");
-		goto out;
-	}
-	s->files_changed = git_diff_stats_files_changed(stats);
-	s->insertions = git_diff_stats_insertions(stats);
-	s->deletions = git_diff_stats_deletions(stats);
-out:
-	git_diff_stats_free(stats);
-	git_diff_free(diff);
-	git_tree_free(ta);
-	git_tree_free(tb);
-	git_commit_free(ca);
-	git_commit_free(cb);
-	return err;
-}
-
-int sbx_task_summarize(struct sbx_task_summary *s, struct sbx_repo *repo,
-		       const struct sbx_task *t, bool with_diffstat)
-{
-	git_revwalk *walk = NULL;
-	git_commit *base = NULL;
-	char refname[64];
-	git_oid id;
-	int err = 0;
-
-	memset(s, 0, sizeof(*s));
-	snprintf(refname, sizeof(refname), "refs/heads/%s", t->branch);
-	if (git_reference_name_to_id(&s->tip, repo->git, refname) == 0)
-		s->branch_exists = true;
-	else if (t->has_result)
-		s->tip = t->result;
-	else
-		s->tip = t->base;
-	if (git_commit_lookup(&base, repo->git, &t->base) == 0) {
-		s->base_subject = strdup(git_commit_summary(base) ? git_commit_summary(base) : "");
-		git_commit_free(base);
-	}
-	s->commits = calloc(SBX_TASK_SUMMARY_MAX_COMMITS, sizeof(*s->commits));
-	if (!s->commits)
-		return sbx_error_set(SBX_ENOMEM, "out of memory");
-	if (git_revwalk_new(&walk, repo->git) < 0 || git_revwalk_push(walk, &s->tip) < 0 ||
-	    git_revwalk_hide(walk, &t->base) < 0) {
-		/* a tip or base that is gone: nothing to count */
-		git_revwalk_free(walk);
-		return 0;
-	}
-	while (git_revwalk_next(&id, walk) == 0) {
-		s->ncommits++;
-		if (s->ncommits_listed < SBX_TASK_SUMMARY_MAX_COMMITS) {
-			git_commit *c = NULL;
-
-			if (git_commit_lookup(&c, repo->git, &id) == 0) {
-				s->commits[s->ncommits_listed] = oneline(c);
-				if (s->commits[s->ncommits_listed])
-					s->ncommits_listed++;
-				git_commit_free(c);
-			}
-		}
-	}
-	git_revwalk_free(walk);
-	if (with_diffstat && git_oid_cmp(&s->tip, &t->base))
-		err = diffstat(s, repo->git, &t->base, &s->tip);
-	return err;
-}
-

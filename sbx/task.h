@@ -28,10 +28,12 @@
 struct sbx_repo;
 struct sbx_bundle_import;
 
-#define SBX_TASK_RECORD_VERSION 1
+/* Version 2: one `step` line per session step, attempts (docs/formats.md); 1 still reads. */
+#define SBX_TASK_RECORD_VERSION 2
 #define SBX_TASK_RECORD_MAX (1u << 20)
 #define SBX_TASK_PROMPT_MAX (512u << 10)
 #define SBX_TASK_ID_MAX 999999999u
+#define SBX_TASK_ATTEMPTS_MAX 64u
 
 enum sbx_task_state {
 	SBX_TASK_CREATED,	/* record, branch and worktree made; no VM yet */
@@ -43,6 +45,45 @@ enum sbx_task_state {
 	SBX_TASK_ACCEPTED,	/* `git sbx accept` took it into a branch (sbx/accept.h) */
 	SBX_TASK_REJECTED,	/* `git sbx reject` */
 	SBX_TASK_CHECKS_FAILED,	/* sbx.gate=block and a check failed: the branch did not move */
+};
+
+/*
+ * The steps of a session (sbx/task-run.c), in the order they run, each
+ * timed once.  Record names in sbx_task_step_name().
+ */
+enum sbx_task_step {
+	SBX_STEP_START,		/* boot, or the restore of a warm base */
+	SBX_STEP_TRANSFER_IN,	/* the CA, the base (or the commits since the warm base), sbx.setup */
+	SBX_STEP_AGENT,
+	SBX_STEP_CHECKPOINT,	/* a slot: checkpoints (issue 10) are not taken yet */
+	SBX_STEP_TRANSFER_OUT,	/* the sweep, "sbx: uncommitted work", the result bundle */
+	SBX_STEP_STOP,		/* the VM powered off */
+	SBX_STEP_IMPORT,	/* the result's objects verified and stored */
+	SBX_STEP_GATE,		/* the checks in a fresh VM (sbx/gate.h) */
+	SBX_STEP_PUBLISH,	/* the ref, the worktree, the record */
+	SBX_STEP_COUNT
+};
+/* "start", "transfer-in", "agent", "checkpoint", "transfer-out", "stop", "import", "gate", "publish" */
+const char *sbx_task_step_name(enum sbx_task_step s);
+int sbx_task_step_parse(enum sbx_task_step *out, const char *name);
+
+/*
+ * One attempt of a task with several (sbx/attempt.h): what the task
+ * record keeps of it.  Its result is refs/sbx/<id>/<n>; its files are
+ * under <task dir>/attempts/<n>/ (an attempt 1 made from a task that ran
+ * before it had attempts keeps the task's own).
+ */
+struct sbx_task_attempt {
+	unsigned n;			/* 1.. */
+	enum sbx_task_state state;	/* created, running, done, failed, cancelled, checks failed */
+	int exit_status;		/* the agent's; -1: none */
+	bool has_tip;
+	git_oid tip;			/* its result (refs/sbx/<id>/<n>) */
+	int64_t started_ms, finished_ms;	/* 0: not yet */
+	uint64_t agent_ms;
+	char warm[65];			/* the warm base it restored; "": it booted */
+	char *prompt;			/* NULL: the task's */
+	char *error;			/* why it failed; may be NULL */
 };
 
 /* The outcome of a run of the checks (sbx/gate.h), and of one check. */
@@ -66,10 +107,16 @@ struct sbx_task {
 	char *image;		/* may be NULL */
 	int64_t created_ms, started_ms, finished_ms;	/* Unix time in ms; 0 = not yet */
 	/*
-	 * Time spent, ms: boot, transfer in, agent, transfer out, import.
-	 * With `warm` set the first is the restore of that warm base.
+	 * Time spent in each step of the session, ms, and which steps ran
+	 * (bit 1 << step).  With `warm` set the start is the restore of that
+	 * warm base.  A version 1 record's "timing" (boot, transfer in, agent,
+	 * transfer out, import) reads as those five, each ran when not 0.
 	 */
-	uint64_t boot_ms, transfer_in_ms, agent_ms, transfer_out_ms, import_ms;
+	uint64_t step_ms[SBX_STEP_COUNT];
+	uint32_t steps_ran;
+	unsigned cpus;		/* the VM's vCPUs and memory as asked (0: the defaults) */
+	uint64_t memory;
+	char *agent_command;	/* an --agent-cmd agent's command line (agent is "cmd"); else NULL */
 	char *warm;		/* the warm base it restored (64 hex, sbx/warm.h); NULL: it booted */
 	int64_t warm_created_ms;	/* when that warm base was built */
 	uint64_t warm_build_ms;	/* this task built it first, taking this long; 0: it did not */
@@ -93,9 +140,37 @@ struct sbx_task {
 	unsigned checks_run;
 	enum sbx_check_status checks_status;
 	uint64_t checks_ms;
+	/*
+	 * Attempts (sbx/attempt.h): none for a task run once.  `chosen` is the
+	 * attempt sbx/<id> points at (0: none yet), `picked` when a user chose
+	 * it (git sbx pick) rather than the first that succeeded.
+	 */
+	struct sbx_task_attempt *attempts;	/* attempts[i].n == i + 1 */
+	size_t nattempts;
+	unsigned chosen;
+	bool picked;
 
 	char *dir;		/* <commondir>/sbx/tasks/<id>; not stored */
+	/*
+	 * Not stored either: set on the view of one attempt that its session
+	 * runs on (sbx_attempt_view()): the ref its import moves instead of
+	 * refs/heads/<branch>, and its number.
+	 */
+	char *result_ref;
+	unsigned attempt;
 };
+
+/* Record a step's time (and that it ran); `add` adds to what it has. */
+void sbx_task_step_set(struct sbx_task *task, enum sbx_task_step s, uint64_t ms);
+void sbx_task_step_add(struct sbx_task *task, enum sbx_task_step s, uint64_t ms);
+static inline bool sbx_task_step_ran(const struct sbx_task *task, enum sbx_task_step s)
+{
+	return (task->steps_ran >> s) & 1;
+}
+/* Attempt n (1..nattempts) or NULL. */
+struct sbx_task_attempt *sbx_task_attempt_get(const struct sbx_task *task, unsigned n);
+/* Add attempt nattempts + 1 (state created; prompt NULL: the task's). */
+int sbx_task_attempt_add(struct sbx_task_attempt **out, struct sbx_task *task, const char *prompt);
 
 struct sbx_task_create_opts {
 	const char *prompt;

@@ -16,6 +16,12 @@ tests_unit_test_task_SOURCES = tests/unit/test-task.c tests/unit/git-fixture.h
 tests_unit_test_task_CFLAGS = $(UNIT_CFLAGS) $(ZLIB_CFLAGS)
 tests_unit_test_task_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-task
+# Attempts: the record's version 2 (steps, attempts), views, sbx.parallel.
+check_PROGRAMS += tests/unit/test-attempt
+tests_unit_test_attempt_SOURCES = tests/unit/test-attempt.c tests/unit/git-fixture.h
+tests_unit_test_attempt_CFLAGS = $(UNIT_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_test_attempt_LDADD = $(UNIT_LDADD)
+UNIT_TESTS += tests/unit/test-attempt
 
 # Drives sbx/task.c and sbx/bundle.c without a VM for the e2e tests and tests/bench/import.sh.
 check_PROGRAMS += tests/t/helper/sbx-test-task
@@ -28,6 +34,7 @@ E2E_TESTS += \
 	tests/t/t5110-task-diff-logs.sh \
 	tests/t/t5120-task-rm-gc.sh \
 	tests/t/t5130-task-hostile-result.sh \
+	tests/t/t5160-attempts.sh \
 	tests/t/t5140-task-escape.sh \
 	tests/t/t5150-task-audit.sh
 EXTRA_DIST += tests/t/helper/make-bomb.py

@@ -7,6 +7,8 @@ tests_t_helper_sbx_test_sudo_LDFLAGS = -static
 EXTRA_DIST += tests/t/task-lib.sh
 # A task end to end through the QEMU fallback, and the hostile agents.
 E2E_TESTS += tests/t/t5200-task-qemu.sh tests/t/t5210-task-hostile.sh tests/t/t5220-demo.sh
+# Two attempts side by side through the QEMU fallback.
+E2E_TESTS += tests/t/t5240-task-attempts-qemu.sh
 # A serial console flood and guest text for the terminal, through the QEMU fallback.
 E2E_TESTS += tests/t/t5230-task-guest-output.sh
 # A task on our VMM in the nested harness.
@@ -14,6 +16,8 @@ KVM_TESTS += tests/kvm/task.kvm tests/kvm/task-9p.kvm
 # Warm bases: build, restore, incremental bundles, a cold run's equal, fallback; the
 # command, a changed setup, two tasks at once, gc.
 KVM_TESTS += tests/kvm/warm.kvm tests/kvm/warm-ops.kvm
+# Attempts on our VMM: three from one warm start, attempts, pick, retry.
+KVM_TESTS += tests/kvm/attempts.kvm
 # The review loop on our VMM: the gate blocks a breaking agent, passes a fixing one; review, accept.
 KVM_TESTS += tests/kvm/review.kvm
 EXTRA_DIST += tests/kvm/warm-lib.sh

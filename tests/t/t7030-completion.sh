@@ -19,9 +19,9 @@ for w in "\${COMPREPLY[@]}"; do printf '%s\n' "\${w% }"; done
 EOF
 complete() { bash complete.bash "$@"; }
 
-test_expect_success 'git sbx re<TAB> offers review, reject and rewind' '
+test_expect_success 'git sbx re<TAB> offers review (and reject, retry, rewind)' '
 	complete git sbx re >out &&
-	printf "reject\nreview\nrewind\n" >expect && test_cmp expect out
+	printf "reject\nretry\nreview\nrewind\n" >expect && test_cmp expect out
 '
 
 test_expect_success 'git sbx task --ag<TAB> offers --agent' '

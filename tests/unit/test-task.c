@@ -145,15 +145,17 @@ static void test_record_roundtrip(void **state)
 	t.created_ms = 1700000000123;
 	t.started_ms = 1700000001000;
 	t.finished_ms = 1700000009000;
-	t.boot_ms = 120;
-	t.agent_ms = 7000;
-	t.import_ms = 5;
+	sbx_task_step_set(&t, SBX_STEP_START, 120);
+	sbx_task_step_set(&t, SBX_STEP_AGENT, 7000);
+	sbx_task_step_set(&t, SBX_STEP_PUBLISH, 0);
 	t.exit_status = 3;
 	t.has_result = true;
 	git_oid_fromstr(&t.result, "89abcdef0123456789abcdef0123456789abcdef");
 	t.error = "agent exited with status 3";
 	assert_int_equal(sbx_task_record_format(&buf, &len, &t), 0);
-	assert_non_null(strstr(buf, "sbx-task-record 1\n"));
+	assert_non_null(strstr(buf, "sbx-task-record 2\n"));
+	assert_non_null(strstr(buf, "step start 120\nstep agent 7000\nstep publish 0\n"));
+	assert_null(strstr(buf, "timing"));
 	assert_non_null(strstr(buf, "prompt fix the bug\\nin two lines \\\\ with a tab\\x09"));
 	assert_int_equal(sbx_task_record_parse(&back, buf, len), 0);
 	assert_int_equal(back->id, 42);
@@ -163,7 +165,12 @@ static void test_record_roundtrip(void **state)
 	assert_string_equal(back->agent, "claude");
 	assert_null(back->image);
 	assert_true(back->created_ms == t.created_ms && back->finished_ms == t.finished_ms);
-	assert_true(back->boot_ms == 120 && back->agent_ms == 7000 && back->import_ms == 5);
+	assert_true(back->step_ms[SBX_STEP_START] == 120 && back->step_ms[SBX_STEP_AGENT] == 7000);
+	/* a step that ran in 0 ms ran; one that did not run did not */
+	assert_true(sbx_task_step_ran(back, SBX_STEP_PUBLISH) && !sbx_task_step_ran(back, SBX_STEP_IMPORT));
+	assert_int_equal(back->steps_ran, t.steps_ran);
+	assert_int_equal(back->nattempts, 0);
+	assert_int_equal(back->chosen, 0);
 	assert_int_equal(back->exit_status, 3);
 	assert_true(back->has_result && git_oid_equal(&back->result, &t.result));
 	assert_true(git_oid_equal(&back->base, &t.base));
@@ -212,7 +219,8 @@ static void test_record_hostile(void **state)
 	assert_int_equal(parse_text(base, &t), 0);
 	assert_string_equal(t->prompt, "");
 	sbx_task_free(t);
-	assert_int_equal(parse_text("sbx-task-record 2\nid 3\n", &t), SBX_EUNSUPPORTED);
+	assert_int_equal(parse_text("sbx-task-record 3\nid 3\n", &t), SBX_EUNSUPPORTED);
+	assert_int_equal(parse_text("sbx-task-record 0\nid 3\n", &t), SBX_EUNSUPPORTED);
 	assert_int_equal(parse_text("sbx-task-record 1\nid 3\nstate done\n", &t), SBX_ECORRUPT);
 	assert_non_null(strstr(sbx_error(), "lacks a required field"));
 	assert_true(asprintf(&s, "%sid 4\n", base) > 0);

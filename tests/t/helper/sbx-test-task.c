@@ -13,10 +13,18 @@
  *   sbx-test-task finish ID STATE EXIT [ERR]  -> start and finish a run (with timings)
  *   sbx-test-task hold ID SECONDS             -> "run" the task, writing to its log
  *   sbx-test-task bundle-import BRANCH BASE BUNDLE  -> sbx_bundle_import alone, timed
+ *   sbx-test-task attempt ID STATE EXIT [BUNDLE]  -> add an attempt as its process would
+ *                                                leave it: refs/sbx/ID/N at the base, or
+ *                                                BUNDLE imported onto it; prints N
+ *                                                (SBX_TEST_PROMPT: its own prompt)
+ *   sbx-test-task choose ID N                 -> what the attempts' process does when N
+ *                                                succeeds: sbx/ID and the worktree to it
+ *   sbx-test-task hold-attempt ID N SECONDS   -> hold attempt N's lock (a running attempt)
  *   sbx-test-task checkpoint ID REASON COMMIT -> a checkpoint record (sbx/checkpoint.h) with an
  *                                                empty layer file, made current: what a
  *                                                session files, for the commands that read it
  */
+#include "sbx/attempt.h"
 #include "sbx/bundle.h"
 #include "sbx/checkpoint.h"
 #include "sbx/fsutil.h"
@@ -147,11 +155,16 @@ int main(int argc, char **argv)
 		}
 		/* SBX_TEST_PHASES=N: only the first N phases ran (the VM never booted for 0). */
 		phases = getenv("SBX_TEST_PHASES") ? atoi(getenv("SBX_TEST_PHASES")) : 5;
-		t->boot_ms = phases > 0 ? 1234 : 0;
-		t->transfer_in_ms = phases > 1 ? 56 : 0;
-		t->agent_ms = phases > 2 ? 7890 : 0;
-		t->transfer_out_ms = phases > 3 ? 12 : 0;
-		t->import_ms = phases > 4 ? 3 : 0;
+		if (phases > 0)
+			sbx_task_step_set(t, SBX_STEP_START, 1234);
+		if (phases > 1)
+			sbx_task_step_set(t, SBX_STEP_TRANSFER_IN, 56);
+		if (phases > 2)
+			sbx_task_step_set(t, SBX_STEP_AGENT, 7890);
+		if (phases > 3)
+			sbx_task_step_set(t, SBX_STEP_TRANSFER_OUT, 12);
+		if (phases > 4)
+			sbx_task_step_set(t, SBX_STEP_IMPORT, 3);
 		if (sbx_task_finish(lock, t, st, atoi(argv[4]), argc == 6 ? argv[5] : NULL))
 			ret = fail("cannot finish");
 	} else if (!strcmp(argv[1], "hold") && argc == 4) {
@@ -181,6 +194,88 @@ int main(int argc, char **argv)
 		free(log);
 		if (sbx_task_finish(lock, t, SBX_TASK_DONE, 0, NULL))
 			ret = fail("cannot finish");
+	} else if (!strcmp(argv[1], "attempt") && (argc == 5 || argc == 6)) {
+		struct sbx_task_attempt *a;
+		struct sbx_task *view = NULL;
+		git_reference *ref = NULL;
+		enum sbx_task_state st;
+		char name[64], *dir = NULL;
+		bool kept;
+		int fd;
+
+		if (!(t = open_id(repo, argv[2])) || parse_state(argv[3], &st)) {
+			ret = fail("no such task or state");
+			goto out;
+		}
+		if (sbx_task_attempt_add(&a, t, getenv("SBX_TEST_PROMPT"))) {
+			ret = fail("cannot add an attempt");
+			goto out;
+		}
+		sbx_attempt_ref(name, sizeof(name), t->id, a->n);
+		if (git_reference_create(&ref, repo->git, name, &t->base, 1, "test: attempt") < 0 ||
+		    asprintf(&dir, "%s/attempts/%u", t->dir, a->n) < 0 || sbx_mkdirs(dir)) {
+			ret = fail("cannot start the attempt");
+			goto out;
+		}
+		git_reference_free(ref);
+		free(dir);
+		a->state = st;
+		a->exit_status = atoi(argv[4]);
+		a->started_ms = 1700000000000;
+		a->finished_ms = 1700000004000;
+		a->agent_ms = 2500;
+		if (argc == 6) {
+			if (sbx_attempt_view(&view, t, a->n)) {
+				ret = fail("no view");
+				goto out;
+			}
+			fd = open(argv[5], O_RDONLY);
+			if (fd < 0 || sbx_task_import_fd(&a->tip, &kept, repo, view, fd)) {
+				ret = fail("import failed");
+				sbx_task_free(view);
+				goto out;
+			}
+			close(fd);
+			sbx_task_free(view);
+			a->has_tip = true;
+		} else if (st == SBX_TASK_DONE) {
+			a->tip = t->base;
+			a->has_tip = true;
+		}
+		if (sbx_task_save(t)) {
+			ret = fail("cannot save");
+			goto out;
+		}
+		printf("%u\n", a->n);
+	} else if (!strcmp(argv[1], "choose") && argc == 4) {
+		bool kept;
+
+		if (!(t = open_id(repo, argv[2]))) {
+			ret = fail("no such task");
+			goto out;
+		}
+		if (sbx_attempt_choose(&kept, repo, t, (unsigned)atoi(argv[3])) || sbx_task_save(t))
+			ret = fail("cannot choose");
+		else
+			printf("%s%s\n", git_oid_tostr_s(&t->result), kept ? " worktree-kept" : "");
+	} else if (!strcmp(argv[1], "hold-attempt") && argc == 5) {
+		char *lockp;
+		int lock = -1;
+
+		if (!(t = open_id(repo, argv[2])) || !(lockp = sbx_attempt_file(t, (unsigned)atoi(argv[3]), "lock"))) {
+			ret = fail("no such task");
+			goto out;
+		}
+		if (sbx_lock(&lock, lockp, true, false)) {
+			ret = fail("cannot lock");
+			free(lockp);
+			goto out;
+		}
+		printf("held\n");
+		fflush(stdout);
+		sleep((unsigned)atoi(argv[4]));
+		sbx_unlock(lock);
+		free(lockp);
 	} else if (!strcmp(argv[1], "bundle-import") && argc == 5) {
 		struct sbx_bundle_import_opts opts = SBX_BUNDLE_IMPORT_OPTS_INIT;
 		git_object *o = NULL;
