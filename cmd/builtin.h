@@ -71,6 +71,7 @@ int cmd_hooks(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_checkpoint(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_checkpoints(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_rewind(int argc, const char **argv, struct cmd_ctx *ctx);
+int cmd_continue(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_attempts(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_pick(int argc, const char **argv, struct cmd_ctx *ctx);
 int cmd_retry(int argc, const char **argv, struct cmd_ctx *ctx);

@@ -24,6 +24,7 @@ static const struct cmd_struct commands[] = {
 	{ "audit", cmd_audit, NEED_REPO, "print a task's audit trail: connections, commands, import (-f follows it)" },
 	{ "checkpoint", cmd_checkpoint, NEED_REPO, "ask a running task for a checkpoint now (disk, memory, commit)" },
 	{ "checkpoints", cmd_checkpoints, NEED_REPO, "list a task's checkpoints: commit, age, disk and memory" },
+	{ "continue", cmd_continue, NEED_REPO, "resume a task's VM from its current checkpoint with a new prompt" },
 	{ "demo", cmd_demo, 0, "run the main job on a demo repository with a scripted agent" },
 	{ "diff", cmd_diff, NEED_REPO, "show what a task changed (base..sbx/<id>)" },
 	{ "disk", cmd_disk, 0, "create, inspect, check, seal and squash qcow2 disks" },

@@ -11,7 +11,7 @@ git_sbx_SOURCES = \
 git_sbx_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(JANSSON_CFLAGS)
 git_sbx_LDADD = $(SBX_LIBS)
 # the task commands (git transport and task records)
-git_sbx_SOURCES += cmd/audit.c cmd/list.c cmd/show.c cmd/diff.c cmd/logs.c cmd/checkpoint.c cmd/rm.c cmd/gc.c cmd/task-print.c cmd/task-print.h
+git_sbx_SOURCES += cmd/audit.c cmd/list.c cmd/show.c cmd/diff.c cmd/logs.c cmd/checkpoint.c cmd/continue.c cmd/rm.c cmd/gc.c cmd/task-print.c cmd/task-print.h
 # git sbx task and git sbx demo
 git_sbx_SOURCES += cmd/task.c cmd/task-cmd.h cmd/demo.c
 # attempts: git sbx attempts, pick, retry

@@ -21,31 +21,6 @@ static const char *const retry_usage[] = {
 	NULL,
 };
 
-/* The task's own agent, or the one given. */
-static void resolve_agent(struct sbx_agent *agent, struct cmd_ctx *ctx, const struct sbx_task *t,
-			  const char *spec, const char *command)
-{
-	struct sbx_config *cfg = NULL;
-	int err;
-
-	if (sbx_config_open(&cfg, ctx->repo))
-		die_sbx("cannot read the configuration");
-	if (spec || command)
-		err = sbx_agent_resolve(agent, cfg, spec, command);
-	else if (t->agent_command)
-		err = sbx_agent_resolve(agent, cfg, NULL, t->agent_command);
-	else if (t->agent && strcmp(t->agent, "cmd"))
-		err = sbx_agent_resolve(agent, cfg, t->agent, NULL);
-	else
-		err = sbx_error_set(SBX_ENOTFOUND, "task %u's agent was a command line its record does "
-				    "not keep: give --agent or --agent-cmd", t->id);
-	sbx_config_free(cfg);
-	if (err && !spec && !command && t->agent)
-		die("cannot use the task's agent '%s' (%s); give --agent or --agent-cmd", t->agent, sbx_error());
-	if (err)
-		die_sbx("cannot use that agent");
-}
-
 int cmd_retry(int argc, const char **argv, struct cmd_ctx *ctx)
 {
 	struct task_cmd_args a = { 0 };
@@ -114,7 +89,7 @@ int cmd_retry(int argc, const char **argv, struct cmd_ctx *ctx)
 	a.nallow = allow.nr;
 	a.allow_presets = presets.items;
 	a.nallow_presets = presets.nr;
-	resolve_agent(&agent, ctx, t, agent_spec, agent_cmd);
+	task_cmd_resolve_agent(&agent, ctx, t, agent_spec, agent_cmd);
 	fprintf(stderr, "task %u: %u more attempt%s from %.12s\n", t->id, a.attempts,
 		a.attempts == 1 ? "" : "s", git_oid_tostr_s(&t->base));
 	ret = task_cmd_session(ctx, t, &agent, &a);

@@ -27,6 +27,7 @@ struct task_cmd_args {
 	size_t nallow_presets;
 	unsigned attempts;		/* --attempts; 0 or 1: one session, as always */
 	const char *attempt_prompt;	/* retry -m: the new attempts' prompt; NULL: the task's */
+	const char *continue_prompt;	/* continue: restore the current checkpoint, this prompt */
 };
 
 /* --memory, --timeout, --backend and --cpus into `a`; SBX_EINVAL with a message. */
@@ -38,6 +39,9 @@ struct sbx_task;
 void task_cmd_default_timeout(struct cmd_ctx *ctx, struct task_cmd_args *a);
 /* The prompt from a file ("-": standard input); dies on failure. */
 char *read_prompt_file(const char *path);
+/* The task's own agent (its label or kept command line), or the one given; dies when none. */
+void task_cmd_resolve_agent(struct sbx_agent *agent, struct cmd_ctx *ctx, const struct sbx_task *t,
+			    const char *spec, const char *command);
 /* Create and run the task in ctx->repo; returns the exit code (0, 1 or 128). */
 int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a);
 /*

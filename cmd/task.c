@@ -328,7 +328,7 @@ int task_cmd_session(struct cmd_ctx *ctx, struct sbx_task *t, const struct sbx_a
 	struct sbx_task_run_result res;
 	struct out_state out = { { SBX_QUOTE_INIT, SBX_QUOTE_INIT }, { false, false } };
 	struct attempt_ctx actx = { t, &out };
-	bool several = a->attempts > 1 || t->state != SBX_TASK_CREATED;
+	bool several = a->attempts > 1 || (t->state != SBX_TASK_CREATED && !a->continue_prompt);
 	int err, ret;
 
 	ro.agent = agent;
@@ -414,7 +414,10 @@ int task_cmd_session(struct cmd_ctx *ctx, struct sbx_task *t, const struct sbx_a
 			ret = 0;
 		return ret;
 	}
-	err = sbx_task_run(&res, ctx->repo, t, &ro);
+	if (a->continue_prompt)
+		err = sbx_task_continue(&res, ctx->repo, t, &ro, a->continue_prompt);
+	else
+		err = sbx_task_run(&res, ctx->repo, t, &ro);
 	out_end(&out);
 	if (err)
 		error_msg("task %u failed: %s", t->id, sbx_error());
@@ -428,6 +431,31 @@ int task_cmd_session(struct cmd_ctx *ctx, struct sbx_task *t, const struct sbx_a
 	else
 		ret = 0;
 	return ret;
+}
+
+/* The task's own agent, or the one given. */
+void task_cmd_resolve_agent(struct sbx_agent *agent, struct cmd_ctx *ctx, const struct sbx_task *t,
+			    const char *spec, const char *command)
+{
+	struct sbx_config *cfg = NULL;
+	int err;
+
+	if (sbx_config_open(&cfg, ctx->repo))
+		die_sbx("cannot read the configuration");
+	if (spec || command)
+		err = sbx_agent_resolve(agent, cfg, spec, command);
+	else if (t->agent_command)
+		err = sbx_agent_resolve(agent, cfg, NULL, t->agent_command);
+	else if (t->agent && strcmp(t->agent, "cmd"))
+		err = sbx_agent_resolve(agent, cfg, t->agent, NULL);
+	else
+		err = sbx_error_set(SBX_ENOTFOUND, "task %u's agent was a command line its record does "
+				    "not keep: give --agent or --agent-cmd", t->id);
+	sbx_config_free(cfg);
+	if (err && !spec && !command && t->agent)
+		die("cannot use the task's agent '%s' (%s); give --agent or --agent-cmd", t->agent, sbx_error());
+	if (err)
+		die_sbx("cannot use that agent");
 }
 
 int task_cmd_run(struct cmd_ctx *ctx, const struct task_cmd_args *a)

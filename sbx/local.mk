@@ -32,7 +32,7 @@ libsbx_a_SOURCES += sbx/warm.c sbx/warm-gc.c sbx/warm-build.c sbx/warm.h
 # attempts: several sessions of a task from one start, side by side, one chosen
 libsbx_a_SOURCES += sbx/attempt.c sbx/attempt-cmp.c sbx/attempt-pick.c sbx/attempt.h
 libsbx_a_SOURCES += sbx/checkpoint.c sbx/checkpoint-gc.c sbx/checkpoint.h \
-	sbx/rewind.c sbx/rewind.h
+	sbx/rewind.c sbx/rewind.h sbx/task-ckpt.c sbx/task-ckpt.h sbx/task-resume.c
 # secrets and TLS interception for the hosts that carry one (OpenSSL)
 libsbx_a_SOURCES += sbx/secret.c sbx/secret-http.c sbx/secret.h sbx/tls-ca.c sbx/tls-ca.h \
 	sbx/mitm.c sbx/mitm-bio.c sbx/mitm.h sbx/mitm-int.h sbx/req-stream.c sbx/req-stream.h

@@ -9,6 +9,7 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -150,7 +151,7 @@ int task_ckpt_take(struct task_ckpt *c, enum sbx_ckpt_reason why, const char *he
 	struct sbx_machine m = SBX_MACHINE_INIT;
 	struct sbx_ckpt rec;
 	char *tmp = NULL, *mem_rel = NULL, *mem = NULL, *layer_rel = NULL, *layer = NULL;
-	char *old_top = NULL, *mem_file = NULL, *state_file = NULL;
+	char *old_top = NULL, *mem_file = NULL, *state_file = NULL, parent_abs[PATH_MAX];
 	int err, serr;
 	unsigned id;
 	bool full, switched = false;
@@ -171,7 +172,8 @@ int task_ckpt_take(struct task_ckpt *c, enum sbx_ckpt_reason why, const char *he
 	if ((err = sbx_ckpt_new_layer(&layer_rel, c->task_dir)))
 		goto fail;
 	if (!(layer = sbx_path_join(c->task_dir, layer_rel)) ||
-	    !(mem_file = sbx_path_join(tmp, "memory")) || !(state_file = sbx_path_join(tmp, "state"))) {
+	    !(mem_file = sbx_path_join(tmp, ".memory.tmp")) ||
+	    !(state_file = sbx_path_join(tmp, ".state.tmp"))) {
 		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -207,8 +209,11 @@ int task_ckpt_take(struct task_ckpt *c, enum sbx_ckpt_reason why, const char *he
 	m.memory = c->memory;
 	m.rng = true;
 	m.console_port = SBX_CHANNEL_PORT;
-	m.restore_dir = info.diff ? c->parent_mem : NULL;
-	if ((err = sbx_snapdir_write_machine(tmp, &m)))
+	if (info.diff && !realpath(c->parent_mem, parent_abs)) {
+		err = sbx_error_errno(SBX_EIO, "'%s'", c->parent_mem);
+		goto fail;
+	}
+	if ((err = sbx_snapdir_commit_checkpoint(tmp, &m, info.diff ? parent_abs : NULL, NULL, 0)))
 		goto fail;
 	if (rename(tmp, mem) && (errno != ENOENT || sbx_mkdirs(mem) || rmdir(mem) ||
 				 rename(tmp, mem))) {
@@ -241,6 +246,7 @@ int task_ckpt_take(struct task_ckpt *c, enum sbx_ckpt_reason why, const char *he
 	c->pending = false;
 	c->taken++;
 	c->pause_us_total += rec.pause_us;
+	c->last_pause_us = rec.pause_us;
 	enforce_max(c);
 	err = 0;
 	goto out;

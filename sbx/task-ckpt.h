@@ -44,6 +44,7 @@ struct task_ckpt {
 	char head[41];			/* the HEAD to record: the last commit the guest named */
 	unsigned taken;
 	uint64_t pause_us_total;
+	uint64_t last_pause_us;		/* the last one's */
 	void (*warn)(void *opaque, const char *msg);
 	void *warn_opaque;
 };

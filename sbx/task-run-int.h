@@ -8,6 +8,7 @@
 
 #include "sbx/channel.h"
 #include "sbx/settings.h"
+#include "sbx/task-ckpt.h"
 #include "sbx/task-env.h"
 #include "sbx/task-run.h"
 #include "util/error.h"
@@ -81,6 +82,16 @@ struct run {
 	/* the first error of the steps (sbx/task-run.c); the stop step may reword it */
 	int err;
 	bool import_tried;		/* the import step ran: the audit trail gets its verdict */
+	/* Checkpoints of this run (sbx/task-ckpt.h); ck.on while they are taken. */
+	struct task_ckpt ck;
+	/*
+	 * `git sbx continue` (sbx/task-resume.c): the checkpoint restored instead
+	 * of a boot or warm base, and the new prompt; 0/NULL for a new task.
+	 */
+	unsigned resume;
+	unsigned vm_cpus;		/* the VM's, as started (for checkpoints' snapshots) */
+	uint64_t vm_memory;
+	const char *resume_prompt;
 };
 
 uint64_t run_mono_ms(void);
@@ -118,6 +129,26 @@ uint64_t run_vm_time_limit(const struct run *r);
  */
 int run_start_vm(struct run *r);
 int run_transfer_in_step(struct run *r);
+/* The sandbox's options for this task (sbx/task-warm.c), and what follows its start. */
+struct sbx_sandbox_opts;
+void run_sandbox_opts(struct run *r, struct sbx_sandbox_opts *so, const struct sbx_image *img,
+		      const char *disk, const char *console);
+void run_started(struct run *r, const char *disk);
+/*
+ * sbx/task-resume.c, `git sbx continue`: the start restores checkpoint
+ * r->resume (its memory chain, a new disk top over its frozen layer) and
+ * the transfer in stages only the new prompt (and a script agent).
+ */
+int run_start_resume(struct run *r);
+/*
+ * Checkpoints from here on in this run (sbx/task-run.c; our VMM, sbx.checkpoints,
+ * not an attempt): the guest's HEAD, and the checkpoint and memory snapshot
+ * directory the VM's state came from (0, NULL after a cold boot; 0 and the
+ * warm base's after its restore) with its chain's length.
+ */
+void run_ckpt_begin(struct run *r, const char *head, unsigned parent, const char *parent_mem,
+		    unsigned chain);
+int run_transfer_in_resume(struct run *r);
 /* The settings of git config into r (sbx/task-run.c). */
 int run_read_config(struct run *r);
 

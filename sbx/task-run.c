@@ -4,10 +4,12 @@
 #include "sbx/agent.h"
 #include "sbx/audit.h"
 #include "sbx/bundle.h"
+#include "sbx/checkpoint.h"
 #include "sbx/config.h"
 #include "sbx/fsutil.h"
 #include "sbx/gate.h"
 #include "sbx/repo.h"
+#include "sbx/sandbox.h"
 #include "sbx/settings.h"
 #include "sbx/task.h"
 #include "sbx/task-env.h"
@@ -235,6 +237,83 @@ int run_exec_step(struct run *r, const char *what, const char *const *argv,
 
 
 
+static void ckpt_warn(void *opaque, const char *msg)
+{
+	struct run *r = opaque;
+	char line[1100];
+	int n = snprintf(line, sizeof(line), "[git-sbx: %s]\n", msg);
+
+	pr_warn("%s", msg);
+	if (n > 0)
+		run_write_log(r, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* The log says each checkpoint, as the progress lines do. */
+static void ckpt_said(struct run *r)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "[git-sbx: checkpoint %u at %.12s, the guest paused %llu ms]\n",
+			 r->ck.parent, r->ck.head, (unsigned long long)(r->ck.last_pause_us / 1000));
+
+	if (n > 0)
+		run_write_log(r, line, (size_t)n);
+}
+
+/*
+ * Checkpoints for this run: our VMM, sbx.checkpoints, not an attempt (whose
+ * runs share a start).  The VM's disk top is the task disk; its memory
+ * chain starts at the warm base it restored (or the checkpoint `continue`
+ * restored), or nowhere after a cold boot (the first one is then full).
+ */
+void run_ckpt_begin(struct run *r, const char *head, unsigned parent, const char *parent_mem,
+		    unsigned chain)
+{
+	const char *top = r->disk + strlen(r->task->dir) + 1;
+
+	if (!r->set.checkpoints || r->task->attempt || !r->sb ||
+	    strcmp(sbx_sandbox_backend_name(r->sb), "kvm"))
+		return;
+	if (task_ckpt_init(&r->ck, r->sb, r->s, r->task->dir, top, head, parent, parent_mem, chain,
+			   r->set.checkpoint_interval_ms, (unsigned)r->set.max_checkpoints)) {
+		pr_warn("no checkpoints in this run: %s", sbx_error());
+		return;
+	}
+	r->ck.cpus = r->vm_cpus;
+	r->ck.memory = r->vm_memory;
+	r->ck.warn = ckpt_warn;
+	r->ck.warn_opaque = r;
+}
+
+static int ckpt_take(struct run *r, enum sbx_ckpt_reason why, const char *head)
+{
+	uint64_t t = run_mono_ms();
+	unsigned taken = r->ck.taken;
+	int err;
+
+	if (!r->ck.on)
+		return 0;
+	err = task_ckpt_take(&r->ck, why, head);
+	sbx_task_step_add(r->task, SBX_STEP_CHECKPOINT, run_mono_ms() - t);
+	if (r->ck.taken != taken)
+		ckpt_said(r);
+	return err;
+}
+
+/* While the agent runs: its commits and `git sbx checkpoint` become checkpoints. */
+static int agent_between(void *opaque, struct sbx_session *s)
+{
+	struct run *r = opaque;
+	uint64_t t = run_mono_ms();
+	unsigned taken = r->ck.taken;
+	int err = task_ckpt_between(&r->ck, s);
+
+	if (r->ck.taken != taken) {
+		sbx_task_step_add(r->task, SBX_STEP_CHECKPOINT, run_mono_ms() - t);
+		ckpt_said(r);
+	}
+	return err;
+}
+
 static int run_agent(struct run *r)
 {
 	const char *argv[] = { "sh", "-c", sbx_task_agent_wrapper, "sbx-agent", r->o->agent->command, NULL };
@@ -265,6 +344,8 @@ static int run_agent(struct run *r)
 	eo.sink = agent_sink;
 	eo.opaque = r;
 	eo.interrupt = r->o->interrupt;
+	if (r->ck.on)
+		eo.between = agent_between;
 	t0 = run_mono_ms();
 	err = sbx_session_exec(r->s, &eo, &res);
 	env_free(&env);
@@ -375,6 +456,19 @@ static int open_net(struct run *r)
 }
 
 
+/* stdout of a one-line answer into r->tail. */
+static int head_sink(void *opaque, int fd, const uint8_t *data, size_t len)
+{
+	struct run *r = opaque;
+
+	if (fd == 1 && r->tail_len + len < TAIL_MAX) {
+		memcpy(r->tail + r->tail_len, data, len);
+		r->tail_len += len;
+		r->tail[r->tail_len] = 0;
+	}
+	return 0;
+}
+
 /* ---- the steps of a session ---- */
 
 /* A step's answer besides 0 and an error: it did not apply, and is not timed. */
@@ -382,8 +476,43 @@ static int open_net(struct run *r)
 
 static int step_agent(struct run *r)
 {
+	int err;
+
+	if (!r->resume) {
+		/* The start: the base checked out, before the agent (a cold boot's is full). */
+		run_ckpt_begin(r, r->base_hex, 0, r->warm ? r->warm->dir : NULL, r->warm ? 1 : 0);
+		if ((err = ckpt_take(r, SBX_CKPT_START, r->base_hex)))
+			return err;
+	}
 	run_progress(r, "running the agent (%s)", r->o->agent->label);
 	return run_agent(r);
+}
+
+/*
+ * The exit checkpoint, after the transfer out: the agent's work committed
+ * (the sweep's commit too), so its commit is the result's tip and a
+ * `continue` from it needs no rewind.  The guest says its HEAD.
+ */
+static int step_checkpoint_exit(struct run *r)
+{
+	const char *argv[] = { "git", "-C", "/workspace", "rev-parse", "-q", "--verify", "HEAD", NULL };
+	struct sbx_exec_result res;
+	uint64_t t = run_mono_ms();
+	char head[41] = "";
+	int err;
+
+	if (!r->ck.on)
+		return STEP_NOT_RUN;
+	r->tail_len = 0;
+	err = run_exec_step_timeout(r, "asking the guest for its HEAD", argv, NULL, true, NULL, 0, -1,
+				    head_sink, &res, SBX_TASK_TRANSFER_TIMEOUT_MS);
+	if (!err && !res.code)
+		snprintf(head, sizeof(head), "%.40s", r->tail);
+	sbx_task_step_add(r->task, SBX_STEP_CHECKPOINT, run_mono_ms() - t);
+	if (err)
+		return err;
+	err = ckpt_take(r, SBX_CKPT_EXIT, strlen(head) == 40 ? head : NULL);
+	return err ? err : STEP_NOT_RUN;	/* timed by ckpt_take */
 }
 
 static int step_transfer_out(struct run *r)
@@ -571,13 +700,9 @@ static const struct run_step {
 	{ SBX_STEP_START, run_start_vm, STEP_OWN_TIME },
 	{ SBX_STEP_TRANSFER_IN, run_transfer_in_step, STEP_VM | STEP_OWN_TIME },
 	{ SBX_STEP_AGENT, step_agent, STEP_VM },
-	/*
-	 * The agent's exit checkpoint (issue 10): with the VM paused, its
-	 * disk frozen and switched and a memory snapshot, paired with the
-	 * guest's HEAD.  Not taken yet.
-	 */
-	{ SBX_STEP_CHECKPOINT, NULL, STEP_VM },
 	{ SBX_STEP_TRANSFER_OUT, step_transfer_out, STEP_VM },
+	/* The exit checkpoint; the others are taken in the agent step (sbx/task-ckpt.h). */
+	{ SBX_STEP_CHECKPOINT, step_checkpoint_exit, STEP_VM },
 	{ SBX_STEP_STOP, step_stop, STEP_VM | STEP_ALWAYS },
 	{ SBX_STEP_IMPORT, step_import, STEP_RESULT },
 	{ SBX_STEP_GATE, step_gate, STEP_RESULT },
@@ -639,6 +764,7 @@ out:
 		sbx_sandbox_stop(r->sb, false, &end);
 		r->sb = NULL;
 	}
+	task_ckpt_clear(&r->ck);
 	sbx_bundle_import_free(r->imp);
 	r->imp = NULL;
 	if (r->log_fd >= 0)
@@ -651,8 +777,8 @@ out:
 	return err;
 }
 
-int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
-		 const struct sbx_task_run_opts *o)
+static int run_task(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
+		    const struct sbx_task_run_opts *o, unsigned resume, const char *prompt)
 {
 	struct run r;
 	enum sbx_task_state state;
@@ -661,9 +787,6 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 
 	memset(res, 0, sizeof(*res));
 	res->agent_status = -1;
-	if (task->state != SBX_TASK_CREATED)
-		return sbx_error_set(SBX_EINVAL, "task %u is %s; only a new task can run", task->id,
-				     sbx_task_state_name(task->state));
 	if (!o->agent || !o->agent->command)
 		return sbx_error_set(SBX_EINVAL, "no agent to run");
 	if ((err = sbx_task_start(&lock, task)))
@@ -674,6 +797,8 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 	r.repo = repo;
 	r.task = task;
 	r.log_fd = -1;
+	r.resume = resume;
+	r.resume_prompt = prompt;
 	git_oid_tostr(r.base_hex, sizeof(r.base_hex), &task->base);
 	snprintf(r.id, sizeof(r.id), "%u", task->id);
 
@@ -724,4 +849,52 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 	if (err)
 		return sbx_error_set(err, "%s", msg);
 	return ferr;
+}
+
+int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
+		 const struct sbx_task_run_opts *o)
+{
+	if (task->state != SBX_TASK_CREATED)
+		return sbx_error_set(SBX_EINVAL, "task %u is %s; only a new task can run", task->id,
+				     sbx_task_state_name(task->state));
+	return run_task(res, repo, task, o, 0, NULL);
+}
+
+int sbx_task_continue(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
+		      const struct sbx_task_run_opts *o, const char *prompt)
+{
+	struct sbx_ckpt c;
+	git_reference *ref = NULL;
+	char refname[64], hex[GIT_OID_HEXSZ + 1] = "";
+	unsigned cur;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->agent_status = -1;
+	if (task->state == SBX_TASK_CREATED)
+		return sbx_error_set(SBX_EINVAL, "task %u never ran: there is nothing to continue",
+				     task->id);
+	if (sbx_task_running(task))
+		return sbx_error_set(SBX_ELOCKED, "task %u is running", task->id);
+	if (!prompt || !*prompt)
+		return sbx_error_set(SBX_EINVAL, "no prompt to continue with");
+	err = sbx_ckpt_current(&cur, task->dir);
+	if (err == SBX_ENOTFOUND)
+		return sbx_error_set(err, "task %u has no checkpoint to continue from (checkpoints are "
+				     "taken under our VMM on KVM, with sbx.checkpoints on)", task->id);
+	if (err || (err = sbx_ckpt_read(&c, task->dir, cur)))
+		return err;
+	snprintf(refname, sizeof(refname), "refs/heads/%s", task->branch);
+	if (git_reference_lookup(&ref, repo->git, refname) < 0 || !git_reference_target(ref)) {
+		git_reference_free(ref);
+		return sbx_error_set(SBX_ENOTFOUND, "the task's branch '%s' is gone", task->branch);
+	}
+	git_oid_tostr(hex, sizeof(hex), git_reference_target(ref));
+	git_reference_free(ref);
+	/* The guest comes back at the checkpoint's commit: the branch must say the same. */
+	if (strcmp(hex, c.head))
+		return sbx_error_set(SBX_EINVAL, "%s is at %.12s but checkpoint %u (the current one) is "
+				     "at %.12s: `git sbx rewind %u --to <checkpoint>` to one at the "
+				     "branch's commit first", task->branch, hex, cur, c.head, task->id);
+	return run_task(res, repo, task, o, cur, prompt);
 }

@@ -108,4 +108,14 @@ int sbx_task_run(struct sbx_task_run_result *res, struct sbx_repo *repo, struct 
 int sbx_task_prepare_warm(char key[65], char *why, size_t whylen, struct sbx_repo *repo,
 			  struct sbx_task *task, const struct sbx_task_run_opts *o);
 
+/*
+ * `git sbx continue`: restore the task's current checkpoint (sbx/checkpoint.h),
+ * end the agent left running in it, run the agent on `prompt`, and append its
+ * work to sbx/<id>, with new checkpoints.  The task must have run and stopped,
+ * and sbx/<id> must be at the checkpoint's commit (rewind moves both).  The
+ * task's state, times and result are this run's.
+ */
+int sbx_task_continue(struct sbx_task_run_result *res, struct sbx_repo *repo, struct sbx_task *task,
+		      const struct sbx_task_run_opts *o, const char *prompt);
+
 #endif

@@ -91,7 +91,8 @@ static void stage_close(struct stage *st)
 /* The prompt and a script agent. */
 static int stage_task_files(struct run *r, struct stage *st)
 {
-	int err = sbx_tar_add(&st->tar, "prompt", 0644, r->task->prompt, strlen(r->task->prompt));
+	const char *prompt = r->resume_prompt ? r->resume_prompt : r->task->prompt;
+	int err = sbx_tar_add(&st->tar, "prompt", 0644, prompt, strlen(prompt));
 
 	if (!err && r->o->agent->script)
 		err = sbx_tar_add(&st->tar, "agent", 0755, r->o->agent->script,
@@ -402,4 +403,17 @@ int run_install_ca(struct run *r)
 		return sbx_error_set(SBX_ERROR, "the guest could not install the task's CA (exit %d: %s)",
 				     res.code, run_tail_line(r));
 	return 0;
+}
+
+int run_transfer_in_resume(struct run *r)
+{
+	struct stage st = { 0 };
+	int err = stage_open(r, &st);
+
+	if (!err)
+		err = stage_task_files(r, &st);
+	if (!err)
+		err = stage_send(r, &st);
+	stage_close(&st);
+	return err;
 }

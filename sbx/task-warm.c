@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sandbox_opts(struct run *r, struct sbx_sandbox_opts *so, const struct sbx_image *img,
-			 const char *disk, const char *console)
+void run_sandbox_opts(struct run *r, struct sbx_sandbox_opts *so, const struct sbx_image *img,
+		      const char *disk, const char *console)
 {
 	so->image = img;
 	so->task_disk = disk;
@@ -41,7 +41,7 @@ static void sandbox_opts(struct run *r, struct sbx_sandbox_opts *so, const struc
 }
 
 /* The VM is up: the session, the network and the sampler. */
-static void started(struct run *r, const char *disk)
+void run_started(struct run *r, const char *disk)
 {
 	r->res->backend = sbx_sandbox_backend_name(r->sb);
 	r->s = sbx_sandbox_session(r->sb);
@@ -60,16 +60,18 @@ static int boot_cold(struct run *r)
 	unlink(r->disk);
 	if ((err = sbx_sandbox_make_disk(&r->img, r->disk)))
 		return sbx_error_prefix(err, "cannot create the task disk");
-	sandbox_opts(r, &so, &r->img, r->disk, r->console);
+	run_sandbox_opts(r, &so, &r->img, r->disk, r->console);
 	so.backend = r->backend;
 	so.qemu_why = r->qemu_why;
+	r->vm_cpus = so.cpus;
+	r->vm_memory = so.memory;
 	run_progress(r, "booting image '%s'", r->o->image ? r->o->image : SBX_IMAGE_DEFAULT_NAME);
 	t = run_mono_ms();
 	err = sbx_sandbox_start(&r->sb, &so);
 	sbx_task_step_set(r->task, SBX_STEP_START, run_mono_ms() - t);
 	if (err)
 		return sbx_error_prefix(err, "cannot start the sandbox");
-	started(r, r->disk);
+	run_started(r, r->disk);
 	return 0;
 }
 
@@ -136,9 +138,11 @@ static int restore_warm(struct run *r)
 		sbx_error_prefix(err, "cannot create the task disk over the warm base's");
 		goto out;
 	}
-	sandbox_opts(r, &so, img, disk, console);
+	run_sandbox_opts(r, &so, img, disk, console);
 	so.cpus = r->warm->cpus;
 	so.memory = r->warm->memory;
+	r->vm_cpus = so.cpus;
+	r->vm_memory = so.memory;
 	so.backend = SBX_BACKEND_VMM;
 	so.restore_state = state;
 	so.restore_mem = mem[0];
@@ -159,7 +163,7 @@ static int restore_warm(struct run *r)
 	if (rs)
 		run_progress(r, "restored in %llu ms; the guest's clock stepped %+.3f s, its RNG reseeded",
 			     (unsigned long long)ms, (double)sbx_reseed_clock_step_ns(rs) / 1e9);
-	started(r, disk);
+	run_started(r, disk);
 out:
 	free(state);
 	for (i = 0; i < nmem; i++)
@@ -270,6 +274,8 @@ int run_start_vm(struct run *r)
 	struct sbx_warm_get_result res;
 	int err;
 
+	if (r->resume)
+		return run_start_resume(r);
 	r->backend = sbx_sandbox_resolve(r->o->backend, r->qemu_why, sizeof(r->qemu_why));
 	if (r->backend != SBX_BACKEND_VMM) {
 		if (r->warm_on)
@@ -302,7 +308,11 @@ int run_start_vm(struct run *r)
 /* The CA, then the base and the setup (cold) or the commits since the warm base. */
 static int transfer_in(struct run *r)
 {
-	int err = run_install_ca(r);
+	int err;
+
+	if (r->resume)
+		return run_transfer_in_resume(r);	/* the guest has it all: the prompt */
+	err = run_install_ca(r);
 
 	if (!err && r->warm)
 		return run_transfer_in_warm(r);
@@ -318,7 +328,7 @@ int run_transfer_in_step(struct run *r)
 	uint64_t t = run_mono_ms();
 	int err = transfer_in(r);
 
-	if (err && r->warm && !interrupted(r)) {
+	if (err && r->warm && !r->resume && !interrupted(r)) {
 		/* The restored guest could not be brought to the task's base: boot cold. */
 		if ((err = fall_back_cold(r)))
 			return err;

@@ -55,8 +55,8 @@ enum sbx_task_step {
 	SBX_STEP_START,		/* boot, or the restore of a warm base */
 	SBX_STEP_TRANSFER_IN,	/* the CA, the base (or the commits since the warm base), sbx.setup */
 	SBX_STEP_AGENT,
-	SBX_STEP_CHECKPOINT,	/* a slot: checkpoints (issue 10) are not taken yet */
 	SBX_STEP_TRANSFER_OUT,	/* the sweep, "sbx: uncommitted work", the result bundle */
+	SBX_STEP_CHECKPOINT,	/* every checkpoint of the run (start, commits, exit): their time */
 	SBX_STEP_STOP,		/* the VM powered off */
 	SBX_STEP_IMPORT,	/* the result's objects verified and stored */
 	SBX_STEP_GATE,		/* the checks in a fresh VM (sbx/gate.h) */
