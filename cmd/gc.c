@@ -59,6 +59,8 @@ int cmd_gc(int argc, const char **argv, struct cmd_ctx *ctx)
 	say(st.stray_dirs, "stray directory removed", "stray directories removed");
 	say(st.pruned_worktrees, "worktree pruned", "worktrees pruned");
 	say(st.temp_files, "temporary file removed", "temporary files removed");
+	say(st.checkpoint_files, "checkpoint file nothing needs removed",
+	    "checkpoint files nothing needs removed");
 	for (i = 0; i < wst.nremoved; i++)
 		printf("removed warm base %.12s (%s)\n", wst.removed[i].key, wst.removed[i].why);
 	say(wst.builds, "unfinished warm base build removed", "unfinished warm base builds removed");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int sbx_task_rewind(struct sbx_rewind_result *res, struct sbx_repo *repo, struct sbx_task *t,
 		    unsigned ckpt)
@@ -67,6 +68,13 @@ int sbx_task_rewind(struct sbx_rewind_result *res, struct sbx_repo *repo, struct
 		}
 		if ((err = sbx_task_update_worktree(&res->worktree_kept, t, &res->from, &res->to)))
 			goto out;
+	}
+	{
+		/* Tests: a window between the branch and the current checkpoint (kill -9 lands in it). */
+		const char *d = getenv("SBX_TEST_REWIND_DELAY_MS");
+
+		if (d)
+			usleep((useconds_t)strtoul(d, NULL, 10) * 1000);
 	}
 	t->has_result = true;
 	t->result = res->to;

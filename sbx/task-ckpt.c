@@ -215,6 +215,13 @@ int task_ckpt_take(struct task_ckpt *c, enum sbx_ckpt_reason why, const char *he
 	}
 	if ((err = sbx_snapdir_commit_checkpoint(tmp, &m, info.diff ? parent_abs : NULL, NULL, 0)))
 		goto fail;
+	{
+		/* Tests: a window in which the record is not written yet (kill -9 lands in it). */
+		const char *d = getenv("SBX_TEST_CKPT_DELAY_MS");
+
+		if (d)
+			usleep((useconds_t)strtoul(d, NULL, 10) * 1000);
+	}
 	if (rename(tmp, mem) && (errno != ENOENT || sbx_mkdirs(mem) || rmdir(mem) ||
 				 rename(tmp, mem))) {
 		err = sbx_error_errno(SBX_EIO, "cannot move the checkpoint's memory to '%s'", mem);

@@ -3,6 +3,7 @@
 #include "sbx/task.h"
 #include "sbx/task-int.h"
 #include "sbx/bundle.h"
+#include "sbx/checkpoint.h"
 #include "sbx/fsutil.h"
 #include "sbx/repo.h"
 #include "util/error.h"
@@ -234,6 +235,16 @@ static int gc_tasks(struct sbx_task_gc_stats *st, struct sbx_repo *repo)
 					st->interrupted++;
 			}
 			gc_attempt_temp_files(st, dir);
+			/* What a checkpoint cut off, or rewinds and drops left, when the task is idle. */
+			if (!sbx_task_running(t)) {
+				struct sbx_ckpt_gc_result cr;
+
+				if (sbx_ckpt_gc(&cr, dir, NULL))
+					pr_warn("task %u's checkpoints: %s", id, sbx_error());
+				else
+					st->checkpoint_files += cr.temp_removed + cr.layers_removed +
+								cr.memory_removed;
+			}
 		} else {
 			pr_warn("%s", sbx_error());
 		}

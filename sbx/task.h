@@ -274,6 +274,7 @@ struct sbx_task_gc_stats {
 	unsigned stray_dirs;		/* task dirs without a record, worktree dirs without a task */
 	unsigned pruned_worktrees;	/* git worktree admin dirs of gone tasks */
 	unsigned temp_files;		/* *.tmp.<pid> of dead processes, bundle quarantines */
+	unsigned checkpoint_files;	/* checkpoint temp dirs, layers and memory nothing needs */
 };
 int sbx_task_gc(struct sbx_task_gc_stats *stats, struct sbx_repo *repo);
 

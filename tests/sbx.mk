@@ -50,6 +50,8 @@ tests_unit_test_snapdir_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-snapdir
 # git sbx run on our VMM (busybox image, channel, overlay root, qcow2 task disk).
 KVM_TESTS += tests/kvm/run.kvm
+# Checkpoints in a task, rewind, continue, and git sbx killed in the middle of them.
+KVM_TESTS += tests/kvm/rewind.kvm
 # The VMM process's confinement: seccomp per thread, no_new_privs, Landlock, fds, SIGSYS.
 KVM_TESTS += tests/kvm/confine.kvm
 EXTRA_DIST += tests/kvm/image-lib.sh
