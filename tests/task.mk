@@ -27,7 +27,7 @@ tests_unit_test_agent_SOURCES = tests/unit/test-agent.c tests/unit/git-fixture.h
 tests_unit_test_agent_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_agent_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-agent
-EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh tests/bench/warm.sh
+EXTRA_DIST += tests/bench/task.sh tests/bench/import-lib.sh tests/bench/warm.sh tests/bench/checkpoint.sh
 # The hook gate, host hooks, run --staged (through the QEMU fallback).
 E2E_TESTS += tests/t/t7100-gate.sh tests/t/t7110-hooks.sh tests/t/t7120-run-staged.sh
 E2E_TESTS += tests/t/t7200-checkpoints.sh
