@@ -156,3 +156,17 @@ tests_unit_test_tar_SOURCES = tests/unit/test-tar.c
 tests_unit_test_tar_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_tar_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-tar
+# Fuzzing the checkpoint record's reader (sbx/checkpoint.c).
+check_PROGRAMS += tests/fuzz/check-ckpt-record
+tests_fuzz_check_ckpt_record_SOURCES = tests/fuzz/fuzz-ckpt-record.c tests/fuzz/driver.c
+tests_fuzz_check_ckpt_record_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
+tests_fuzz_check_ckpt_record_LDADD = $(SBX_LIBS)
+FUZZ_TESTS += tests/fuzz/ckpt-record.fuzz
+EXTRA_DIST += tests/fuzz/corpus/ckpt-record
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-ckpt-record
+tests_fuzz_fuzz_ckpt_record_SOURCES = tests/fuzz/fuzz-ckpt-record.c
+tests_fuzz_fuzz_ckpt_record_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
+tests_fuzz_fuzz_ckpt_record_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_ckpt_record_LDADD = $(SBX_LIBS)
+endif
