@@ -310,9 +310,9 @@ static int transfer_in(struct run *r)
 {
 	int err;
 
-	if (r->resume)
-		return run_transfer_in_resume(r);	/* the guest has it all: the prompt */
-	err = run_install_ca(r);
+	err = run_install_ca(r);	/* this run's CA (the guest may hold an earlier run's too) */
+	if (!err && r->resume)
+		return run_transfer_in_resume(r);	/* the guest has the rest: the prompt */
 
 	if (!err && r->warm)
 		return run_transfer_in_warm(r);
