@@ -270,7 +270,7 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 			r = 0;
 		if (r < 0)
 			return sbx_error_errno(SBX_EIO, "poll");
-		if (s->x.o && s->x.o->interrupt && *s->x.o->interrupt && !s->x.done) {
+		if (!s->x.done && s->x.o && s->x.o->interrupt && *s->x.o->interrupt) {
 			uint8_t sig[4];
 
 			proto_put32(sig, *s->x.o->interrupt == 1 ? SIGTERM : SIGKILL);
@@ -310,7 +310,7 @@ static int pump(struct sbx_session *s, uint64_t deadline_ms, bool (*until)(struc
 		err = flush_some(s);
 		if (err)
 			return err;
-		if (s->x.between && !s->x.done && !s->in_between && s->x.o->between) {
+		if (s->x.between && !s->x.done && !s->in_between && s->x.o && s->x.o->between) {
 			s->in_between = true;
 			err = s->x.o->between(s->x.o->opaque, s);
 			s->in_between = false;
