@@ -87,6 +87,15 @@ int run_start_resume(struct run *r)
 		goto out;
 	}
 	run_progress(r, "restored in %llu ms", (unsigned long long)ms);
+	/* The record's start is this run's: no warm base, the checkpoint. */
+	free(r->task->warm);
+	r->task->warm = NULL;
+	r->task->warm_created_ms = 0;
+	r->task->warm_build_ms = 0;
+	free(r->task->start_note);
+	if (asprintf(&r->task->start_note, "continued from checkpoint %u (%s at %.12s)", c.id,
+		     sbx_ckpt_reason_name(c.reason), c.head) < 0)
+		r->task->start_note = NULL;
 	run_started(r, r->disk);
 	run_ckpt_begin(r, c.head, c.id, memdir, nmem);
 out:
