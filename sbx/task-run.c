@@ -799,6 +799,9 @@ static int run_task(struct sbx_task_run_result *res, struct sbx_repo *repo, stru
 	r.log_fd = -1;
 	r.resume = resume;
 	r.resume_prompt = prompt;
+	/* A continue's times are its own. */
+	memset(task->step_ms, 0, sizeof(task->step_ms));
+	task->steps_ran = 0;
 	git_oid_tostr(r.base_hex, sizeof(r.base_hex), &task->base);
 	snprintf(r.id, sizeof(r.id), "%u", task->id);
 
