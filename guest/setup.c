@@ -231,6 +231,24 @@ static void enter_root(const char *root)
 		sbx_log("chown /workspace: %s", strerror(errno));
 }
 
+/*
+ * The kernel makes its boot id on the first read of it.  Read it now, so
+ * that it is part of this boot's state: a guest restored from a snapshot
+ * of this boot (a warm base, a checkpoint) is the same boot, with the
+ * same id, as its uptime and processes are.
+ */
+static void fix_boot_id(void)
+{
+	char id[64];
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (read(fd, id, sizeof(id)) < 0)
+		sbx_log("boot_id: %s", strerror(errno));
+	close(fd);
+}
+
 static void loopback_up(void)
 {
 	struct ifreq ifr = { 0 };
@@ -346,6 +364,7 @@ int sbx_init_main(void)
 	enter_root(root);
 	loopback_up();
 	sethostname("sbx", 3);
+	fix_boot_id();
 
 	if (find_channel(chan, sizeof(chan))) {
 		sbx_log("no virtio port named %s", SBX_CHANNEL_PORT);
