@@ -22,24 +22,6 @@ static const char *const continue_usage[] = {
 	NULL,
 };
 
-static char *join_words(int argc, const char **argv)
-{
-	size_t len = 1;
-	char *s;
-	int i;
-
-	for (i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	if (!(s = calloc(1, len)))
-		die("out of memory");
-	for (i = 0; i < argc; i++) {
-		if (i)
-			strcat(s, " ");
-		strcat(s, argv[i]);
-	}
-	return s;
-}
-
 int cmd_continue(int argc, const char **argv, struct cmd_ctx *ctx)
 {
 	struct task_cmd_args a = { 0 };
@@ -78,7 +60,7 @@ int cmd_continue(int argc, const char **argv, struct cmd_ctx *ctx)
 		die("task %u is running; continue it when it has ended", t->id);
 	if (!timeout)
 		task_cmd_default_timeout(ctx, &a);
-	prompt = prompt_file ? read_prompt_file(prompt_file) : join_words(n - 1, argv + 1);
+	prompt = prompt_file ? read_prompt_file(prompt_file) : join_prompt_args(n - 1, argv + 1);
 	if (!*prompt)
 		die("the prompt is empty");
 	a.continue_prompt = prompt;

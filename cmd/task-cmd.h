@@ -37,6 +37,8 @@ struct sbx_agent;
 struct sbx_task;
 /* sbx.timeout (or its default) into a->timeout_ms, for when --timeout is not given. */
 void task_cmd_default_timeout(struct cmd_ctx *ctx, struct task_cmd_args *a);
+/* The prompt from the command line's words, joined by spaces (malloc'd; dies when out of memory). */
+char *join_prompt_args(int argc, const char **argv);
 /* The prompt from a file ("-": standard input); dies on failure. */
 char *read_prompt_file(const char *path);
 /* The task's own agent (its label or kept command line), or the one given; dies when none. */

@@ -249,7 +249,7 @@ static void print_attempts_summary(struct cmd_ctx *ctx, const struct sbx_task *t
 		       t->id, t->id, t->id);
 }
 
-static char *join_args(int argc, const char **argv)
+char *join_prompt_args(int argc, const char **argv)
 {
 	size_t len = 1;
 	char *s;
@@ -601,7 +601,7 @@ int cmd_task(int argc, const char **argv, struct cmd_ctx *ctx)
 	if (attempts < 0 || (unsigned)attempts > SBX_TASK_ATTEMPTS_MAX)
 		usage_msg_opt("--attempts must be 1 to 64", task_usage, opts);
 	a.attempts = (unsigned)attempts;
-	prompt = prompt_file ? read_prompt_file(prompt_file) : join_args(n, argv);
+	prompt = prompt_file ? read_prompt_file(prompt_file) : join_prompt_args(n, argv);
 	if (!*prompt)
 		die("the prompt is empty");
 	a.prompt = prompt;

@@ -8,6 +8,8 @@
 #include "util/error.h"
 #include "vmm/vm.h"
 
+#include <git2.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -288,18 +290,6 @@ out:
 	return err;
 }
 
-static void hex(char out[41], const uint8_t *b)
-{
-	static const char d[] = "0123456789abcdef";
-	unsigned i;
-
-	for (i = 0; i < 20; i++) {
-		out[2 * i] = d[b[i] >> 4];
-		out[2 * i + 1] = d[b[i] & 15];
-	}
-	out[40] = 0;
-}
-
 int task_ckpt_between(void *opaque, struct sbx_session *s)
 {
 	struct task_ckpt *c = opaque;
@@ -310,8 +300,12 @@ int task_ckpt_between(void *opaque, struct sbx_session *s)
 	if (!c->on)
 		return 0;
 	if (n.kinds & (1u << PROTO_NOTE_COMMIT)) {
-		if (n.has_commit)
-			hex(c->head, n.commit);
+		if (n.has_commit) {
+			git_oid id;
+
+			git_oid_fromraw(&id, n.commit);
+			git_oid_tostr(c->head, sizeof(c->head), &id);
+		}
 		c->pending = true;
 	}
 	if (now - c->polled_ms >= POLL_MS) {
