@@ -35,10 +35,11 @@ tests_unit_test_vmgenid_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_vmgenid_LDADD = $(UNIT_LDADD)
 UNIT_TESTS += tests/unit/test-vmgenid
 
-# tests/kvm/lib.sh caches its base initramfs archives here.
+# tests/kvm/lib.sh caches its base initramfs archives here, and
+# tests/kvm/image-lib.sh its test images in tests/.images.
 clean-local: clean-kvm-initramfs
 clean-kvm-initramfs:
-	rm -rf tests/kvm/.initramfs
+	rm -rf tests/kvm/.initramfs tests/.images
 .PHONY: clean-kvm-initramfs
 
 # vm_create's KVM checks against a fake KVM: the shim in vmm/kvm-sys.c is wrapped.
