@@ -236,10 +236,17 @@ static int fall_back_cold(struct run *r)
 	snprintf(msg, sizeof(msg), "%s", sbx_error());
 	memcpy(key, r->warm->key, sizeof(key));
 	if (r->sb) {
+		memset(&end, 0, sizeof(end));
 		sbx_task_net_sample_stop(r->net);
 		sbx_sandbox_stop(r->sb, false, &end);
 		r->sb = NULL;
 		r->s = NULL;
+		/* how the restored VM ended (a triple fault, say) is the cause */
+		if (!end.clean && end.message[0] && !strstr(msg, end.message)) {
+			size_t n = strlen(msg);
+
+			snprintf(msg + n, sizeof(msg) - n, "; the VM: %s", end.message);
+		}
 	}
 	set_note(r, "warm base %.12s could not be restored (%s): removed it; booted cold", key, msg);
 	if (!sbx_warm_lock(&lock, r->repo, key, true, true)) {
