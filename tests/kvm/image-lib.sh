@@ -76,8 +76,7 @@ sbx_test_image_inputs() {
 	done
 	[ "${3-}" = git ] || return 0
 	stat -L -c '%n %s %Y' "$SBX_BUILD_DIR/tests/t/helper/sbx-test-sudo" 2>&1
-	shift 2
-	[ $# -gt 0 ] && shift
+	shift 3
 	for prog in "$(command -v git)" "$@"; do
 		stat -L -c '%n %s %Y' "$prog" 2>&1
 		for lib in $(ldd "$prog" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
@@ -109,7 +108,13 @@ sbx_test_image_store() {
 				tar -C "$SBX_CACHE_DIR/images" --sparse \
 					-cf "$_sti_store/.build-$_sti_key/image/image.tar" "$_sti_hex" &&
 				echo "$_sti_hex" > "$_sti_store/.build-$_sti_key/image/id" &&
-				rm -rf "$_sti_store/$_sti_key" &&
+				printf '%s\n' "$@" > "$_sti_store/.build-$_sti_key/image/what" || exit 1
+			# The same image from older inputs (a rebuilt git-sbx, say) is stale.
+			for _sti_old in "$_sti_store"/*/what; do
+				cmp -s "$_sti_old" "$_sti_store/.build-$_sti_key/image/what" &&
+					rm -rf "${_sti_old%/what}"
+			done
+			rm -rf "$_sti_store/$_sti_key" &&
 				mv "$_sti_store/.build-$_sti_key/image" "$_sti_store/$_sti_key" &&
 				rm -rf "$_sti_store/.build-$_sti_key"
 		) 9>"$_sti_store/.lock" >&2 || return 1
