@@ -57,13 +57,7 @@ static void warn(struct task_ckpt *c, const char *fmt, ...)
 		c->warn(c->warn_opaque, msg);
 }
 
-/*
- * The chain's root in the task's own directory: a warm base's snapshot is
- * linked into checkpoints/memory/warm, so that gc or a rebuild of the warm
- * base cannot take a checkpoint's memory away (as warm-layer.qcow2 does for
- * the disk).  Where links fail, the warm base's directory itself.
- */
-static char *adopt_root(const char *task_dir, const char *dir)
+char *task_ckpt_adopt_root(const char *task_dir, const char *dir)
 {
 	static const char *const files[] = { "memory", "state", "machine" };
 	char *own = sbx_path_join(task_dir, "checkpoints/memory/warm"), *a = NULL, *b = NULL;
@@ -104,7 +98,7 @@ int task_ckpt_init(struct task_ckpt *c, struct sbx_sandbox *sb, struct sbx_sessi
 	snprintf(c->head, sizeof(c->head), "%s", head);
 	c->top = strdup(top);
 	if (parent_mem)
-		c->parent_mem = parent ? strdup(parent_mem) : adopt_root(task_dir, parent_mem);
+		c->parent_mem = strdup(parent_mem);
 	if (!c->top || (parent_mem && !c->parent_mem)) {
 		task_ckpt_clear(c);
 		return sbx_error_set(SBX_ENOMEM, "out of memory");

@@ -53,12 +53,23 @@ struct task_ckpt {
  * Set up for a session whose VM runs with `top` (relative to task_dir) as
  * its task disk's writable top and `head` as the guest's HEAD; `parent`
  * and `parent_mem` when it restored checkpoint `parent` (whose snapshot
- * directory is parent_mem) or a warm base (parent 0, its directory).
+ * directory is parent_mem) or a warm base (parent 0: the directory
+ * task_ckpt_adopt_root gave).
  */
 int task_ckpt_init(struct task_ckpt *c, struct sbx_sandbox *sb, struct sbx_session *s,
 		   const char *task_dir, const char *top, const char *head, unsigned parent,
 		   const char *parent_mem, unsigned chain, uint64_t interval_ms, unsigned max);
 void task_ckpt_clear(struct task_ckpt *c);
+
+/*
+ * The chain's root in the task's own directory: the warm base's snapshot
+ * (directory `dir`) linked into task_dir's checkpoints/memory/warm, so that
+ * gc, a rebuild or a failed restore's removal of the warm base cannot take
+ * a checkpoint's memory away (as warm-layer.qcow2 does for the disk).
+ * Called while the warm base's shared lock is held.  Where links fail, a
+ * copy of `dir`'s path; NULL when out of memory.
+ */
+char *task_ckpt_adopt_root(const char *task_dir, const char *dir);
 
 /*
  * Take one now (the channel quiesced for it whether or not an exec runs).

@@ -70,8 +70,10 @@ struct run {
 	char *setup;
 	uint64_t setup_timeout_ms;
 	bool warm_on;
-	/* the warm base restored (sbx/task-warm.c), or NULL */
+	/* the warm base restored (sbx/task-warm.c), or NULL; its snapshot as
+	 * this task's checkpoints' root (task_ckpt_adopt_root), or NULL */
 	struct sbx_warm *warm;
+	char *warm_root;
 	/* git config, resolved once (the fields above are copied from it) */
 	struct sbx_settings set;
 	/* what the start step needs: the image, the task disk and console paths, the backend */

@@ -480,7 +480,7 @@ static int step_agent(struct run *r)
 
 	if (!r->resume) {
 		/* The start: the base checked out, before the agent (a cold boot's is full). */
-		run_ckpt_begin(r, r->base_hex, 0, r->warm ? r->warm->dir : NULL, r->warm ? 1 : 0);
+		run_ckpt_begin(r, r->base_hex, 0, r->warm_root, r->warm_root ? 1 : 0);
 		if ((err = ckpt_take(r, SBX_CKPT_START, r->base_hex)))
 			return err;
 	}
@@ -809,6 +809,7 @@ static int run_task(struct sbx_task_run_result *res, struct sbx_repo *repo, stru
 	free(r.shallow);
 	free(r.setup);
 	sbx_warm_free(r.warm);
+	free(r.warm_root);
 	free(r.user_name);
 	free(r.user_email);
 	sbx_settings_clear(&r.set);

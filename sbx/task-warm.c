@@ -6,6 +6,7 @@
  * false, or when the restore fails (said, and that warm base removed).
  */
 #include "sbx/task-run-int.h"
+#include "sbx/task-ckpt.h"
 #include "sbx/fsutil.h"
 #include "sbx/machine.h"
 #include "sbx/repo.h"
@@ -155,6 +156,14 @@ static int restore_warm(struct run *r)
 	err = sbx_sandbox_start(&r->sb, &so);
 	ms = run_mono_ms() - t;
 	sbx_task_step_set(r->task, SBX_STEP_START, ms);
+	/*
+	 * The checkpoints' root is linked into the task while the lock still
+	 * holds: a concurrent task whose restore of this base failed may
+	 * remove it once we let go.
+	 */
+	if (!err && r->set.checkpoints && !r->task->attempt &&
+	    !(r->warm_root = task_ckpt_adopt_root(r->task->dir, r->warm->dir)))
+		err = sbx_error_set(SBX_ENOMEM, "out of memory");
 	sbx_unlock(lock);
 	if (err)
 		goto out;
@@ -263,6 +272,16 @@ static int fall_back_cold(struct run *r)
 	}
 	sbx_warm_free(r->warm);
 	r->warm = NULL;
+	if (r->warm_root) {
+		/* A cold boot's first checkpoint is full: no root.  Only the
+		 * task's own links go (not the base, where links failed). */
+		size_t n = strlen(r->task->dir);
+
+		if (!strncmp(r->warm_root, r->task->dir, n) && r->warm_root[n] == '/')
+			sbx_rmtree(r->warm_root);
+		free(r->warm_root);
+		r->warm_root = NULL;
+	}
 	free(r->task->warm);
 	r->task->warm = NULL;
 	r->task->warm_created_ms = 0;
@@ -385,6 +404,7 @@ int sbx_task_prepare_warm(char key[65], char *why, size_t whylen, struct sbx_rep
 out:
 	free(r.setup);
 	sbx_warm_free(r.warm);
+	free(r.warm_root);
 	free(r.user_name);
 	free(r.user_email);
 	sbx_settings_clear(&r.set);
