@@ -23,7 +23,7 @@ libsbx_a_SOURCES += sbx/vmm-proc.c sbx/vmm-proc.h sbx/vmm-child.c \
 libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
 # images: the guest's initramfs and root images
 libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h \
-	sbx/sandbox.c sbx/sandbox.h sbx/console-log.c sbx/console-log.h
+	sbx/sandbox.c sbx/sandbox-qemu.c sbx/sandbox-int.h sbx/sandbox.h sbx/console-log.c sbx/console-log.h
 # running a task: agents and the session (boot, transfer, agent, import)
 libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h sbx/task-run-int.h \
 	sbx/task-transfer.c sbx/task-warm.c sbx/tar.c sbx/tar.h
