@@ -25,7 +25,7 @@ libsbx_a_SOURCES += sbx/disk.c sbx/disk.h
 libsbx_a_SOURCES += sbx/initramfs.c sbx/initramfs.h sbx/image.c sbx/image.h \
 	sbx/sandbox.c sbx/sandbox-qemu.c sbx/sandbox-int.h sbx/sandbox.h sbx/console-log.c sbx/console-log.h
 # running a task: agents and the session (boot, transfer, agent, import)
-libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-run.h sbx/task-run-int.h \
+libsbx_a_SOURCES += sbx/agent.c sbx/agent.h sbx/task-run.c sbx/task-step.c sbx/task-run.h sbx/task-run-int.h \
 	sbx/task-transfer.c sbx/task-warm.c sbx/tar.c sbx/tar.h
 # warm bases: memory snapshots of a set-up guest that tasks restore (store, build)
 libsbx_a_SOURCES += sbx/warm.c sbx/warm-gc.c sbx/warm-build.c sbx/warm.h

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Inside a task's session (sbx/task-run.c, sbx/task-transfer.c,
- * sbx/task-warm.c): the session's state and the helpers its files share.
+ * Inside a task's session (sbx/task-run.c, sbx/task-step.c,
+ * sbx/task-transfer.c, sbx/task-warm.c, sbx/task-resume.c): the session's
+ * state and the helpers its files share.
  */
 #ifndef SBX_SBX_TASK_RUN_INT_H
 #define SBX_SBX_TASK_RUN_INT_H
@@ -96,6 +97,7 @@ struct run {
 	const char *resume_prompt;
 };
 
+/* sbx/task-step.c: the clock, progress, the log and its tail, one step's command. */
 uint64_t run_mono_ms(void);
 void run_progress(struct run *r, const char *fmt, ...) SBX_PRINTF(2, 3);
 /* The task log, bounded by sbx.maxLogSize. */
