@@ -13,6 +13,7 @@
 #include "sbx/task-net.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/quote.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -80,41 +81,10 @@ void run_write_log(struct run *r, const void *data, size_t len)
 	}
 }
 
-static void keep_tail(struct run *r, const uint8_t *data, size_t len)
-{
-	if (len >= TAIL_MAX) {
-		memcpy(r->tail, data + len - TAIL_MAX, TAIL_MAX);
-		r->tail_len = TAIL_MAX;
-	} else {
-		if (r->tail_len + len > TAIL_MAX) {
-			size_t drop = r->tail_len + len - TAIL_MAX;
-
-			memmove(r->tail, r->tail + drop, r->tail_len - drop);
-			r->tail_len -= drop;
-		}
-		memcpy(r->tail + r->tail_len, data, len);
-		r->tail_len += len;
-	}
-	r->tail[r->tail_len] = 0;
-}
-
 /* The last line of a step's stderr, printable, for an error message. */
 const char *run_tail_line(struct run *r)
 {
-	char *end, *start;
-	size_t i;
-
-	for (i = 0; i < r->tail_len; i++)
-		if ((unsigned char)r->tail[i] < 0x20 && r->tail[i] != '\n')
-			r->tail[i] = '?';
-		else if ((unsigned char)r->tail[i] >= 0x7f)
-			r->tail[i] = '?';
-	end = r->tail + r->tail_len;
-	while (end > r->tail && end[-1] == '\n')
-		*--end = 0;
-	start = strrchr(r->tail, '\n');
-	start = start ? start + 1 : r->tail;
-	return *start ? start : "no message";
+	return sbx_tail_last_line(r->tail, r->tail_len);
 }
 
 /* A step's output: stderr into the log and the tail; stdout discarded. */
@@ -123,7 +93,7 @@ int run_step_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	struct run *r = opaque;
 
 	if (fd == 2) {
-		keep_tail(r, data, len);
+		sbx_tail_add(r->tail, &r->tail_len, TAIL_MAX, data, len);
 		run_write_log(r, data, len);
 	}
 	return 0;

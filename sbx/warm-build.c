@@ -18,6 +18,7 @@
 #include "sbx/task-scripts.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/quote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,40 +80,10 @@ static void progress(const struct sbx_warm_build_opts *o, const char *fmt, ...)
 	o->progress(o->progress_opaque, buf);
 }
 
-static void keep_tail(struct build *b, const uint8_t *data, size_t len)
-{
-	if (len >= TAIL_MAX) {
-		memcpy(b->tail, data + len - TAIL_MAX, TAIL_MAX);
-		b->tail_len = TAIL_MAX;
-	} else {
-		if (b->tail_len + len > TAIL_MAX) {
-			size_t drop = b->tail_len + len - TAIL_MAX;
-
-			memmove(b->tail, b->tail + drop, b->tail_len - drop);
-			b->tail_len -= drop;
-		}
-		memcpy(b->tail + b->tail_len, data, len);
-		b->tail_len += len;
-	}
-	b->tail[b->tail_len] = 0;
-}
-
 /* The last line of the step's stderr, printable. */
 static const char *tail_line(struct build *b)
 {
-	char *end, *start;
-	size_t i;
-
-	for (i = 0; i < b->tail_len; i++)
-		if (((unsigned char)b->tail[i] < 0x20 && b->tail[i] != '\n') ||
-		    (unsigned char)b->tail[i] >= 0x7f)
-			b->tail[i] = '?';
-	end = b->tail + b->tail_len;
-	while (end > b->tail && end[-1] == '\n')
-		*--end = 0;
-	start = strrchr(b->tail, '\n');
-	start = start ? start + 1 : b->tail;
-	return *start ? start : "no message";
+	return sbx_tail_last_line(b->tail, b->tail_len);
 }
 
 /* A step's stderr: its tail; the setup's output also to the caller. */
@@ -121,7 +92,7 @@ static int step_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	struct build *b = opaque;
 
 	if (fd == 2)
-		keep_tail(b, data, len);
+		sbx_tail_add(b->tail, &b->tail_len, TAIL_MAX, data, len);
 	return 0;
 }
 
@@ -130,7 +101,7 @@ static int setup_sink(void *opaque, int fd, const uint8_t *data, size_t len)
 	struct build *b = opaque;
 
 	if (fd == 2)
-		keep_tail(b, data, len);
+		sbx_tail_add(b->tail, &b->tail_len, TAIL_MAX, data, len);
 	return b->o->output ? b->o->output(b->o->output_opaque, fd, data, len) : 0;
 }
 

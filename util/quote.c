@@ -190,3 +190,41 @@ int sbx_quote_fputs(const char *s, FILE *f)
 	free(q);
 	return rc;
 }
+
+void sbx_tail_add(char *tail, size_t *tail_len, size_t max, const void *data, size_t len)
+{
+	const char *d = data;
+
+	if (len >= max) {
+		memcpy(tail, d + len - max, max);
+		*tail_len = max;
+	} else {
+		if (*tail_len + len > max) {
+			size_t drop = *tail_len + len - max;
+
+			memmove(tail, tail + drop, *tail_len - drop);
+			*tail_len -= drop;
+		}
+		memcpy(tail + *tail_len, d, len);
+		*tail_len += len;
+	}
+	tail[*tail_len] = 0;
+}
+
+const char *sbx_tail_last_line(char *tail, size_t tail_len)
+{
+	char *end, *start;
+	size_t i;
+
+	for (i = 0; i < tail_len; i++)
+		if (((unsigned char)tail[i] < 0x20 && tail[i] != '\n') ||
+		    (unsigned char)tail[i] >= 0x7f)
+			tail[i] = '?';
+	tail[tail_len] = 0;
+	end = tail + tail_len;
+	while (end > tail && end[-1] == '\n')
+		*--end = 0;
+	start = strrchr(tail, '\n');
+	start = start ? start + 1 : tail;
+	return *start ? start : "no message";
+}

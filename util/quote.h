@@ -62,4 +62,17 @@ int sbx_quote_fputs(const char *s, FILE *f);
  */
 int sbx_utf8_char(const unsigned char *p, size_t n, uint32_t *cp);
 
+/*
+ * The end of a stream, kept for an error message: `len` more bytes of it
+ * appended to tail[0..*tail_len), the oldest dropped past `max` bytes
+ * (`tail` has room for max + 1: it stays NUL-terminated).
+ */
+void sbx_tail_add(char *tail, size_t *tail_len, size_t max, const void *data, size_t len);
+/*
+ * The tail's last line that is not empty, with every control but '\n' and
+ * every byte from 0x7f up made '?' (in place: plain ASCII for a one-line
+ * message); "no message" when there is none.
+ */
+const char *sbx_tail_last_line(char *tail, size_t tail_len);
+
 #endif

@@ -185,6 +185,33 @@ static void test_quote_buf_cuts_at_a_character(void **state)
 	assert_string_equal(out, "");
 }
 
+/* The end of a stream kept for a message: the last bytes, the last line, printable. */
+static void test_tail(void **state)
+{
+	char tail[9];
+	size_t n = 0;
+
+	(void)state;
+	assert_string_equal(sbx_tail_last_line(tail, 0), "no message");
+	sbx_tail_add(tail, &n, 8, "ab\n", 3);
+	sbx_tail_add(tail, &n, 8, "cd\n\n", 4);
+	assert_int_equal(n, 7);
+	assert_string_equal(tail, "ab\ncd\n\n");
+	/* past 8 bytes the oldest go */
+	sbx_tail_add(tail, &n, 8, "efg", 3);
+	assert_int_equal(n, 8);
+	assert_memory_equal(tail, "\ncd\n\nefg", 9);
+	/* a chunk longer than the tail: only its end */
+	sbx_tail_add(tail, &n, 8, "0123456789", 10);
+	assert_string_equal(tail, "23456789");
+	n = 0;
+	sbx_tail_add(tail, &n, 8, "x\ne\x1b[J\xff\n\n", 9);
+	assert_string_equal(sbx_tail_last_line(tail, n), "e?[J?");
+	n = 0;
+	sbx_tail_add(tail, &n, 8, "\n\n", 2);
+	assert_string_equal(sbx_tail_last_line(tail, n), "no message");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_stream_splits),
 		cmocka_unit_test(test_random_bytes_in_random_chunks),
 		cmocka_unit_test(test_quote_buf_cuts_at_a_character),
+		cmocka_unit_test(test_tail),
 	};
 
 	return cmocka_run_group_tests_name("quote", tests, NULL, NULL);
