@@ -39,6 +39,13 @@ const char sbx_sandbox_cmdline[] = CMDLINE;
 #define STOP_GRACE_QEMU_MS	60000
 #define STOP_JOIN_MS		10000
 /*
+ * A session that failed asks nothing, but its VM may be ending on its own
+ * (the guest triple-faulted, the VMM hit an error: often why the channel
+ * broke): it gets STOP_SETTLE_MS to end, so the task can say how it ended
+ * rather than "stopped by force".
+ */
+#define STOP_SETTLE_MS		2000
+/*
  * A restored guest answers RESEED from its idle frame loop: milliseconds on
  * KVM, but give the nested harness's emulation room.  A save must end the
  * VM within SAVE_END_MS (writing guest RAM to the memory file included).
@@ -471,6 +478,8 @@ int sbx_sandbox_stop(struct sbx_sandbox *sb, bool session_ok, struct sbx_sandbox
 	deadline = now_ms();
 	if (asked)
 		deadline += sb->backend == SBX_BACKEND_QEMU ? STOP_GRACE_QEMU_MS : STOP_GRACE_VMM_MS;
+	else
+		deadline += STOP_SETTLE_MS;
 	wait_for_end(sb, deadline, end);
 	if (sb->backend == SBX_BACKEND_VMM) {
 		end->clean = sb->vm_done && (sb->vr.end == VM_END_POWEROFF || sb->vr.end == VM_END_EXIT);
