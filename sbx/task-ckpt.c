@@ -83,6 +83,16 @@ char *task_ckpt_adopt_root(const char *task_dir, const char *dir)
 	return strdup(dir);
 }
 
+void task_ckpt_drop_root(const char *task_dir, char *root)
+{
+	char *own = root ? sbx_path_join(task_dir, "checkpoints/memory/warm") : NULL;
+
+	if (own && !strcmp(root, own))
+		sbx_rmtree(own);
+	free(own);
+	free(root);
+}
+
 int task_ckpt_init(struct task_ckpt *c, struct sbx_sandbox *sb, struct sbx_session *s,
 		   const char *task_dir, const char *top, const char *head, unsigned parent,
 		   const char *parent_mem, unsigned chain, uint64_t interval_ms, unsigned max)

@@ -70,6 +70,8 @@ void task_ckpt_clear(struct task_ckpt *c);
  * copy of `dir`'s path; NULL when out of memory.
  */
 char *task_ckpt_adopt_root(const char *task_dir, const char *dir);
+/* Undo it (the task fell back to a cold boot): the links go, never the base; frees `root`. */
+void task_ckpt_drop_root(const char *task_dir, char *root);
 
 /*
  * Take one now (the channel quiesced for it whether or not an exec runs).

@@ -272,16 +272,9 @@ static int fall_back_cold(struct run *r)
 	}
 	sbx_warm_free(r->warm);
 	r->warm = NULL;
-	if (r->warm_root) {
-		/* A cold boot's first checkpoint is full: no root.  Only the
-		 * task's own links go (not the base, where links failed). */
-		size_t n = strlen(r->task->dir);
-
-		if (!strncmp(r->warm_root, r->task->dir, n) && r->warm_root[n] == '/')
-			sbx_rmtree(r->warm_root);
-		free(r->warm_root);
-		r->warm_root = NULL;
-	}
+	/* A cold boot's first checkpoint is full: no root. */
+	task_ckpt_drop_root(r->task->dir, r->warm_root);
+	r->warm_root = NULL;
 	free(r->task->warm);
 	r->task->warm = NULL;
 	r->task->warm_created_ms = 0;
